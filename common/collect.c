@@ -1,0 +1,442 @@
+#include "collect.h"
+
+#include <string.h>
+
+/* Copies one bulk-stats typed parameter into the sample if it is one we
+ * know; returns FALSE for names we ignore. */
+static gboolean take_vcpu_param(DomainSample *d, const virTypedParameter *p)
+{
+    guint64 n;
+    const char *rest;
+    char *end = NULL;
+
+    if (!g_str_has_prefix(p->field, "vcpu."))
+        return FALSE;
+    rest = p->field + strlen("vcpu.");
+    if (!g_ascii_isdigit(rest[0]))
+        return FALSE;
+    n = g_ascii_strtoull(rest, &end, 10);
+    if (!end || *end != '.' || n >= d->nvcpus)
+        return FALSE;
+    end++;
+    if (strcmp(end, "time") == 0 && p->type == VIR_TYPED_PARAM_ULLONG)
+        d->vcpus[n].time_ns = p->value.ul;
+    else if (strcmp(end, "delay") == 0 && p->type == VIR_TYPED_PARAM_ULLONG) {
+        d->vcpus[n].delay_ns = p->value.ul;
+        d->vcpus[n].has_delay = TRUE;
+    } else if (strcmp(end, "state") == 0 && p->type == VIR_TYPED_PARAM_INT)
+        d->vcpus[n].state = p->value.i;
+    else
+        return FALSE;
+    return TRUE;
+}
+
+typedef struct {
+    const char *name;
+    guint32 bit;
+    size_t offset;
+} BalloonParam;
+
+#define BP(n, b, f) {n, b, offsetof(BalloonStats, f)}
+static const BalloonParam balloon_params[] = {
+    BP("balloon.unused", BALLOON_HAS_UNUSED, unused_kib),
+    BP("balloon.available", BALLOON_HAS_AVAILABLE, available_kib),
+    BP("balloon.usable", BALLOON_HAS_USABLE, usable_kib),
+    BP("balloon.rss", BALLOON_HAS_RSS, rss_kib),
+    BP("balloon.disk_caches", BALLOON_HAS_DISK_CACHES, disk_caches_kib),
+    BP("balloon.major_fault", BALLOON_HAS_MAJOR_FAULT, major_fault),
+    BP("balloon.minor_fault", BALLOON_HAS_MINOR_FAULT, minor_fault),
+    BP("balloon.swap_in", BALLOON_HAS_SWAP_IN, swap_in_kib),
+    BP("balloon.swap_out", BALLOON_HAS_SWAP_OUT, swap_out_kib),
+};
+
+static gboolean take_balloon_param(DomainSample *d, const virTypedParameter *p)
+{
+    guint i;
+
+    if (p->type != VIR_TYPED_PARAM_ULLONG)
+        return FALSE;
+    if (strcmp(p->field, "balloon.current") == 0) {
+        d->cur_kib = p->value.ul;
+        d->balloon.actual_kib = p->value.ul;
+        d->balloon.present |= BALLOON_HAS_ACTUAL;
+        return TRUE;
+    }
+    if (strcmp(p->field, "balloon.maximum") == 0) {
+        d->max_kib = p->value.ul;
+        return TRUE;
+    }
+    if (strcmp(p->field, "balloon.last-update") == 0) {
+        d->balloon.last_update = (gint64)p->value.ul;
+        d->balloon.present |= BALLOON_HAS_LAST_UPDATE;
+        return TRUE;
+    }
+    for (i = 0; i < G_N_ELEMENTS(balloon_params); i++) {
+        if (strcmp(p->field, balloon_params[i].name) == 0) {
+            *(guint64 *)((char *)&d->balloon + balloon_params[i].offset) =
+                p->value.ul;
+            d->balloon.present |= balloon_params[i].bit;
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+/* Guest stats count only when the guest's balloon driver reports the
+ * figures the policies need; libvirt always reports balloon.current. */
+static void finish_balloon(DomainSample *d)
+{
+    guint32 need = BALLOON_HAS_ACTUAL | BALLOON_HAS_UNUSED;
+
+    d->has_balloon_stats = (d->balloon.present & need) == need;
+}
+
+static gboolean fill_memory_stats(virDomainPtr dom, DomainSample *d,
+                                  guint *rpc)
+{
+    virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+    int n;
+    int i;
+
+    (*rpc)++;
+    n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+    if (n < 0)
+        return FALSE;
+    for (i = 0; i < n; i++) {
+        BalloonStats *b = &d->balloon;
+        switch (stats[i].tag) {
+        case VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON:
+            b->actual_kib = stats[i].val;
+            b->present |= BALLOON_HAS_ACTUAL;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_UNUSED:
+            b->unused_kib = stats[i].val;
+            b->present |= BALLOON_HAS_UNUSED;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_AVAILABLE:
+            b->available_kib = stats[i].val;
+            b->present |= BALLOON_HAS_AVAILABLE;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_USABLE:
+            b->usable_kib = stats[i].val;
+            b->present |= BALLOON_HAS_USABLE;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_RSS:
+            b->rss_kib = stats[i].val;
+            b->present |= BALLOON_HAS_RSS;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_DISK_CACHES:
+            b->disk_caches_kib = stats[i].val;
+            b->present |= BALLOON_HAS_DISK_CACHES;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT:
+            b->major_fault = stats[i].val;
+            b->present |= BALLOON_HAS_MAJOR_FAULT;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_MINOR_FAULT:
+            b->minor_fault = stats[i].val;
+            b->present |= BALLOON_HAS_MINOR_FAULT;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_SWAP_IN:
+            b->swap_in_kib = stats[i].val;
+            b->present |= BALLOON_HAS_SWAP_IN;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_SWAP_OUT:
+            b->swap_out_kib = stats[i].val;
+            b->present |= BALLOON_HAS_SWAP_OUT;
+            break;
+        case VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE:
+            b->last_update = (gint64)stats[i].val;
+            b->present |= BALLOON_HAS_LAST_UPDATE;
+            break;
+        default:
+            break;
+        }
+    }
+    return TRUE;
+}
+
+/* virDomainGetVcpus gives times, last pCPU and affinity in one call. */
+static gboolean fill_vcpus(virDomainPtr dom, DomainSample *d, gsize maplen,
+                           gboolean times, guint *rpc)
+{
+    g_autofree virVcpuInfoPtr info = NULL;
+    g_autofree unsigned char *maps = NULL;
+    int n;
+    int i;
+
+    if (d->nvcpus == 0)
+        return TRUE;
+    info = g_new0(virVcpuInfo, d->nvcpus);
+    maps = g_malloc0(maplen * d->nvcpus);
+    (*rpc)++;
+    n = virDomainGetVcpus(dom, info, (int)d->nvcpus, maps, (int)maplen);
+    if (n < 0)
+        return FALSE;
+    for (i = 0; i < n && (guint)i < d->nvcpus; i++) {
+        VcpuSample *v = &d->vcpus[i];
+        v->number = info[i].number;
+        v->state = info[i].state;
+        v->last_pcpu = info[i].cpu;
+        if (times)
+            v->time_ns = info[i].cpuTime;
+        memcpy(v->cpumap, VIR_GET_CPUMAP(maps, maplen, i), maplen);
+    }
+    return TRUE;
+}
+
+static gboolean fill_info(virDomainPtr dom, Snapshot *snap, const char *uuid,
+                          DomainSample **out)
+{
+    virDomainInfo info;
+
+    snap->rpc_calls++;
+    if (virDomainGetInfo(dom, &info) < 0)
+        return FALSE;
+    *out = snapshot_add_domain(snap, uuid, virDomainGetName(dom),
+                               info.nrVirtCpu);
+    (*out)->state = info.state;
+    (*out)->max_kib = info.maxMem;
+    (*out)->cur_kib = info.memory;
+    return TRUE;
+}
+
+/* A domain can vanish between listing and asking; that is not an error
+ * of the tick, the domain is simply left out. */
+static gboolean vanished(void)
+{
+    return conn_error_is_vanished_domain(conn_last_error_code());
+}
+
+static gboolean collect_domain_slow(Snapshot *snap, virDomainPtr dom,
+                                    guint what, DomainSample *known)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    DomainSample *d = known;
+    gsize maplen = snapshot_maplen(snap);
+
+    if (virDomainGetUUIDString(dom, uuid) < 0)
+        return vanished();
+    if (!d) {
+        if (!fill_info(dom, snap, uuid, &d))
+            return vanished();
+        if (what & COLLECT_BALLOON)
+            d->balloon.actual_kib = d->cur_kib;
+    }
+    if ((what & (COLLECT_VCPU | COLLECT_AFFINITY)) &&
+        !fill_vcpus(dom, d, maplen, (what & COLLECT_VCPU) && !known,
+                    &snap->rpc_calls)) {
+        if (vanished()) {
+            g_ptr_array_remove(snap->domains, d);
+            return TRUE;
+        }
+        return FALSE;
+    }
+    if ((what & COLLECT_BALLOON) && !known) {
+        if (!fill_memory_stats(dom, d, &snap->rpc_calls) && !vanished())
+            g_debug("no memory stats for %s: %s", d->name,
+                    conn_last_error_message());
+        finish_balloon(d);
+    }
+    return TRUE;
+}
+
+static DomainSample *sample_from_record(Snapshot *snap, virDomainStatsRecordPtr r,
+                                        guint what)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    DomainSample *d;
+    guint nvcpus = 0;
+    gint state = VIR_DOMAIN_RUNNING;
+    gboolean have_vcpu = FALSE;
+    gboolean have_balloon = FALSE;
+    int i;
+
+    if (virDomainGetUUIDString(r->dom, uuid) < 0)
+        return NULL;
+    for (i = 0; i < r->nparams; i++) {
+        const virTypedParameter *p = &r->params[i];
+        if (strcmp(p->field, "vcpu.current") == 0 &&
+            p->type == VIR_TYPED_PARAM_UINT) {
+            nvcpus = p->value.ui;
+            have_vcpu = TRUE;
+        } else if (strcmp(p->field, "state.state") == 0 &&
+                   p->type == VIR_TYPED_PARAM_INT) {
+            state = p->value.i;
+        }
+    }
+    d = snapshot_add_domain(snap, uuid, virDomainGetName(r->dom), nvcpus);
+    d->state = state;
+    for (i = 0; i < r->nparams; i++) {
+        if (take_vcpu_param(d, &r->params[i]))
+            continue;
+        if (take_balloon_param(d, &r->params[i]))
+            have_balloon = TRUE;
+    }
+    finish_balloon(d);
+    /* Drivers that answer the bulk call with fewer groups than asked
+     * (libvirt's test driver gives only STATE) are completed per domain. */
+    if (((what & COLLECT_VCPU) && !have_vcpu) ||
+        ((what & COLLECT_BALLOON) && !have_balloon)) {
+        g_ptr_array_remove(snap->domains, d);
+        return NULL;
+    }
+    return d;
+}
+
+static gboolean collect_bulk(Conn *c, Snapshot *snap, guint what,
+                             GError **error)
+{
+    virDomainStatsRecordPtr *records = NULL;
+    unsigned int groups = VIR_DOMAIN_STATS_STATE;
+    int n;
+    int i;
+    gboolean ok = TRUE;
+
+    if (what & COLLECT_VCPU)
+        groups |= VIR_DOMAIN_STATS_VCPU;
+    if (what & COLLECT_BALLOON)
+        groups |= VIR_DOMAIN_STATS_BALLOON;
+    snap->rpc_calls++;
+    n = virConnectGetAllDomainStats(c->conn, groups, &records,
+                                    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+    if (n < 0) {
+        if (conn_last_error_code() == VIR_ERR_NO_SUPPORT) {
+            g_message("bulk domain stats unsupported by %s; asking per domain",
+                      c->uri);
+            c->bulk_unsupported = TRUE;
+        }
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "virConnectGetAllDomainStats: %s",
+                    conn_last_error_message());
+        return FALSE;
+    }
+    snap->bulk = TRUE;
+    for (i = 0; i < n && ok; i++) {
+        DomainSample *d = sample_from_record(snap, records[i], what);
+        if (!d)
+            ok = collect_domain_slow(snap, records[i]->dom, what, NULL);
+        else if (what & COLLECT_AFFINITY)
+            ok = collect_domain_slow(snap, records[i]->dom, COLLECT_AFFINITY,
+                                     d);
+    }
+    virDomainStatsRecordListFree(records);
+    if (!ok)
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "reading domain stats: %s", conn_last_error_message());
+    return ok;
+}
+
+static gboolean collect_per_domain(Conn *c, Snapshot *snap, guint what,
+                                   GError **error)
+{
+    virDomainPtr *doms = NULL;
+    int n;
+    int i;
+    gboolean ok = TRUE;
+
+    snap->rpc_calls++;
+    n = virConnectListAllDomains(c->conn, &doms,
+                                 VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+    if (n < 0) {
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "virConnectListAllDomains: %s",
+                    conn_last_error_message());
+        return FALSE;
+    }
+    for (i = 0; i < n; i++) {
+        if (ok)
+            ok = collect_domain_slow(snap, doms[i], what, NULL);
+        virDomainFree(doms[i]);
+    }
+    g_free(doms);
+    if (!ok)
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "reading domain stats: %s", conn_last_error_message());
+    return ok;
+}
+
+static gboolean collect_node(Conn *c, Snapshot *snap, guint what,
+                             GError **error)
+{
+    virNodeInfo info;
+    int nparams = 0;
+    int i;
+    g_autofree virNodeMemoryStatsPtr params = NULL;
+
+    snap->rpc_calls++;
+    if (virNodeGetInfo(c->conn, &info) < 0) {
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "virNodeGetInfo: %s",
+                    conn_last_error_message());
+        return FALSE;
+    }
+    snap->node.npcpus = info.cpus;
+    snap->node.total_kib = info.memory;
+    if (!(what & COLLECT_NODE_MEMORY))
+        return TRUE;
+
+    snap->rpc_calls++;
+    snap->node.cells_free_kib = virNodeGetFreeMemory(c->conn) / 1024;
+    if (c->node_memstats_unsupported) {
+        snap->node.free_kib = snap->node.cells_free_kib;
+        return TRUE;
+    }
+    snap->rpc_calls += 2;
+    if (virNodeGetMemoryStats(c->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL,
+                              &nparams, 0) < 0 ||
+        nparams <= 0) {
+        /* Drivers without whole-host figures (libvirt's test driver)
+         * fall back to the cells' sum, once and for all. */
+        if (conn_last_error_code() == VIR_ERR_NO_SUPPORT) {
+            g_message("%s has no host memory stats; using NUMA cells' free "
+                      "memory",
+                      c->uri);
+            c->node_memstats_unsupported = TRUE;
+            snap->node.free_kib = snap->node.cells_free_kib;
+            return TRUE;
+        }
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "virNodeGetMemoryStats: %s", conn_last_error_message());
+        return FALSE;
+    }
+    params = g_new0(virNodeMemoryStats, nparams);
+    if (virNodeGetMemoryStats(c->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, params,
+                              &nparams, 0) < 0) {
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "virNodeGetMemoryStats: %s", conn_last_error_message());
+        return FALSE;
+    }
+    for (i = 0; i < nparams; i++) {
+        if (strcmp(params[i].field, VIR_NODE_MEMORY_STATS_FREE) == 0)
+            snap->node.free_kib = params[i].value;
+        else if (strcmp(params[i].field, VIR_NODE_MEMORY_STATS_TOTAL) == 0)
+            snap->node.total_kib = params[i].value;
+    }
+    return TRUE;
+}
+
+Snapshot *snapshot_collect(Conn *c, guint what, GError **error)
+{
+    g_autoptr(Snapshot) snap = snapshot_new();
+    g_autoptr(GError) err = NULL;
+
+    if (!conn_get(c, error))
+        return NULL;
+    snap->mono_us = g_get_monotonic_time();
+    snap->wall_us = g_get_real_time();
+    if (!collect_node(c, snap, what, error))
+        return NULL;
+    if (!c->bulk_unsupported) {
+        if (collect_bulk(c, snap, what, &err))
+            return g_steal_pointer(&snap);
+        if (!c->bulk_unsupported) {
+            g_propagate_error(error, g_steal_pointer(&err));
+            return NULL;
+        }
+        g_clear_error(&err);
+        g_ptr_array_set_size(snap->domains, 0);
+    }
+    if (!collect_per_domain(c, snap, what, error))
+        return NULL;
+    return g_steal_pointer(&snap);
+}

@@ -1,0 +1,54 @@
+/* The libvirt connection: open, liveness check, reconnect with backoff,
+ * and one "lost" and one "recovered" line per outage. */
+#pragma once
+
+#include "complain.h"
+#include "virt_autoptr.h"
+
+typedef struct {
+    char *uri;
+    gboolean readonly;
+    virConnectPtr conn;
+    guint generation;       /* bumps on every successful (re)connect */
+    gboolean bulk_unsupported; /* virConnectGetAllDomainStats said NO_SUPPORT */
+    gboolean node_memstats_unsupported; /* virNodeGetMemoryStats said NO_SUPPORT */
+    gint64 next_attempt_us; /* reconnect backoff: no attempt before this */
+    gint64 backoff_us;
+    gint64 max_backoff_us;  /* daemons cap it at one interval, so a
+                               restarted libvirtd is found within one tick */
+    Complaint outage;
+    char *last_error;       /* message of the last failure, for callers */
+} Conn;
+
+Conn *conn_new(const char *uri, gboolean readonly);
+void conn_free(Conn *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Conn, conn_free)
+
+/* Returns a live connection, reconnecting if needed and allowed by the
+ * backoff; NULL when libvirt cannot be reached (error set). */
+virConnectPtr conn_get(Conn *c, GError **error);
+/* Drops a connection that died, logging "lost" once per outage; TRUE
+ * when it was dead.  Callers use it after a failed call. */
+gboolean conn_check_lost(Conn *c);
+/* Forgets the connection, e.g. after a call failed because it died. */
+void conn_drop(Conn *c);
+
+/* Opens once with no retry, for --once and tools. */
+gboolean conn_open_now(Conn *c, GError **error);
+
+/* The message of libvirt's last error in this thread, or a fallback. */
+const char *conn_last_error_message(void);
+/* libvirt's last error code (virErrorNumber), VIR_ERR_OK when none. */
+int conn_last_error_code(void);
+/* TRUE for errors that mean the domain went away under us. */
+gboolean conn_error_is_vanished_domain(int code);
+/* TRUE for errors that mean the connection itself is gone. */
+gboolean conn_error_is_connection_lost(int code);
+
+#define CONN_ERROR (conn_error_quark())
+GQuark conn_error_quark(void);
+typedef enum {
+    CONN_ERROR_UNREACHABLE,
+    CONN_ERROR_BACKOFF,
+    CONN_ERROR_CALL,
+} ConnError;

@@ -1,0 +1,86 @@
+#include "apply.h"
+
+#include "apply_util.h"
+
+/* Fresh unused memory and stats timestamp, straight from the guest. */
+static gboolean read_fresh(virDomainPtr dom, guint64 *unused_kib,
+                           gint64 *last_update)
+{
+    virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+    gboolean have_unused = FALSE;
+    int n;
+    int i;
+
+    *last_update = 0;
+    n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+    for (i = 0; i < n; i++) {
+        if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_UNUSED) {
+            *unused_kib = stats[i].val;
+            have_unused = TRUE;
+        } else if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE) {
+            *last_update = (gint64)stats[i].val;
+        }
+    }
+    return have_unused;
+}
+
+/* Why a shrink must not happen now, or NULL when it may. */
+static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg)
+{
+    guint64 unused = 0;
+    gint64 last = 0;
+    gint64 now_s = g_get_real_time() / G_USEC_PER_SEC;
+    guint64 cut = a->old_kib - a->new_kib;
+    guint64 keep = cfg->min_unused_mib * 1024;
+
+    if (!read_fresh(dom, &unused, &last))
+        return g_strdup("stats unavailable on re-check");
+    if (last <= 0 || now_s - last > (gint64)cfg->stale_after_s)
+        return g_strdup_printf("stats are %" G_GINT64_FORMAT " s old",
+                               last > 0 ? now_s - last : -1);
+    if (unused < cut + keep)
+        return g_strdup_printf("unused fell to %" G_GUINT64_FORMAT
+                               " MiB, too little for a %" G_GUINT64_FORMAT
+                               " MiB shrink",
+                               unused / 1024, cut / 1024);
+    return NULL;
+}
+
+guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan)
+{
+    guint failed = 0;
+    guint i;
+
+    for (i = 0; i < plan_len(plan); i++) {
+        const Action *a = plan_get(plan, i);
+        g_autoptr(virDomain) dom = NULL;
+        g_autofree char *veto = NULL;
+        gboolean vanished;
+
+        if (a->kind != ACTION_SET_MEMORY)
+            continue;
+        dom = apply_lookup_domain(ctx->conn, a, &vanished);
+        if (!dom) {
+            if (!vanished) {
+                daemon_log_action(ctx, a, FALSE, conn_last_error_message());
+                failed++;
+            }
+            continue;
+        }
+        if (a->new_kib < a->old_kib &&
+            (veto = shrink_veto(dom, a, &ctx->cfg))) {
+            g_message("skipped shrinking %s: %s", a->name, veto);
+            continue;
+        }
+        if (virDomainSetMemoryFlags(dom, a->new_kib, VIR_DOMAIN_AFFECT_LIVE) <
+            0) {
+            if (conn_error_is_vanished_domain(conn_last_error_code()))
+                continue;
+            daemon_log_action(ctx, a, FALSE, conn_last_error_message());
+            failed++;
+            continue;
+        }
+        daemon_log_action(ctx, a, TRUE, NULL);
+    }
+    return failed;
+}

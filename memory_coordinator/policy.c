@@ -1,0 +1,559 @@
+#include "policy_priv.h"
+
+#include <math.h>
+#include <string.h>
+
+#define KIB_PER_MIB 1024.0
+
+struct MemPolicyState {
+    guint64 generation;
+    GHashTable *guests;      /* uuid -> MemGuestState* */
+    GHashTable *unballooned; /* uuids already reported */
+    GQueue *to_report;       /* names not yet taken */
+};
+
+MemPolicyState *mem_policy_state_new(void)
+{
+    MemPolicyState *st = g_new0(MemPolicyState, 1);
+
+    st->guests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    st->unballooned =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    st->to_report = g_queue_new();
+    return st;
+}
+
+void mem_policy_state_free(MemPolicyState *st)
+{
+    if (!st)
+        return;
+    g_hash_table_unref(st->guests);
+    g_hash_table_unref(st->unballooned);
+    g_queue_free_full(st->to_report, g_free);
+    g_free(st);
+}
+
+gboolean mem_policy_take_new_unballooned(MemPolicyState *st, char **name_out)
+{
+    char *name = g_queue_pop_head(st->to_report);
+
+    *name_out = name;
+    return name != NULL;
+}
+
+static double mib(guint64 kib)
+{
+    return (double)kib / KIB_PER_MIB;
+}
+
+/* Seconds a target must last: until the next tick, and then until the
+ * balloon has answered it (horizon). */
+static double cover_seconds(const Config *cfg)
+{
+    double s = 0;
+
+    if (isfinite(cfg->interval_s) && cfg->interval_s > 0)
+        s += MIN(cfg->interval_s, 3600.0);
+    if (isfinite(cfg->horizon_s) && cfg->horizon_s > 0)
+        s += MIN(cfg->horizon_s, 3600.0);
+    return s;
+}
+
+guint64 mem_need_kib(const Config *cfg, double rate_kib_s)
+{
+    double rate = MEM_ONSET_RATE_KIB_S;
+    double head;
+
+    if (isfinite(rate_kib_s) && rate_kib_s > rate)
+        rate = rate_kib_s;
+    head = MIN(rate * cover_seconds(cfg), (double)MEM_KIB_CAP);
+    return mem_kib_add(mem_mib_to_kib(cfg->min_unused_mib), (guint64)head);
+}
+
+static gboolean domain_live(const DomainSample *d)
+{
+    return d->state == VIR_DOMAIN_RUNNING || d->state == VIR_DOMAIN_BLOCKED;
+}
+
+static gboolean domain_ballooned(const DomainSample *d)
+{
+    const guint32 want = BALLOON_HAS_ACTUAL | BALLOON_HAS_UNUSED;
+
+    return d->has_balloon_stats && (d->balloon.present & want) == want;
+}
+
+/* Stats are fresh when the guest stamped them within stale_after_s of the
+ * snapshot.  No stamp at all counts as stale: nothing says how old the
+ * numbers are.  A stamp far in the future is as suspect as an old one. */
+static gboolean domain_fresh(const Snapshot *snap, const Config *cfg,
+                             const DomainSample *d)
+{
+    gint64 now_s = snap->wall_us / G_USEC_PER_SEC;
+    gint64 lu = d->balloon.last_update;
+    gint64 age;
+
+    if (!(d->balloon.present & BALLOON_HAS_LAST_UPDATE) || lu <= 0)
+        return FALSE;
+    if (lu > G_MAXINT64 / 2 || now_s < G_MININT64 / 2)
+        return FALSE;
+    age = now_s - lu;
+    return age <= (gint64)cfg->stale_after_s &&
+           -age <= (gint64)cfg->stale_after_s;
+}
+
+static MemGuestState *state_for(MemPolicyState *st, const DomainSample *d)
+{
+    MemGuestState *gs = g_hash_table_lookup(st->guests, d->uuid);
+
+    if (!gs) {
+        gs = g_new0(MemGuestState, 1);
+        g_hash_table_insert(st->guests, g_strdup(d->uuid), gs);
+    }
+    gs->generation = st->generation;
+    return gs;
+}
+
+static double smooth_rate(double rate, double inst, double dt)
+{
+    if (inst > rate)
+        return rate + MEM_RATE_RISE * (inst - rate);
+    return inst + (rate - inst) * exp2(-dt / MEM_RATE_HALF_LIFE_S);
+}
+
+static void update_active(MemGuestState *gs, const Config *cfg,
+                          const MemGuest *g)
+{
+    guint64 caches = 0;
+    double active;
+    double f;
+    double w;
+
+    if (g->dom->balloon.present & BALLOON_HAS_DISK_CACHES)
+        caches = MIN(g->dom->balloon.disk_caches_kib, g->used_kib);
+    /* Page cache can be dropped, so it is not active; memory the guest is
+     * about to take is. */
+    active = (double)(g->used_kib - caches) +
+             gs->rate_kib_s * MIN(cover_seconds(cfg), 3600.0);
+    f = g->actual_kib ? MIN(1.0, active / (double)g->actual_kib) : 1.0;
+    if (!gs->have_active) {
+        gs->active = f;
+        gs->have_active = TRUE;
+        return;
+    }
+    w = f > gs->active ? cfg->active_rise : cfg->active_decay;
+    if (!isfinite(w))
+        w = 1.0;
+    gs->active += CLAMP(w, 0.0, 1.0) * (f - gs->active);
+}
+
+/* Learns from a new stats sample: the rate at which the guest's used
+ * memory grows.  Used (actual - unused) does not move when the balloon
+ * does, so a target change never reads as consumption.  The interval is
+ * the snapshots' monotonic spacing, but never less than the stamps prove
+ * passed (whole seconds, so one less), which keeps a late-delivered
+ * sample from inflating the rate twice over. */
+static void update_history(MemGuestState *gs, const Snapshot *snap,
+                           const Config *cfg, const MemGuest *g)
+{
+    gint64 lu = g->dom->balloon.last_update;
+    double dt;
+    double inst;
+
+    if (!g->live || !g->ballooned || !g->fresh)
+        return;
+    if (gs->have_prev && lu == gs->prev_last_update)
+        return;
+    if (gs->have_prev && snap->mono_us > gs->prev_mono_us) {
+        dt = (double)(snap->mono_us - gs->prev_mono_us) / G_USEC_PER_SEC;
+        if (lu > gs->prev_last_update)
+            dt = MAX(dt, (double)(lu - gs->prev_last_update - 1));
+        inst = ((double)g->used_kib - (double)gs->prev_used_kib) / dt;
+        gs->rate_kib_s = smooth_rate(gs->rate_kib_s, MAX(inst, 0.0), dt);
+        if (!isfinite(gs->rate_kib_s))
+            gs->rate_kib_s = 0;
+        gs->rate_kib_s = MIN(gs->rate_kib_s, (double)MEM_KIB_CAP);
+    }
+    gs->have_prev = TRUE;
+    gs->prev_last_update = lu;
+    gs->prev_mono_us = snap->mono_us;
+    gs->prev_used_kib = g->used_kib;
+    update_active(gs, cfg, g);
+}
+
+static void note_unballooned(MemPolicyState *st, const MemGuest *g)
+{
+    if (g->ballooned) {
+        g_hash_table_remove(st->unballooned, g->dom->uuid);
+        return;
+    }
+    if (!g->live || g_hash_table_contains(st->unballooned, g->dom->uuid))
+        return;
+    g_hash_table_add(st->unballooned, g_strdup(g->dom->uuid));
+    g_queue_push_tail(st->to_report, g_strdup(g->dom->name));
+}
+
+static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
+{
+    const Config *cfg = t->cfg;
+    guint64 tol;
+
+    g->dom = d;
+    g->gs = state_for(t->st, d);
+    g->live = domain_live(d);
+    g->ballooned = domain_ballooned(d);
+    g->fresh = g->ballooned && domain_fresh(t->snap, cfg, d);
+    g->actual_kib = MIN(d->balloon.actual_kib, MEM_KIB_CAP);
+    g->unused_kib = MIN(d->balloon.unused_kib, MEM_KIB_CAP);
+    g->used_kib = mem_kib_sub(g->actual_kib, g->unused_kib);
+    g->shares = config_shares_for(cfg, d->name);
+
+    /* A balloon still inflating towards an older, lower target would make
+     * a further shrink count the same memory twice. */
+    tol = MAX(t->bounds.min_step_kib, 1024);
+    g->settled = g->actual_kib <= mem_kib_add(d->cur_kib, tol);
+
+    update_history(g->gs, t->snap, cfg, g);
+
+    g->need_kib = mem_need_kib(cfg, g->gs->rate_kib_s);
+    g->lo_kib = MAX(t->bounds.floor_kib, mem_kib_add(g->used_kib, g->need_kib));
+    g->hi_kib = mem_kib_add(g->lo_kib, mem_mib_to_kib(cfg->release_slack_mib));
+
+    g->bg.cur_kib = d->cur_kib;
+    g->bg.max_kib = d->max_kib;
+    g->bg.used_kib = g->used_kib;
+    /* Stale guests are held where they are: a target worked out from old
+     * numbers is a guess either way, and the memory they hold still counts
+     * against the budget. */
+    g->bg.may_grow = g->live && g->fresh;
+    g->bg.may_shrink = g->bg.may_grow && g->settled;
+
+    g->target_kib = d->cur_kib;
+    g->grower = g->bg.may_grow && d->cur_kib < MIN(g->lo_kib, d->max_kib);
+    g->urgency = g->need_kib
+                     ? ((double)d->cur_kib - (double)g->used_kib) /
+                           (double)g->need_kib
+                     : 0;
+
+    note_unballooned(t->st, g);
+}
+
+static void guest_clear(gpointer data)
+{
+    MemGuest *g = data;
+
+    g_free(g->note);
+}
+
+static gboolean state_is_gone(gpointer key, gpointer value, gpointer data)
+{
+    const MemGuestState *gs = value;
+    const guint64 *gen = data;
+
+    return gs->generation != *gen;
+}
+
+static void tick_init(MemTick *t, const Snapshot *snap, const Config *cfg,
+                      MemPolicyState *st)
+{
+    guint n = snap->domains ? snap->domains->len : 0;
+    guint i;
+
+    t->snap = snap;
+    t->cfg = cfg;
+    t->st = st;
+    t->released_kib = 0;
+    mem_bounds_init(&t->bounds, snap, cfg);
+    t->guests = g_array_sized_new(FALSE, TRUE, sizeof(MemGuest), n);
+    g_array_set_clear_func(t->guests, guest_clear);
+    g_array_set_size(t->guests, n);
+
+    st->generation++;
+    for (i = 0; i < n; i++)
+        fill_guest(t, &g_array_index(t->guests, MemGuest, i),
+                   g_ptr_array_index(snap->domains, i));
+    g_hash_table_foreach_remove(st->guests, state_is_gone, &st->generation);
+}
+
+guint64 mem_tick_shrink_floor(const MemTick *t, const MemGuest *g)
+{
+    if (!g->bg.may_shrink)
+        return g->bg.cur_kib;
+    return MAX(g->lo_kib, mem_bounds_shrink_limit(&t->bounds, &g->bg));
+}
+
+void mem_tick_propose_shrink(MemTick *t, MemGuest *g, guint64 target_kib,
+                             const char *rule, char *note)
+{
+    guint64 cur = g->bg.cur_kib;
+    guint64 before = cur - MIN(g->target_kib, cur);
+
+    target_kib = MAX(target_kib, mem_tick_shrink_floor(t, g));
+    if (target_kib >= cur) {
+        g_free(note);
+        return;
+    }
+    t->released_kib = t->released_kib - before + (cur - target_kib);
+    g->target_kib = target_kib;
+    g->rule = rule;
+    g_free(g->note);
+    g->note = note;
+}
+
+guint64 mem_tick_need_growth(const MemTick *t)
+{
+    guint64 sum = 0;
+    guint i;
+
+    for (i = 0; i < t->guests->len; i++) {
+        const MemGuest *g = &g_array_index(t->guests, MemGuest, i);
+
+        if (g->grower)
+            sum = mem_kib_add(sum, MIN(g->lo_kib, g->dom->max_kib) -
+                                       g->bg.cur_kib);
+    }
+    return sum;
+}
+
+guint64 mem_tick_shortfall(const MemTick *t)
+{
+    guint64 want = mem_tick_need_growth(t);
+    gint64 room = mem_bounds_room_after(&t->bounds, t->released_kib);
+
+    if (room < 0)
+        return mem_kib_add(want, (guint64)-room);
+    return mem_kib_sub(want, (guint64)room);
+}
+
+typedef struct {
+    double key;
+    guint idx; /* ties go to the earlier guest */
+} DonorSlot;
+
+static gint donor_cmp(gconstpointer a, gconstpointer b, gpointer data)
+{
+    const DonorSlot *x = a;
+    const DonorSlot *y = b;
+
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static guint64 donor_room(const MemTick *t, const MemGuest *g)
+{
+    guint64 limit = mem_tick_shrink_floor(t, g);
+
+    if (g->grower || !g->bg.may_shrink || g->target_kib <= limit)
+        return 0;
+    return g->target_kib - limit;
+}
+
+static DonorSlot *donor_slot(const MemTick *t, MemDonorKey key, guint idx)
+{
+    DonorSlot *s = g_new0(DonorSlot, 1);
+    const MemGuest *g = &g_array_index(t->guests, MemGuest, idx);
+
+    s->idx = idx;
+    s->key = key(t, g, g->target_kib);
+    if (isnan(s->key))
+        s->key = G_MAXDOUBLE;
+    return s;
+}
+
+guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
+                         const char *rule)
+{
+    g_autoptr(GSequence) donors = g_sequence_new(g_free);
+    guint64 chunk = MAX(t->bounds.min_step_kib, MEM_RECLAIM_CHUNK_KIB);
+    guint64 taken = 0;
+    guint i;
+
+    for (i = 0; i < t->guests->len; i++) {
+        MemGuest *g = &g_array_index(t->guests, MemGuest, i);
+
+        if (donor_room(t, g))
+            g_sequence_insert_sorted(donors, donor_slot(t, key, i), donor_cmp,
+                                     NULL);
+    }
+
+    while (taken < amount_kib && !g_sequence_is_empty(donors)) {
+        GSequenceIter *it = g_sequence_get_begin_iter(donors);
+        DonorSlot *s = g_sequence_get(it);
+        guint idx = s->idx;
+        MemGuest *g = &g_array_index(t->guests, MemGuest, idx);
+        guint64 take = MIN(MIN(chunk, donor_room(t, g)), amount_kib - taken);
+        guint64 cur = g->bg.cur_kib;
+
+        g_sequence_remove(it);
+        g->target_kib -= take;
+        t->released_kib += take;
+        taken += take;
+        g->rule = rule;
+        g_free(g->note);
+        g->note = g_strdup_printf("pressure: gives %.0f MiB of %.0f above "
+                                  "its need",
+                                  mib(cur - g->target_kib),
+                                  mib(cur - MIN(g->lo_kib, cur)));
+        if (donor_room(t, g))
+            g_sequence_insert_sorted(donors, donor_slot(t, key, idx),
+                                     donor_cmp, NULL);
+    }
+    return taken;
+}
+
+static gint urgency_cmp(gconstpointer a, gconstpointer b, gpointer data)
+{
+    const MemGuest *guests = data;
+    const MemGuest *x = &guests[*(const guint *)a];
+    const MemGuest *y = &guests[*(const guint *)b];
+
+    if (x->urgency != y->urgency)
+        return x->urgency < y->urgency ? -1 : 1;
+    return *(const guint *)a < *(const guint *)b ? -1 : 1;
+}
+
+static GArray *growers_by_urgency(const MemTick *t)
+{
+    GArray *order = g_array_new(FALSE, FALSE, sizeof(guint));
+    guint i;
+
+    for (i = 0; i < t->guests->len; i++) {
+        if (g_array_index(t->guests, MemGuest, i).grower)
+            g_array_append_val(order, i);
+    }
+    g_array_sort_with_data(order, urgency_cmp, t->guests->data);
+    return order;
+}
+
+/* Gives g up to aim_kib out of *room. */
+static void grant(MemGuest *g, guint64 aim_kib, guint64 *room)
+{
+    guint64 top = MIN(aim_kib, g->dom->max_kib);
+    guint64 give;
+
+    if (top <= g->target_kib)
+        return;
+    give = MIN(top - g->target_kib, *room);
+    g->target_kib += give;
+    *room -= give;
+}
+
+void mem_tick_plan_growth(MemTick *t)
+{
+    g_autoptr(GArray) order = growers_by_urgency(t);
+    gint64 room_now = mem_bounds_room_after(&t->bounds, t->released_kib);
+    guint64 room = room_now > 0 ? (guint64)room_now : 0;
+    guint pass;
+    guint i;
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < order->len; i++) {
+            MemGuest *g = &g_array_index(t->guests, MemGuest,
+                                         g_array_index(order, guint, i));
+
+            grant(g, pass == 0 ? g->lo_kib : g->hi_kib, &room);
+        }
+    }
+    for (i = 0; i < order->len; i++) {
+        MemGuest *g = &g_array_index(t->guests, MemGuest,
+                                     g_array_index(order, guint, i));
+        guint64 lo = MIN(g->lo_kib, g->dom->max_kib);
+
+        g->rule = "grow-headroom";
+        g_free(g->note);
+        if (g->target_kib < lo)
+            g->note = g_strdup_printf("short of room: %.0f MiB below its need",
+                                      mib(lo - g->target_kib));
+        else
+            g->note = g_strdup_printf("headroom %.0f MiB < need %.0f MiB",
+                                      mib(g->bg.cur_kib - MIN(g->used_kib,
+                                                              g->bg.cur_kib)),
+                                      mib(g->need_kib));
+    }
+}
+
+static void add_action(Plan *plan, const MemGuest *g, guint64 new_kib,
+                       MemClamp why)
+{
+    Action *a = plan_add(plan, ACTION_SET_MEMORY, g->dom->uuid, g->dom->name);
+    const char *clamp = mem_clamp_rule(why);
+
+    a->old_kib = g->bg.cur_kib;
+    a->new_kib = new_kib;
+    a->rule = clamp ? clamp : g->rule;
+    action_set_reason(a,
+                      "%s%s%s: unused %.0f MiB, used %.0f MiB, rate %.1f "
+                      "MiB/s, need %.0f MiB; %s",
+                      clamp ? g->rule : "", clamp ? " cut by " : "",
+                      clamp ? clamp : g->rule, mib(g->unused_kib),
+                      mib(g->used_kib), mib((guint64)g->gs->rate_kib_s),
+                      mib(g->need_kib), g->note ? g->note : "");
+}
+
+/* Sends one proposal through the clamp; an action only if it still moves. */
+static gboolean commit_one(MemTick *t, Plan *plan, MemGuest *g)
+{
+    MemClamp why = MEM_CLAMP_NONE;
+    guint64 to;
+
+    if (g->target_kib == g->bg.cur_kib || !g->rule)
+        return FALSE;
+    to = mem_bounds_clamp(&t->bounds, &g->bg, g->target_kib, &why);
+    if (to == g->bg.cur_kib)
+        return FALSE;
+    add_action(plan, g, to, why);
+    if (to > g->bg.cur_kib) {
+        g->gs->grown = TRUE;
+        g->gs->last_grow_us = t->snap->mono_us;
+    }
+    return TRUE;
+}
+
+static void commit(MemTick *t, Plan *plan, guint *n_shrink, guint *n_grow)
+{
+    g_autoptr(GArray) order = growers_by_urgency(t);
+    guint i;
+
+    for (i = 0; i < t->guests->len; i++) {
+        MemGuest *g = &g_array_index(t->guests, MemGuest, i);
+
+        if (g->target_kib < g->bg.cur_kib && commit_one(t, plan, g))
+            (*n_shrink)++;
+    }
+    for (i = 0; i < order->len; i++) {
+        MemGuest *g = &g_array_index(t->guests, MemGuest,
+                                     g_array_index(order, guint, i));
+
+        if (g->target_kib > g->bg.cur_kib && commit_one(t, plan, g))
+            (*n_grow)++;
+    }
+}
+
+Plan *mem_policy_decide(const Snapshot *snap, const Config *cfg,
+                        MemPolicyState *st)
+{
+    g_autoptr(Plan) plan = plan_new();
+    MemTick t = {0};
+    guint n_shrink = 0;
+    guint n_grow = 0;
+    gint64 room_before;
+
+    tick_init(&t, snap, cfg, st);
+    room_before = mem_bounds_room(&t.bounds);
+    if (cfg->mem_policy == MEM_POLICY_IDLE_TAX)
+        mem_idle_tax_plan(&t);
+    else
+        mem_course_plan(&t);
+    commit(&t, plan, &n_shrink, &n_grow);
+
+    plan->summary = g_strdup_printf(
+        "%s: %u guests, %u shrink, %u grow; held %.0f of budget %.0f MiB, "
+        "host free %.0f MiB, reserve %.0f MiB, room %.0f -> %.0f MiB",
+        mem_policy_name(cfg->mem_policy), t.guests->len, n_shrink, n_grow,
+        mib(t.bounds.held_kib), mib(t.bounds.budget_kib),
+        mib(t.bounds.free_kib), mib(t.bounds.reserve_kib),
+        (double)room_before / KIB_PER_MIB,
+        (double)mem_bounds_room(&t.bounds) / KIB_PER_MIB);
+    g_array_unref(t.guests);
+    return g_steal_pointer(&plan);
+}

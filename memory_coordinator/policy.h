@@ -1,0 +1,37 @@
+/* Balloon policies of the memory coordinator: pure functions from one
+ * tick's snapshot, the config and the remembered per-guest history to a
+ * plan of balloon targets.  No I/O, no libvirt calls, no clocks: time
+ * comes from the snapshot.
+ *
+ * cfg->mem_policy picks the policy:
+ *   course    keeps every guest between its need and need + slack; the
+ *             need grows with the guest's measured consumption rate;
+ *   idle-tax  the same growth, but idle memory is taxed back to the need
+ *             and, under pressure, reclaimed first from the guest with
+ *             the lowest shares-per-page ratio (Waldspurger, OSDI 2002).
+ * Both send every target through the one clamp in bounds.h. */
+#pragma once
+
+#include <glib.h>
+
+#include "config.h"
+#include "plan.h"
+#include "snapshot.h"
+
+typedef struct MemPolicyState MemPolicyState;
+
+MemPolicyState *mem_policy_state_new(void);
+void mem_policy_state_free(MemPolicyState *st);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(MemPolicyState, mem_policy_state_free)
+
+/* One tick: updates st from snap and returns the plan (never NULL).
+ * Actions are ACTION_SET_MEMORY only, at most one per guest, shrinks
+ * before growths so apply frees memory before handing it out. */
+Plan *mem_policy_decide(const Snapshot *snap, const Config *cfg,
+                        MemPolicyState *st) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Running guests without balloon stats are never ballooned.  Each is
+ * reported here once (again only after it had stats in between), so the
+ * caller can log it once.  Returns FALSE when none is left; *name_out is
+ * the caller's to g_free. */
+gboolean mem_policy_take_new_unballooned(MemPolicyState *st, char **name_out);

@@ -1,0 +1,47 @@
+/* The course policy: every guest sits between its need (lo: min_unused
+ * plus headroom for its consumption rate) and lo + release_slack (hi).
+ * Below lo it grows to hi at once; above hi it gives the excess back in
+ * steps of at most max_release.  When the room is short of what growers
+ * need, guests with the most memory above their own need give first, and
+ * never below it. */
+#include "policy_priv.h"
+
+static double mib(guint64 kib)
+{
+    return (double)kib / 1024.0;
+}
+
+/* Most excess first: the lowest key donates. */
+static double excess_key(const MemTick *t, const MemGuest *g,
+                         guint64 planned_kib)
+{
+    return -(double)mem_kib_sub(planned_kib, g->lo_kib);
+}
+
+static void release_excess(MemTick *t, MemGuest *g)
+{
+    guint64 cur = g->bg.cur_kib;
+    guint64 excess;
+    guint64 step;
+
+    if (!g->bg.may_shrink || g->grower || cur <= g->hi_kib)
+        return;
+    excess = cur - g->hi_kib;
+    step = MIN(excess, t->bounds.max_release_kib);
+    if (step < t->bounds.min_step_kib)
+        return;
+    mem_tick_propose_shrink(
+        t, g, cur - step, "release-excess",
+        g_strdup_printf("%.0f MiB above need + slack, gives %.0f MiB",
+                        mib(excess), mib(step)));
+}
+
+void mem_course_plan(MemTick *t)
+{
+    guint i;
+
+    for (i = 0; i < t->guests->len; i++)
+        release_excess(t, &g_array_index(t->guests, MemGuest, i));
+    mem_tick_reclaim(t, mem_tick_shortfall(t), excess_key, "reclaim-pressure");
+    mem_tick_plan_growth(t);
+}

@@ -1,0 +1,94 @@
+/* The idle-tax policy, after VMware ESX (Waldspurger, "Memory Resource
+ * Management in VMware ESX Server", OSDI 2002).
+ *
+ * Growth is the course policy's: a guest below its need (lo) grows at once
+ * towards lo + slack.  The differences are in taking memory back:
+ *   - idle memory (target above lo) is taxed back every tick, a fraction
+ *     tau of it at a time, even without pressure; so idle guests settle at
+ *     their need rather than at need + slack;
+ *   - under pressure the next chunk comes from the guest with the lowest
+ *     rho = S / (P * (f + k * (1 - f))), k = 1 / (1 - tau): few shares,
+ *     many pages and a low active fraction f make a guest give first.
+ * Neither ever goes below lo, which keeps min_unused plus the headroom
+ * the guest's consumption rate asks for. */
+#include "policy_priv.h"
+
+#include <math.h>
+
+static double mib(guint64 kib)
+{
+    return (double)kib / 1024.0;
+}
+
+static double tax_rate(const Config *cfg)
+{
+    if (!isfinite(cfg->tax_rate))
+        return 0;
+    return CLAMP(cfg->tax_rate, 0.0, 0.99);
+}
+
+double mem_idle_tax_rho(guint shares, guint64 pages_kib, double active,
+                        double tau)
+{
+    double f = isfinite(active) ? CLAMP(active, 0.0, 1.0) : 1.0;
+    double k;
+    double p = (double)pages_kib / 1024.0;
+
+    tau = isfinite(tau) ? CLAMP(tau, 0.0, 0.99) : 0;
+    k = 1.0 / (1.0 - tau);
+    if (p <= 0)
+        return HUGE_VAL;
+    return (double)shares / (p * (f + k * (1.0 - f)));
+}
+
+static double rho_key(const MemTick *t, const MemGuest *g,
+                      guint64 planned_kib)
+{
+    return mem_idle_tax_rho(g->shares, planned_kib, g->gs->active,
+                            tax_rate(t->cfg));
+}
+
+/* Just grown guests are left alone for a while: their headroom is what
+ * the growth rule asked for, and taxing it would only be undone. */
+static gboolean recently_grown(const MemTick *t, const MemGuest *g)
+{
+    gint64 since;
+
+    if (!g->gs->grown)
+        return FALSE;
+    since = t->snap->mono_us - g->gs->last_grow_us;
+    return since >= 0 && (double)since < MEM_TAX_DWELL_S * G_USEC_PER_SEC;
+}
+
+static void tax_idle(MemTick *t, MemGuest *g, double tau)
+{
+    guint64 cur = g->bg.cur_kib;
+    guint64 idle;
+    guint64 step;
+
+    if (!g->bg.may_shrink || g->grower || cur <= g->lo_kib ||
+        recently_grown(t, g))
+        return;
+    idle = cur - g->lo_kib;
+    step = (guint64)ceil(tau * (double)idle);
+    step = MIN(step, t->bounds.max_release_kib);
+    if (step < t->bounds.min_step_kib || step == 0)
+        return;
+    mem_tick_propose_shrink(
+        t, g, cur - step, "idle-tax",
+        g_strdup_printf("%.0f MiB idle above need, tax %.2f takes %.0f MiB, "
+                        "active %.2f, rho %.3g",
+                        mib(idle), tau, mib(step), g->gs->active,
+                        rho_key(t, g, cur)));
+}
+
+void mem_idle_tax_plan(MemTick *t)
+{
+    double tau = tax_rate(t->cfg);
+    guint i;
+
+    for (i = 0; i < t->guests->len; i++)
+        tax_idle(t, &g_array_index(t->guests, MemGuest, i), tau);
+    mem_tick_reclaim(t, mem_tick_shortfall(t), rho_key, "reclaim-pressure");
+    mem_tick_plan_growth(t);
+}

@@ -1,0 +1,116 @@
+/* Shared between the memory policies and their tests; main.c and apply.c
+ * need only policy.h. */
+#pragma once
+
+#include "bounds.h"
+#include "policy.h"
+
+/* Consumption rate smoothing.  A rise is followed almost at once, since an
+ * underestimated consumer is what runs a guest out of memory; a fall is
+ * followed with this half-life, so a consumer that pauses for a tick or
+ * two does not lose its headroom. */
+#define MEM_RATE_RISE 0.8
+#define MEM_RATE_HALF_LIFE_S 10.0
+
+/* A guest showing no growth may start a consumer at any moment, and the
+ * first tick that sees it comes one interval later, with the balloon's
+ * response after that.  Headroom is sized as if every guest consumed at
+ * least this rate: 20 MiB/s keeps an idle guest alive through a 60 MiB/s
+ * onset at 1 s ticks while costing it only 50 MiB. */
+#define MEM_ONSET_RATE_KIB_S (20.0 * 1024)
+
+/* idle-tax leaves a guest it has just grown alone this long, so the tax
+ * and the growth rule do not undo each other tick after tick. */
+#define MEM_TAX_DWELL_S 10.0
+
+/* Reclaim under pressure is handed out in chunks of at least this size, so
+ * donors' priorities are re-evaluated as they give. */
+#define MEM_RECLAIM_CHUNK_KIB (4 * 1024)
+
+typedef struct {
+    guint64 generation;     /* last tick that saw the guest */
+    gboolean have_prev;     /* prev_* hold a sample */
+    gint64 prev_last_update;
+    gint64 prev_mono_us;
+    guint64 prev_used_kib;
+    double rate_kib_s;      /* smoothed growth of used memory, >= 0 */
+    gboolean have_active;
+    double active;          /* smoothed active fraction f, 0..1 */
+    gboolean grown;         /* last_grow_us is valid */
+    gint64 last_grow_us;    /* snapshot mono time of the last growth */
+} MemGuestState;
+
+/* One guest as a tick sees it. */
+typedef struct {
+    const DomainSample *dom;
+    MemGuestState *gs;
+    gboolean live;      /* running: the only state a balloon is moved in */
+    gboolean ballooned; /* reports actual and unused */
+    gboolean fresh;     /* stats younger than stale_after_s */
+    gboolean settled;   /* balloon no longer inflating to an older target */
+    guint64 actual_kib;
+    guint64 unused_kib;
+    guint64 used_kib;   /* actual - unused */
+    guint64 need_kib;   /* min_unused + rate * (interval + horizon) */
+    guint64 lo_kib;     /* max(floor, used + need): nothing shrinks below */
+    guint64 hi_kib;     /* lo + slack: growth aims here */
+    guint shares;
+    MemBoundsGuest bg;
+
+    /* the policy's proposal */
+    guint64 target_kib;
+    const char *rule;
+    char *note;         /* words on why, for the reason */
+    gboolean grower;
+    double urgency;     /* lower grows first: headroom / need */
+} MemGuest;
+
+typedef struct {
+    const Snapshot *snap;
+    const Config *cfg;
+    MemPolicyState *st;
+    MemBounds bounds;
+    GArray *guests;        /* MemGuest */
+    guint64 released_kib;  /* shrinks proposed so far */
+} MemTick;
+
+/* Donor priority for reclaim: the lowest key gives the next chunk. */
+typedef double (*MemDonorKey)(const MemTick *t, const MemGuest *g,
+                              guint64 planned_kib);
+
+/* Proposes a shrink of g to target_kib (a later proposal replaces it). */
+void mem_tick_propose_shrink(MemTick *t, MemGuest *g, guint64 target_kib,
+                             const char *rule, char *note);
+
+/* Lowest target g may be shrunk to this tick, or its current target when
+ * it may not shrink. */
+guint64 mem_tick_shrink_floor(const MemTick *t, const MemGuest *g);
+
+/* Growth that would bring every grower up to its need (lo). */
+guint64 mem_tick_need_growth(const MemTick *t);
+
+/* What the room lacks, after the shrinks proposed so far, to bring every
+ * grower up to its need; also what is needed to lift a negative room back
+ * to zero. */
+guint64 mem_tick_shortfall(const MemTick *t);
+
+/* Takes up to amount_kib from donors (guests that may shrink, not
+ * growing) down to their lo, lowest key first; returns what it took. */
+guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
+                         const char *rule);
+
+/* Funds growers from the room left after the proposed shrinks: first each
+ * up to lo, most urgent first, then towards hi. */
+void mem_tick_plan_growth(MemTick *t);
+
+/* Both policies: releases/taxes first, then pressure, then growth. */
+void mem_course_plan(MemTick *t);
+void mem_idle_tax_plan(MemTick *t);
+
+/* Waldspurger's shares-per-page ratio with the idle tax:
+ * rho = S / (P * (f + k * (1 - f))), k = 1 / (1 - tau). */
+double mem_idle_tax_rho(guint shares, guint64 pages_kib, double active,
+                        double tax_rate);
+
+/* Headroom a guest needs above what it uses (KiB). */
+guint64 mem_need_kib(const Config *cfg, double rate_kib_s);

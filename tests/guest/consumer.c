@@ -1,0 +1,201 @@
+/*
+ * consumer: the course's memory load, paced by the wall clock.
+ *
+ *   consumer [--rate MBPS] [--limit MB] [--hold SECONDS] [--step MB]
+ *            [--report MB] [--stay]
+ *
+ * Grows its memory STEP MB at a time (default 1), writing to every page of
+ * each new block so that the guest really backs it.  Growth is paced by the
+ * wall clock: block n is taken at start + n * STEP / RATE seconds, so the
+ * rate holds even when one sleep lasts milliseconds longer than asked, as it
+ * does inside a TCG guest (the course's "sleep 100 us per page" gives only
+ * about 1 MB/s there).
+ *
+ * Growth stops when an allocation fails or LIMIT MB is reached.  Then the
+ * consumer holds the memory for HOLD seconds, frees all of it, and exits 0.
+ * Without a limit in a guest with overcommit on, allocation rarely fails:
+ * the guest's OOM killer usually ends the consumer first, which is what the
+ * OOM test wants.
+ *
+ *   --rate MBPS     growth rate in MB per second (default 25; 0 = no pacing)
+ *   --limit MB      stop growing at this size (default 0 = no limit)
+ *   --hold SECONDS  keep the memory this long before freeing (default 0;
+ *                   -1 = hold until killed)
+ *   --step MB       block size (default 1)
+ *   --report MB     print a progress line every this many MB (default 32)
+ *   --stay          after freeing, sleep until killed instead of exiting
+ *
+ * Output, one line each, flushed at once:
+ *   consumer: start rate=25 MB/s limit=512 MB hold=10 s
+ *   consumer: 64 MB at 2.6 s
+ *   consumer: reached 512 MB at 20.5 s (limit)      or (allocation failed)
+ *   consumer: holding 512 MB for 10 s
+ *   consumer: freed 512 MB at 30.5 s
+ *
+ * Exit status: 0 done, 2 bad usage.  Built static: it runs in the guests'
+ * busybox initramfs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MB (1024L * 1024L)
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_until(double t)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
+           EINTR)
+        ;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: consumer [--rate MBPS] [--limit MB] [--hold SECONDS]\n"
+            "                [--step MB] [--report MB] [--stay]\n");
+    exit(2);
+}
+
+static double parse_num(const char *s)
+{
+    char *end = NULL;
+    double v;
+
+    if (s == NULL)
+        usage();
+    v = strtod(s, &end);
+    if (end == s || *end != '\0')
+        usage();
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    double rate = 25.0;
+    double limit = 0.0;
+    double hold = 0.0;
+    double step = 1.0;
+    double report = 32.0;
+    int stay = 0;
+    size_t block;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char **blocks = NULL;
+    size_t nblocks = 0;
+    size_t cap = 0;
+    double start;
+    double next_report;
+    const char *why = "limit";
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--rate") == 0) {
+            rate = parse_num(v);
+            i++;
+        } else if (strcmp(a, "--limit") == 0) {
+            limit = parse_num(v);
+            i++;
+        } else if (strcmp(a, "--hold") == 0) {
+            hold = parse_num(v);
+            i++;
+        } else if (strcmp(a, "--step") == 0) {
+            step = parse_num(v);
+            i++;
+        } else if (strcmp(a, "--report") == 0) {
+            report = parse_num(v);
+            i++;
+        } else if (strcmp(a, "--stay") == 0) {
+            stay = 1;
+        } else {
+            usage();
+        }
+    }
+    if (rate < 0 || limit < 0 || step <= 0 || report <= 0 ||
+        (hold < 0 && hold != -1))
+        usage();
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    block = (size_t)(step * MB);
+    block = (block + page - 1) / page * page;
+    printf("consumer: start rate=%g MB/s limit=%g MB hold=%g s\n", rate,
+           limit, hold);
+
+    start = now_s();
+    next_report = report;
+    for (;;) {
+        double have = (double)nblocks * (double)block / MB;
+        char *p;
+        size_t off;
+
+        if (limit > 0 && have + (double)block / MB > limit + 1e-9)
+            break;
+        if (rate > 0)
+            sleep_until(start + (have + (double)block / MB) / rate);
+        if (nblocks == cap) {
+            size_t ncap = cap ? cap * 2 : 1024;
+            char **nb = realloc(blocks, ncap * sizeof(*blocks));
+
+            if (nb == NULL) {
+                why = "allocation failed";
+                break;
+            }
+            blocks = nb;
+            cap = ncap;
+        }
+        p = mmap(NULL, block, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            why = "allocation failed";
+            break;
+        }
+        for (off = 0; off < block; off += page)
+            p[off] = (char)(off / page + 1);
+        blocks[nblocks++] = p;
+        have = (double)nblocks * (double)block / MB;
+        if (have >= next_report) {
+            printf("consumer: %.0f MB at %.1f s\n", have, now_s() - start);
+            next_report += report;
+        }
+    }
+
+    printf("consumer: reached %.0f MB at %.1f s (%s)\n",
+           (double)nblocks * (double)block / MB, now_s() - start, why);
+    if (hold == -1) {
+        printf("consumer: holding %.0f MB until killed\n",
+               (double)nblocks * (double)block / MB);
+        for (;;)
+            pause();
+    }
+    if (hold > 0) {
+        printf("consumer: holding %.0f MB for %g s\n",
+               (double)nblocks * (double)block / MB, hold);
+        sleep_until(now_s() + hold);
+    }
+    while (nblocks > 0)
+        munmap(blocks[--nblocks], block);
+    free(blocks);
+    printf("consumer: freed at %.1f s\n", now_s() - start);
+    if (stay) {
+        for (;;)
+            pause();
+    }
+    return 0;
+}

@@ -1,0 +1,531 @@
+#!/usr/bin/python3
+"""Drive the test guests aos_vm1..N (started by tests/host/up.sh).
+
+Each guest has two serial ports:
+  * serial 0, the kernel console, logged to a file (OOM-killer lines land here);
+  * serial 1, the control channel: a UNIX socket served by QEMU, behind which
+    the guest runs "read a line, eval it" (tests/guest/init.sh).
+
+QEMU's UNIX-socket serial serves one client at a time, so a program that
+drives guests for a whole run should hold ONE Guest object per guest and
+reuse it (GuestSet does that).  The paths are read from the domain XML, so
+this works whichever checkout defined the guests.
+
+As a module (scenario runners):
+
+    import guestctl
+    with guestctl.GuestSet(["aos_vm1", "aos_vm2"]) as gs:
+        vm = gs["aos_vm1"]
+        rc, out = vm.run("cat /proc/meminfo")
+        vm.burn(1000000)               # start the burner (count per burst)
+        off = vm.console_size()
+        vm.consume(rate=25, limit=600) # start the consumer in the background
+        lines = vm.wait_oom(off, timeout=60)
+        vm.stop()                      # stop burner and consumer
+        vm.restart()                   # fresh boot, channel reconnected
+
+As a command (humans):
+
+    tests/host/guestctl.py aos_vm1 run 'cat /proc/meminfo'
+    tests/host/guestctl.py aos_vm1 burn 3000000     (or: burn aos_vm1 3000000)
+    tests/host/guestctl.py aos_vm1 stop
+    tests/host/guestctl.py aos_vm1 consume --rate 25 --limit 300 --hold 10
+    tests/host/guestctl.py aos_vm1 console [OFFSET]
+    tests/host/guestctl.py aos_vm1 oom [OFFSET]     exit 0 if OOM lines found
+    tests/host/guestctl.py aos_vm1 stats | ping | restart | log burner|consumer
+    tests/host/guestctl.py all ping                 every aos_vm* guest
+
+A CLI call connects for the duration of the call only; it cannot reach a
+guest whose channel another program is holding (it says so after a timeout).
+"""
+
+import os
+import re
+import shlex
+import socket
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+import libvirt
+
+URI = "qemu:///system"
+READY_MARK = "AOS-GUEST-READY"
+OOM_RE = re.compile(r"Out of memory|oom-kill|invoked oom-killer")
+GUEST_RE = re.compile(r"^aos_vm[0-9]+$")
+MAX_LINE = 3800  # the guest tty's canonical line limit is 4095 bytes
+
+
+class GuestError(Exception):
+    """A guest could not be reached or a command in it failed."""
+
+
+def _quiet_libvirt_errors(_ctx, _err):
+    pass
+
+
+libvirt.registerErrorHandler(_quiet_libvirt_errors, None)
+
+
+def guest_names(conn):
+    """Names of all defined test guests, in numeric order."""
+    names = [d.name() for d in conn.listAllDomains() if GUEST_RE.match(d.name())]
+    return sorted(names, key=lambda n: int(n[len("aos_vm"):]))
+
+
+class Guest:
+    """One test guest: its control channel, console log and libvirt domain."""
+
+    def __init__(self, name, conn=None, uri=URI):
+        self.name = name
+        self._own_conn = conn is None
+        self.conn = conn if conn is not None else libvirt.open(uri)
+        try:
+            self.dom = self.conn.lookupByName(name)
+        except libvirt.libvirtError as e:
+            raise GuestError(f"{name}: no such domain on {uri}: {e}") from None
+        self.sock = None
+        self._buf = b""
+        self._seq = 0
+        self._read_paths()
+
+    # ------------------------------------------------------------ plumbing
+    def _read_paths(self):
+        root = ET.fromstring(self.dom.XMLDesc(0))
+        self.console_path = None
+        self.ctl_path = None
+        for s in root.findall("./devices/serial"):
+            src = s.find("source")
+            tgt = s.find("target")
+            port = tgt.get("port") if tgt is not None else None
+            if src is None:
+                continue
+            if s.get("type") == "file" and port == "0":
+                self.console_path = src.get("path")
+            elif s.get("type") == "unix" and port == "1":
+                self.ctl_path = src.get("path")
+        if not self.console_path or not self.ctl_path:
+            raise GuestError(f"{self.name}: domain XML lacks the console file "
+                             "or the control socket (not defined by up.sh?)")
+
+    def connect(self, timeout=30.0):
+        """Open the control channel and synchronise with the guest's loop."""
+        if self.sock is not None:
+            return
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(max(0.1, deadline - time.monotonic()))
+                s.connect(self.ctl_path)
+                break
+            except OSError as e:
+                s.close()
+                last = e
+                if time.monotonic() > deadline:
+                    raise GuestError(f"{self.name}: cannot connect to "
+                                     f"{self.ctl_path}: {last}") from None
+                time.sleep(0.2)
+        self.sock = s
+        self._buf = b""
+        # QEMU accepts a second client into its backlog but serves only one,
+        # so a busy channel shows up as a sync that never answers.
+        token = f"__S{os.getpid()}_{int(time.time() * 1000)}__"
+        while True:
+            self._send("")
+            self._send(f"echo {token}")
+            try:
+                self._read_until(re.compile(re.escape(token).encode() + rb"\n"),
+                                 min(deadline, time.monotonic() + 2.0))
+                return
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise GuestError(
+                        f"{self.name}: no answer on {self.ctl_path} within "
+                        f"{timeout:.0f} s (guest not booted, or another "
+                        "program holds the control channel)") from None
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+                self._buf = b""
+
+    def _send(self, line):
+        data = (line + "\n").encode()
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            self.close()
+            raise GuestError(f"{self.name}: control channel write: {e}") from None
+
+    def _read_until(self, regex, deadline):
+        """Read until regex matches; return (text before, match). Raises
+        TimeoutError at the deadline."""
+        while True:
+            m = regex.search(self._buf)
+            if m:
+                before = self._buf[:m.start()]
+                self._buf = self._buf[m.end():]
+                return before, m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                raise TimeoutError from None
+            except OSError as e:
+                self.close()
+                raise GuestError(f"{self.name}: control channel read: {e}") from None
+            if not chunk:
+                self.close()
+                raise GuestError(f"{self.name}: control channel closed by QEMU")
+            self._buf += chunk.replace(b"\r", b"")
+
+    # ------------------------------------------------------------ commands
+    def run(self, cmd, timeout=60.0):
+        """Run a shell command in the guest; return (exit status, output).
+
+        Output is stdout and stderr together.  The command runs with stdin
+        from /dev/null, oom_score_adj 0, and is killed in the guest after
+        `timeout` seconds (status 137)."""
+        self.connect()
+        self._seq += 1
+        tag = f"{os.getpid()}_{self._seq}"
+        inner = "echo 0 >/proc/self/oom_score_adj; " + cmd
+        if "\n" in inner:
+            enc = inner.replace("\\", "\\\\").replace("\n", "\\n")
+            inner_q = '"$(printf %b ' + shlex.quote(enc) + ')"'
+        else:
+            inner_q = shlex.quote(inner)
+        t = max(1, int(timeout + 0.999))
+        line = (f"echo __B{tag}__; timeout -s KILL {t} sh -c {inner_q} "
+                f"</dev/null 2>&1; echo \"__E{tag}__ $?\"")
+        if len(line) > MAX_LINE:
+            raise GuestError(f"{self.name}: command too long ({len(line)} bytes)")
+        self._send(line)
+        deadline = time.monotonic() + timeout + 15
+        try:
+            self._read_until(re.compile(rb"__B" + tag.encode() + rb"__\n"), deadline)
+            out, m = self._read_until(
+                re.compile(rb"__E" + tag.encode() + rb"__ (\d+)\n"), deadline)
+        except TimeoutError:
+            raise GuestError(f"{self.name}: no answer to {cmd!r} within "
+                             f"{timeout + 15:.0f} s") from None
+        return int(m.group(1)), out.decode(errors="replace")
+
+    def sh(self, cmd, timeout=60.0):
+        """Run a command that must succeed; return its output."""
+        rc, out = self.run(cmd, timeout)
+        if rc != 0:
+            raise GuestError(f"{self.name}: {cmd!r} exited {rc}: {out.strip()}")
+        return out
+
+    def ping(self):
+        return self.sh("echo pong", timeout=10).strip() == "pong"
+
+    def spawn(self, tag, cmd):
+        """Start cmd in the background in the guest; its output goes to
+        /tmp/<tag>.log there.  Returns the guest pid."""
+        out = self.sh(f"{cmd} >>/tmp/{tag}.log 2>&1 </dev/null & echo $!")
+        return int(out.split()[-1])
+
+    def burn(self, count, copies=1):
+        """Start `copies` burners counting to `count` (-1 spins)."""
+        return [self.spawn("burner", f"burner {int(count)}") for _ in range(copies)]
+
+    def stop_burn(self):
+        self.run("killall -q burner")
+
+    def consume(self, rate=25, limit=None, hold=None, stay=False, step=None,
+                report=None, extra=()):
+        """Start the consumer (see tests/guest/consumer.c for the flags)."""
+        args = ["consumer", "--rate", str(rate)]
+        if limit is not None:
+            args += ["--limit", str(limit)]
+        if hold is not None:
+            args += ["--hold", str(hold)]
+        if step is not None:
+            args += ["--step", str(step)]
+        if report is not None:
+            args += ["--report", str(report)]
+        if stay:
+            args.append("--stay")
+        args += list(extra)
+        self.run("rm -f /tmp/consumer.log")
+        return self.spawn("consumer", " ".join(shlex.quote(a) for a in args))
+
+    def stop_consume(self):
+        self.run("killall -q consumer")
+
+    def stop(self):
+        """Stop every workload (burners and consumers)."""
+        self.run("killall -q burner; killall -q consumer; true")
+
+    def running(self, prog):
+        """Number of running copies of a workload program in the guest."""
+        rc, out = self.run(f"pidof {shlex.quote(prog)}")
+        return len(out.split()) if rc == 0 else 0
+
+    def workload_log(self, tag):
+        rc, out = self.run(f"cat /tmp/{tag}.log")
+        return out if rc == 0 else ""
+
+    # ------------------------------------------------------------ console
+    def console_size(self):
+        """Current size of the console log: an offset for oom_lines()."""
+        try:
+            return os.path.getsize(self.console_path)
+        except OSError:
+            return 0
+
+    def console_read(self, offset=0):
+        """Console text from offset on (from 0 if the log was restarted)."""
+        try:
+            with open(self.console_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                if offset > f.tell():
+                    offset = 0
+                f.seek(offset)
+                return f.read().decode(errors="replace").replace("\r", "")
+        except OSError:
+            return ""
+
+    def oom_lines(self, since=0):
+        """Console lines since offset that show the guest's OOM killer."""
+        return [ln for ln in self.console_read(since).splitlines()
+                if OOM_RE.search(ln)]
+
+    def wait_oom(self, since=0, timeout=60.0, poll=0.5):
+        """Wait for OOM-killer lines; return them ([] on timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.oom_lines(since)
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(poll)
+
+    # ------------------------------------------------------------ domain
+    def balloon(self):
+        """The balloon stats (KiB): actual, unused, available, usable, ..."""
+        return self.dom.memoryStats()
+
+    def wait_balloon(self, target_kib, timeout=60.0, tolerance_kib=4096):
+        """Wait until `actual` is within tolerance of target_kib."""
+        deadline = time.monotonic() + timeout
+        while True:
+            act = self.balloon().get("actual", -1)
+            if abs(act - target_kib) <= tolerance_kib:
+                return act
+            if time.monotonic() > deadline:
+                raise GuestError(f"{self.name}: balloon actual {act} KiB, "
+                                 f"not {target_kib} KiB after {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def wait_ready(self, since=0, timeout=90.0):
+        """Wait for the boot marker on the console after offset `since`,
+        then for the control channel."""
+        deadline = time.monotonic() + timeout
+        while READY_MARK not in self.console_read(since):
+            if not self.dom.isActive():
+                raise GuestError(f"{self.name}: stopped while booting:\n"
+                                 + self.console_tail())
+            if time.monotonic() > deadline:
+                raise GuestError(f"{self.name}: no boot marker within "
+                                 f"{timeout:.0f} s:\n" + self.console_tail())
+            time.sleep(0.1)
+        self.connect(timeout=max(5.0, deadline - time.monotonic()))
+
+    def console_tail(self, lines=25):
+        return "\n".join(self.console_read(0).splitlines()[-lines:])
+
+    def restart(self, timeout=90.0, memory_mib=512):
+        """Destroy and start the guest again (a clean boot), wait until it
+        is ready, and wait for its balloon to reach memory_mib."""
+        self.close()
+        if self.dom.isActive():
+            self.dom.destroy()
+        # The console log is appended to across boots: look past its end.
+        since = self.console_size()
+        self.dom.create()
+        self.wait_ready(since, timeout)
+        if memory_mib:
+            self.wait_balloon(memory_mib * 1024)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        if self._own_conn:
+            self.conn.close()
+
+
+class GuestSet:
+    """One libvirt connection and one Guest (one channel) per test guest,
+    for a whole run.  Index by name: gs["aos_vm1"]; iterate for all."""
+
+    def __init__(self, names=None, uri=URI):
+        self.conn = libvirt.open(uri)
+        if names is None:
+            names = guest_names(self.conn)
+        self.guests = {n: Guest(n, conn=self.conn) for n in names}
+
+    def __getitem__(self, name):
+        return self.guests[name]
+
+    def __iter__(self):
+        return iter(self.guests.values())
+
+    def __len__(self):
+        return len(self.guests)
+
+    def stop_all(self):
+        for g in self:
+            g.stop()
+
+    def close(self):
+        for g in self:
+            g.close()
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------- CLI
+COMMANDS = ("run", "burn", "stop", "consume", "console", "oom", "stats",
+            "ping", "restart", "log", "settle")
+
+USAGE = """usage: guestctl.py [--uri URI] VM|all COMMAND [ARGS]
+       guestctl.py [--uri URI] COMMAND VM|all [ARGS]
+commands:
+  run CMD...          run a shell command in the guest, print its output,
+                      exit with its status
+  burn N [COPIES]     start burner(s) counting to N (-1 spins)
+  stop                stop burners and consumers
+  consume [FLAGS]     start the consumer (default --rate 25), e.g.
+                      consume --rate 25 --limit 300 --hold 10
+  log burner|consumer print a workload's log in the guest
+  console [OFFSET]    print the console log from OFFSET bytes
+  oom [OFFSET]        print OOM-killer lines since OFFSET; exit 1 if none
+  stats               print the balloon stats (KiB)
+  ping                check the control channel
+  restart             destroy and boot the guest again, wait until ready
+  settle VM...        ping and wait for the 512 MiB balloon (used by up.sh)"""
+
+
+def _cli_one(g, cmd, args):
+    if cmd == "run":
+        rc, out = g.run(" ".join(args), timeout=600)
+        sys.stdout.write(out)
+        return rc
+    if cmd == "burn":
+        if not args:
+            raise GuestError("burn needs N")
+        pids = g.burn(int(args[0]), int(args[1]) if len(args) > 1 else 1)
+        print(f"{g.name}: burner {args[0]} started (pid {' '.join(map(str, pids))})")
+        return 0
+    if cmd == "stop":
+        g.stop()
+        print(f"{g.name}: workloads stopped")
+        return 0
+    if cmd == "consume":
+        extra = list(args)
+        rate = 25
+        if "--rate" in extra:
+            i = extra.index("--rate")
+            rate = extra[i + 1]
+            del extra[i:i + 2]
+        pid = g.consume(rate=rate, extra=extra)
+        print(f"{g.name}: consumer started (pid {pid}); see: log consumer")
+        return 0
+    if cmd == "log":
+        sys.stdout.write(g.workload_log(args[0] if args else "consumer"))
+        return 0
+    if cmd == "console":
+        sys.stdout.write(g.console_read(int(args[0]) if args else 0))
+        return 0
+    if cmd == "oom":
+        lines = g.oom_lines(int(args[0]) if args else 0)
+        for ln in lines:
+            print(f"{g.name}: {ln}")
+        return 0 if lines else 1
+    if cmd == "stats":
+        for k, v in sorted(g.balloon().items()):
+            print(f"{g.name} {k} {v}")
+        return 0
+    if cmd == "ping":
+        t0 = time.monotonic()
+        g.ping()
+        print(f"{g.name}: pong in {1000 * (time.monotonic() - t0):.0f} ms")
+        return 0
+    if cmd == "restart":
+        t0 = time.monotonic()
+        g.restart()
+        print(f"{g.name}: restarted in {time.monotonic() - t0:.1f} s")
+        return 0
+    raise GuestError(f"unknown command {cmd!r}")
+
+
+def main(argv):
+    uri = URI
+    if len(argv) >= 2 and argv[0] == "--uri":
+        uri, argv = argv[1], argv[2:]
+    if len(argv) < 2 or argv[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr)
+        return 2
+    if argv[0] in COMMANDS:
+        cmd, target, args = argv[0], argv[1], argv[2:]
+    else:
+        target, cmd, args = argv[0], argv[1], argv[2:]
+    if cmd not in COMMANDS:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as e:
+        print(f"guestctl: cannot open {uri}: {e}", file=sys.stderr)
+        return 1
+    try:
+        if cmd == "settle":
+            names = [target] + args
+            if names == ["all"]:
+                names = guest_names(conn)
+            gs = [Guest(n, conn=conn) for n in names]
+            for g in gs:
+                t0 = time.monotonic()
+                g.connect(timeout=60)
+                g.ping()
+                g.wait_balloon(512 * 1024, timeout=60)
+                print(f"{g.name}: control channel answers, balloon at 512 MiB "
+                      f"({time.monotonic() - t0:.1f} s)")
+                g.close()
+            return 0
+        names = guest_names(conn) if target == "all" else [target]
+        rc = 0
+        for n in names:
+            g = Guest(n, conn=conn)
+            try:
+                rc = max(rc, _cli_one(g, cmd, args))
+            finally:
+                g.close()
+        return rc
+    except GuestError as e:
+        print(f"guestctl: {e}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,308 @@
+#!/bin/bash
+# Brings up the real test host: libvirtd + N tiny TCG guests aos_vm1..aos_vmN.
+#
+#   tests/host/up.sh [N]        N guests (default: $AOS_GUESTS, else 4)
+#
+# Environment:
+#   AOS_GUESTS        number of guests when no argument is given (default 4)
+#   AOS_VCPUS         vCPUs per guest (default 1)
+#   AOS_BOOT_TIMEOUT  seconds to wait for each guest's ready line (default 90)
+#
+# Idempotent: it starts only what is not running, rebuilds the initramfs only
+# when one of its inputs is newer, and leaves a running guest alone when its
+# definition (kernel, initramfs content, vCPUs) is unchanged.  A guest whose
+# definition changed is destroyed and started again.
+#
+# Steps (facts from ../shared/TEST-HOST.md):
+#   1. libvirtd: when `virsh -c qemu:///system version` does not answer,
+#      create its directories and the libvirt-qemu user and group, write the
+#      qemu.conf settings (root, no dynamic ownership, no security driver),
+#      start virtlogd and libvirtd, and wait for the socket.
+#   2. build/guest/initrd.img: busybox-static, our static workload programs
+#      (build/guest/*, from `make guest`), the virtio modules of the newest
+#      installed cloud kernel, and tests/guest/init.sh as /init.
+#   3. guests: TCG (qemu64), 512 MiB current of 2048 MiB maximum, balloon
+#      stats every second, direct kernel boot.  Serial 0 (kernel console) is
+#      logged to tests/host/state/<name>.console.log; serial 1 is the control
+#      channel, a UNIX socket tests/host/state/<name>.ctl (guestctl.py).
+#   4. waits for "AOS-GUEST-READY" on each new guest's console, checks the
+#      control channel, and waits for the balloon to reach 512 MiB.  A guest
+#      that does not boot is reported with the tail of its console; the
+#      script then exits 1.
+set -eu
+
+URI=qemu:///system
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+STATE=$HERE/state
+GUEST_BUILD=$ROOT/build/guest
+INITRD=$GUEST_BUILD/initrd.img
+N=${1:-${AOS_GUESTS:-4}}
+VCPUS=${AOS_VCPUS:-1}
+BOOT_TIMEOUT=${AOS_BOOT_TIMEOUT:-90}
+MAX_MIB=2048
+CUR_MIB=512
+MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_balloon"
+
+die() {
+    echo "up: $*" >&2
+    exit 1
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+case "$N" in
+    '' | *[!0-9]*) die "guest count must be a positive integer, not '$N'" ;;
+esac
+[ "$N" -ge 1 ] || die "guest count must be at least 1"
+case "$VCPUS" in
+    '' | *[!0-9]*) die "AOS_VCPUS must be a positive integer, not '$VCPUS'" ;;
+esac
+[ "$(id -u)" -eq 0 ] || die "must run as root (it starts libvirtd and guests)"
+mkdir -p "$STATE"
+
+# ---------------------------------------------------------------- libvirtd
+virsh_ok() { virsh -c "$URI" version >/dev/null 2>&1; }
+
+set_qemu_conf() { # key value
+    f=/etc/libvirt/qemu.conf
+    if grep -qE "^[[:space:]]*$1[[:space:]]*=" "$f"; then
+        sed -i -E "s|^[[:space:]]*$1[[:space:]]*=.*|$1 = $2|" "$f"
+    else
+        echo "$1 = $2" >>"$f"
+    fi
+}
+
+start_libvirtd() {
+    mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt/qemu \
+        /var/cache/libvirt /etc/libvirt
+    # The QEMU driver looks both up at start, even when qemu.conf says root.
+    getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+    getent passwd libvirt-qemu >/dev/null ||
+        useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin \
+            libvirt-qemu
+    [ -f /etc/libvirt/qemu.conf ] ||
+        echo "# Written by tests/host/up.sh (the project's test host)." \
+            >/etc/libvirt/qemu.conf
+    set_qemu_conf user '"root"'
+    set_qemu_conf group '"root"'
+    set_qemu_conf dynamic_ownership 0
+    set_qemu_conf remember_owner 0
+    set_qemu_conf security_driver '"none"'
+
+    started=""
+    if ! pidof virtlogd >/dev/null 2>&1; then
+        virtlogd -d
+        started="$started virtlogd"
+    fi
+    if ! pidof libvirtd >/dev/null 2>&1; then
+        LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d
+        started="$started libvirtd"
+    fi
+    # Remember what we started, so that `down.sh --all` stops only that.
+    for d in $started; do
+        echo "$d" >>"$STATE/daemons-started"
+    done
+    t0=$(now)
+    i=0
+    while ! virsh_ok; do
+        i=$((i + 1))
+        if [ "$i" -ge 300 ]; then
+            echo "up: libvirtd did not answer on $URI within 30 s;" \
+                "tail of /var/log/libvirt/libvirtd.log:" >&2
+            tail -n 30 /var/log/libvirt/libvirtd.log >&2 2>/dev/null || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "up: libvirtd answers on $URI (${started:+started$started, }$(elapsed "$t0") s)"
+}
+
+if ! virsh_ok; then
+    start_libvirtd
+fi
+
+# ---------------------------------------------------------------- initramfs
+KERNEL=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1)
+[ -n "$KERNEL" ] || die "no /boot/vmlinuz-*-cloud-amd64 (install linux-image-cloud-amd64)"
+KVER=${KERNEL#/boot/vmlinuz-}
+MODDIR=/lib/modules/$KVER
+[ -d "$MODDIR" ] || die "no module tree $MODDIR for $KERNEL"
+BUSYBOX=/bin/busybox
+file_is_static() { ! LC_ALL=C ldd "$1" >/dev/null 2>&1; }
+[ -x "$BUSYBOX" ] && file_is_static "$BUSYBOX" ||
+    die "$BUSYBOX is missing or not static (install busybox-static)"
+
+make -C "$ROOT" --no-print-directory -s guest
+WORKLOADS=$(find "$GUEST_BUILD" -maxdepth 1 -type f -perm -u+x ! -name '*.img' | sort)
+[ -n "$WORKLOADS" ] || die "no workload programs in $GUEST_BUILD (make guest)"
+
+module_file() { # name -> path of name.ko[.xz|.zst|.gz] in $MODDIR
+    find "$MODDIR" -name "$1.ko" -o -name "$1.ko.*" | head -n 1
+}
+MODFILES=""
+for m in $MODULES; do
+    f=$(module_file "$m")
+    [ -n "$f" ] || die "module $m not found under $MODDIR"
+    MODFILES="$MODFILES $f"
+done
+
+INPUTS="$HERE/up.sh $ROOT/tests/guest/init.sh $BUSYBOX $WORKLOADS $MODFILES"
+need_build=0
+if [ ! -s "$INITRD" ]; then
+    need_build=1
+else
+    for f in $INPUTS; do
+        if [ "$f" -nt "$INITRD" ]; then
+            need_build=1
+            break
+        fi
+    done
+fi
+if [ "$need_build" -eq 1 ]; then
+    t0=$(now)
+    tree=$(mktemp -d)
+    trap 'rm -rf "$tree"' EXIT
+    mkdir -p "$tree/bin" "$tree/lib/modules" "$tree/proc" "$tree/sys" \
+        "$tree/dev" "$tree/tmp" "$tree/run"
+    cp "$BUSYBOX" "$tree/bin/busybox"
+    ln -s busybox "$tree/bin/sh"
+    for w in $WORKLOADS; do
+        file_is_static "$w" || die "$w is not static"
+        cp "$w" "$tree/bin/"
+    done
+    for f in $MODFILES; do
+        base=$(basename "$f")
+        case "$base" in
+            *.ko) cp "$f" "$tree/lib/modules/$base" ;;
+            *.ko.xz) xz -dc "$f" >"$tree/lib/modules/${base%.xz}" ;;
+            *.ko.zst) zstd -q -dc "$f" >"$tree/lib/modules/${base%.zst}" ;;
+            *.ko.gz) gzip -dc "$f" >"$tree/lib/modules/${base%.gz}" ;;
+            *) die "unknown module compression: $f" ;;
+        esac
+    done
+    cp "$ROOT/tests/guest/init.sh" "$tree/init"
+    chmod 0755 "$tree/init"
+    mkdir -p "$GUEST_BUILD"
+    # Uncompressed: under TCG, unpacking is faster than decompressing.
+    (cd "$tree" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) \
+        >"$INITRD.tmp"
+    mv "$INITRD.tmp" "$INITRD"
+    rm -rf "$tree"
+    trap - EXIT
+    echo "up: built $INITRD ($(du -k "$INITRD" | cut -f1) KiB, kernel $KVER, $(elapsed "$t0") s)"
+fi
+INITRD_SUM=$(sha256sum "$INITRD" | cut -c1-16)
+
+# ---------------------------------------------------------------- guests
+domain_xml() { # name
+    cat <<EOF
+<domain type='qemu'>
+  <name>$1</name>
+  <description>$DESC</description>
+  <memory unit='MiB'>$MAX_MIB</memory>
+  <currentMemory unit='MiB'>$CUR_MIB</currentMemory>
+  <vcpu placement='static'>$VCPUS</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$KERNEL</kernel>
+    <initrd>$INITRD</initrd>
+    <cmdline>console=ttyS0 aos.name=$1 panic=-1 mitigations=off</cmdline>
+  </os>
+  <features><acpi/><apic/></features>
+  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <serial type='file'>
+      <source path='$STATE/$1.console.log'/>
+      <target port='0'/>
+    </serial>
+    <serial type='unix'>
+      <source mode='bind' path='$STATE/$1.ctl'/>
+      <target port='1'/>
+    </serial>
+    <video><model type='none'/></video>
+    <memballoon model='virtio'><stats period='1'/></memballoon>
+  </devices>
+</domain>
+EOF
+}
+
+dom_exists() { virsh -c "$URI" dominfo "$1" >/dev/null 2>&1; }
+dom_running() { [ "$(virsh -c "$URI" domstate "$1" 2>/dev/null | head -n 1)" = running ]; }
+
+started=""
+for i in $(seq 1 "$N"); do
+    name=aos_vm$i
+    # The description names a hash of everything that defines the guest, so
+    # a changed template or initramfs content is seen as a new definition.
+    DESC=""
+    want="aos-test $( (domain_xml "$name"; echo "$INITRD_SUM") | sha256sum | cut -c1-16)"
+    DESC=$want
+    if dom_exists "$name"; then
+        have=$(virsh -c "$URI" desc "$name" 2>/dev/null | head -n 1)
+        if [ "$have" != "$want" ]; then
+            echo "up: $name has an old definition; redefining it"
+            virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
+            virsh -c "$URI" undefine "$name" >/dev/null
+        elif dom_running "$name"; then
+            continue
+        fi
+    fi
+    if ! dom_exists "$name"; then
+        xml=$STATE/$name.xml
+        domain_xml "$name" >"$xml"
+        virsh -c "$URI" define "$xml" >/dev/null
+    fi
+    rm -f "$STATE/$name.ctl"
+    : >"$STATE/$name.console.log"
+    echo "booting $name ..."
+    virsh -c "$URI" start "$name" >/dev/null
+    eval "t0_$i=\$(now)"
+    started="$started $i"
+done
+
+if [ -z "$started" ]; then
+    echo "up: $N guests already running (aos_vm1..aos_vm$N)"
+    exit 0
+fi
+
+fail=0
+booted=""
+for i in $started; do
+    name=aos_vm$i
+    log=$STATE/$name.console.log
+    eval "t0=\$t0_$i"
+    while :; do
+        if grep -q 'AOS-GUEST-READY' "$log" 2>/dev/null; then
+            echo "booting $name ... up in $(elapsed "$t0") s"
+            booted="$booted $name"
+            break
+        fi
+        if ! dom_running "$name"; then
+            echo "up: $name stopped while booting; tail of its console:" >&2
+            tail -n 25 "$log" >&2 || true
+            fail=1
+            break
+        fi
+        if awk -v a="$t0" -v b="$(now)" -v t="$BOOT_TIMEOUT" 'BEGIN { exit !(b - a > t) }'; then
+            echo "up: $name did not boot within $BOOT_TIMEOUT s; tail of its console:" >&2
+            tail -n 25 "$log" >&2 || true
+            fail=1
+            break
+        fi
+        sleep 0.1
+    done
+done
+[ "$fail" -eq 0 ] || exit 1
+
+# The control channel answers, and the balloon reaches its 512 MiB target.
+# shellcheck disable=SC2086
+/usr/bin/python3 "$HERE/guestctl.py" --uri "$URI" settle $booted ||
+    die "guests booted, but did not settle (see above)"
+echo "up: $N guests running (aos_vm1..aos_vm$N)"

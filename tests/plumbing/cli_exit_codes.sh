@@ -1,0 +1,85 @@
+#!/bin/sh
+# Every bad input of both daemons: one clear message on stderr, the
+# documented exit code, and no action (all runs use libvirt's test driver
+# or no libvirt at all).  Prints TAP.
+set -u
+cd "$(dirname "$0")/../.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'not a key file\n' >"$tmp/malformed.conf"
+printf '[daemon]\nintervall=2\n' >"$tmp/unknown-key.conf"
+printf '[memory]\nhost_reserve_mib=lots\n' >"$tmp/bad-value.conf"
+printf '[daemon]\ninterval=0.2\nuri=test:///default\n' >"$tmp/good.conf"
+printf '[daemon]\ninterval=1\n' >"$tmp/unreadable.conf"
+chmod 000 "$tmp/unreadable.conf"
+
+# daemon|expected exit|needle on stdout+stderr|arguments...
+cases="
+both|2|missing interval|
+both|2|is not a number of seconds|abc
+both|2|must be greater than zero|0
+both|2|must be greater than zero|-1
+both|2|must be greater than zero|-- -5
+both|2|is not a number of seconds|2s
+both|2|is not a number of seconds|nan
+both|2|out of range|0.001
+both|2|expected one interval argument|1 2
+both|2|not both|1 --interval 2
+both|2|Unknown option --frobnicate|1 --frobnicate
+both|2|Missing argument for --uri|1 --uri
+both|3|cannot read config|1 --config $tmp/nonexistent.conf
+both|3|malformed.conf|1 --config $tmp/malformed.conf
+both|3|unknown key 'intervall' in [daemon]|1 --config $tmp/unknown-key.conf
+both|3|[memory] host_reserve_mib|1 --config $tmp/bad-value.conf
+both|2|expected off, advise or execute|1 --migration sometimes
+both|2|needs at least one peer|1 --migration advise
+both|4|bogus:///nowhere|1 --once --uri bogus:///nowhere
+both|4|test:///nonexistent.xml|1 --dry-run --uri test:///nonexistent.xml
+both|0|plan:|0.1 --once --dry-run --uri test:///default
+both|0|plan:|--once --dry-run --config $tmp/good.conf
+both|0|Usage:|--help
+both|0|0.1.0|--version
+memory|2|expected course or idle-tax|1 --policy greedy
+memory|2|is not a whole number|1 --budget-mib lots
+memory|2|out of range|1 --reserve-mib 99999999999
+vcpu|2|[vcpu] sd_threshold|1 --threshold much
+"
+# root reads every file whatever its mode, so the unreadable case only
+# means something for other users.
+if [ "$(id -u)" -ne 0 ]; then
+    cases="$cases
+both|3|cannot read config|1 --config $tmp/unreadable.conf"
+fi
+
+n=0
+fail=0
+total=0
+while IFS='|' read -r who rc needle args; do
+    [ -z "$who" ] && continue
+    case "$who" in both) total=$((total + 2)) ;; *) total=$((total + 1)) ;; esac
+done <<EOF2
+$cases
+EOF2
+echo "1..$total"
+while IFS='|' read -r who rc needle args; do
+    [ -z "$who" ] && continue
+    for prog in vcpu_scheduler/vcpu_scheduler memory_coordinator/memory_coordinator; do
+        case "$who:$prog" in
+            memory:vcpu*|vcpu:memory*) continue ;;
+        esac
+        n=$((n + 1))
+        # shellcheck disable=SC2086
+        out=$(timeout 20 "$prog" $args 2>&1)
+        got=$?
+        if [ "$got" -eq "$rc" ] && printf '%s' "$out" | grep -qF -- "$needle"; then
+            echo "ok $n - $(basename "$prog") $args -> exit $got"
+        else
+            fail=$((fail + 1))
+            echo "not ok $n - $(basename "$prog") $args -> exit $got (want $rc, '$needle')"
+            printf '%s\n' "$out" | sed 's/^/#   /' | head -5
+        fi
+    done
+done <<EOF2
+$cases
+EOF2
+[ "$fail" -eq 0 ]

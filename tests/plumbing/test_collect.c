@@ -1,0 +1,115 @@
+/* Snapshot collection against libvirt's in-process test driver: checks
+ * the plumbing (bulk call, per-domain fallback, node facts, RPC counts),
+ * not behaviour, since the test driver's numbers are synthetic. */
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "collect.h"
+
+typedef struct {
+    const char *name;
+    gboolean force_per_domain;
+    gboolean expect_bulk;
+} CollectCase;
+
+static const CollectCase cases[] = {
+    /* The test driver answers the bulk call with the STATE group only,
+     * so the VCPU and BALLOON figures come from per-domain calls. */
+    {"bulk-then-complete", FALSE, TRUE},
+    {"per-domain", TRUE, FALSE},
+};
+
+static void test_collect_table(void)
+{
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const CollectCase *c = &cases[i];
+        g_autoptr(Conn) conn = conn_new("test:///default", TRUE);
+        g_autoptr(GError) err = NULL;
+        g_autoptr(Snapshot) snap = NULL;
+        const DomainSample *d;
+
+        g_test_message("case %s", c->name);
+        g_assert_true(conn_open_now(conn, &err));
+        conn->bulk_unsupported = c->force_per_domain;
+        snap = snapshot_collect(conn,
+                                COLLECT_VCPU | COLLECT_AFFINITY |
+                                    COLLECT_BALLOON | COLLECT_NODE_MEMORY,
+                                &err);
+        g_assert_no_error(err);
+        g_assert_nonnull(snap);
+        g_assert_cmpint(snap->bulk, ==, c->expect_bulk);
+        g_assert_cmpuint(snap->node.npcpus, ==, 16);
+        g_assert_cmpuint(snap->node.free_kib, >, 0);
+        g_assert_cmpuint(snap->domains->len, ==, 1);
+        d = g_ptr_array_index(snap->domains, 0);
+        g_assert_cmpstr(d->name, ==, "test");
+        g_assert_cmpuint(d->nvcpus, ==, 2);
+        g_assert_true(d->has_balloon_stats);
+        g_assert_cmpuint(d->balloon.actual_kib, ==, d->cur_kib);
+        g_assert_cmpuint(d->max_kib, >=, d->cur_kib);
+        g_assert_cmpuint(d->vcpus[0].time_ns, >, 0);
+        g_assert_cmpuint(cpumap_count(d->vcpus[0].cpumap,
+                                      snapshot_maplen(snap), 16),
+                         ==, 16);
+        g_assert_cmpuint(snap->rpc_calls, >=, 3);
+    }
+}
+
+/* A scale file with many domains goes through the same path. */
+static void test_collect_many(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("aos-scale-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "node.xml", NULL);
+    g_autofree char *uri = g_strdup_printf("test://%s", path);
+    g_autoptr(GString) xml = g_string_new("<node>\n");
+    g_autoptr(Conn) conn = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(Snapshot) snap = NULL;
+    guint i;
+    const guint n = 200;
+
+    for (i = 0; i < n; i++)
+        g_string_append_printf(
+            xml,
+            "<domain type='test'><name>d%u</name>"
+            "<memory unit='MiB'>2048</memory>"
+            "<currentMemory unit='MiB'>512</currentMemory>"
+            "<vcpu>1</vcpu><os><type>hvm</type></os></domain>\n",
+            i);
+    g_string_append(xml, "</node>\n");
+    g_assert_true(g_file_set_contents(path, xml->str, -1, &err));
+    conn = conn_new(uri, TRUE);
+    g_assert_true(conn_open_now(conn, &err));
+    snap = snapshot_collect(conn, COLLECT_VCPU | COLLECT_BALLOON, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(snap->domains->len, ==, n);
+    g_remove(path);
+    g_rmdir(dir);
+}
+
+/* Unreachable URIs fail with the URI in the message. */
+static void test_unreachable(void)
+{
+    g_autoptr(Conn) conn = conn_new("test:///nonexistent/file.xml", TRUE);
+    g_autoptr(GError) err = NULL;
+
+    g_assert_false(conn_open_now(conn, &err));
+    g_assert_nonnull(strstr(err->message, "test:///nonexistent/file.xml"));
+    /* In daemon mode the failure is logged once and retried later. */
+    g_test_expect_message("aos", G_LOG_LEVEL_WARNING, "*retrying with backoff");
+    g_assert_null(conn_get(conn, NULL));
+    g_test_assert_expected_messages();
+    g_assert_null(conn_get(conn, NULL));
+    g_assert_true(conn->outage.active);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/collect/test-driver", test_collect_table);
+    g_test_add_func("/collect/many-domains", test_collect_many);
+    g_test_add_func("/collect/unreachable", test_unreachable);
+    return g_test_run();
+}

@@ -1,0 +1,58 @@
+#include "apply.h"
+
+#include "apply_util.h"
+
+static gboolean pin_one(Conn *c, virDomainPtr dom, const Action *a,
+                        gsize maplen, char **error_text)
+{
+    g_autofree unsigned char *map = g_malloc0(maplen);
+
+    cpumap_set(map, maplen, a->to_pcpu);
+    if (virDomainPinVcpuFlags(dom, a->vcpu, map, (int)maplen,
+                              VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        *error_text = g_strdup(conn_last_error_message());
+        return FALSE;
+    }
+    return TRUE;
+}
+
+guint vcpu_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
+                 VcpuPolicyState *st)
+{
+    gsize maplen = snapshot_maplen(snap);
+    guint failed = 0;
+    guint i;
+
+    g_message("rebalancing: %s", plan->summary ? plan->summary : "");
+    for (i = 0; i < plan_len(plan); i++) {
+        const Action *a = plan_get(plan, i);
+        g_autoptr(virDomain) dom = NULL;
+        g_autofree char *error_text = NULL;
+        gboolean vanished;
+        gboolean ok;
+
+        if (a->kind != ACTION_PIN_VCPU)
+            continue;
+        dom = apply_lookup_domain(ctx->conn, a, &vanished);
+        if (!dom) {
+            if (!vanished) {
+                daemon_log_action(ctx, a, FALSE, conn_last_error_message());
+                failed++;
+            }
+            vcpu_policy_note_applied(st, a, FALSE);
+            continue;
+        }
+        ok = pin_one(ctx->conn, dom, a, maplen, &error_text);
+        if (!ok && conn_error_is_vanished_domain(conn_last_error_code())) {
+            vcpu_policy_note_applied(st, a, FALSE);
+            continue;
+        }
+        /* A failed pin is retried by the next tick's plan, which sees the
+         * vCPU still where it was. */
+        vcpu_policy_note_applied(st, a, ok);
+        daemon_log_action(ctx, a, ok, error_text);
+        if (!ok)
+            failed++;
+    }
+    return failed;
+}

@@ -1,0 +1,412 @@
+#include "assign.h"
+
+#include <math.h>
+
+/* A pin change has to buy at least this much lower sd, else the last
+ * moves of a long greedy run would be bought for rounding noise. */
+#define MIN_STEP_GAIN 0.01
+
+/* Demand measured on a saturated pCPU is inflated (every vCPU there is
+ * runnable nearly all the time), so "3 busy vCPUs on one pCPU, 1 on the
+ * other" predicts 100/100 and yet turns out 100/70 when the loads are not
+ * really 100 each.  Spreading over-asked pCPUs fixes that in the same plan
+ * instead of a second round.  The gain is in squared percent over
+ * capacity: 2500 is one pCPU's worth of over-demand shrinking by 50. */
+#define OVERLOAD_MIN_GAIN 2500.0
+
+#define EPS 1e-9
+
+typedef struct {
+    AssignItem *items;
+    guint n;
+    guint np;
+    double *demand;   /* uncapped sum of loads per pCPU */
+    GArray **members; /* per pCPU: indices of the items targeted there */
+    guint *slot;      /* item -> its index in members[target] */
+} Board;
+
+/* The objective at one moment: sums over capped pCPU utilisation, and the
+ * squared demand above capacity. */
+typedef struct {
+    double s1;
+    double s2;
+    double over;
+} Sums;
+
+typedef struct {
+    gboolean found;
+    guint item;
+    guint other; /* swap partner on the target pCPU, G_MAXUINT for a move */
+    guint from;
+    guint to;
+    double sd;
+    double over;
+    gint cost; /* change in the number of pin changes */
+} Candidate;
+
+static double capped(double d)
+{
+    if (d < 0)
+        return 0;
+    return d < ASSIGN_CAPACITY ? d : ASSIGN_CAPACITY;
+}
+
+static double over_sq(double d)
+{
+    double o = d - ASSIGN_CAPACITY;
+
+    return o > 0 ? o * o : 0;
+}
+
+double util_stddev(const double *v, guint n)
+{
+    double mean = 0;
+    double sq = 0;
+    guint i;
+
+    if (n == 0 || !v)
+        return 0;
+    for (i = 0; i < n; i++)
+        mean += v[i];
+    mean /= n;
+    for (i = 0; i < n; i++)
+        sq += (v[i] - mean) * (v[i] - mean);
+    return sqrt(sq / n);
+}
+
+static double sd_of_sums(double s1, double s2, guint np)
+{
+    double mean = s1 / np;
+    double var = s2 / np - mean * mean;
+
+    return var > 0 ? sqrt(var) : 0;
+}
+
+double assign_predicted_sd(const AssignItem *items, guint n, guint npcpus,
+                           gboolean use_target)
+{
+    g_autofree double *util = NULL;
+    guint i;
+
+    if (npcpus == 0)
+        return 0;
+    util = g_new0(double, npcpus);
+    for (i = 0; i < n; i++) {
+        gint p = use_target ? items[i].target
+                            : (items[i].pinned >= 0 ? items[i].pinned
+                                                    : items[i].hint);
+
+        if (p >= 0 && (guint)p < npcpus)
+            util[p] += items[i].load;
+    }
+    for (i = 0; i < npcpus; i++)
+        util[i] = capped(util[i]);
+    return util_stddev(util, npcpus);
+}
+
+static void board_put(Board *b, guint i, guint p)
+{
+    b->items[i].target = (gint)p;
+    b->demand[p] += b->items[i].load;
+    b->slot[i] = b->members[p]->len;
+    g_array_append_val(b->members[p], i);
+}
+
+static void board_take(Board *b, guint i)
+{
+    guint p = (guint)b->items[i].target;
+    GArray *m = b->members[p];
+    guint last = g_array_index(m, guint, m->len - 1);
+
+    g_array_index(m, guint, b->slot[i]) = last;
+    b->slot[last] = b->slot[i];
+    g_array_set_size(m, m->len - 1);
+    b->demand[p] -= b->items[i].load;
+    b->items[i].target = -1;
+}
+
+static void board_init(Board *b, AssignItem *items, guint n, guint np)
+{
+    guint i;
+
+    b->items = items;
+    b->n = n;
+    b->np = np;
+    b->demand = g_new0(double, np);
+    b->members = g_new0(GArray *, np);
+    b->slot = g_new0(guint, n ? n : 1);
+    for (i = 0; i < np; i++)
+        b->members[i] = g_array_new(FALSE, FALSE, sizeof(guint));
+    for (i = 0; i < n; i++) {
+        items[i].target = -1;
+        if (items[i].pinned >= 0 && (guint)items[i].pinned < np)
+            board_put(b, i, (guint)items[i].pinned);
+    }
+}
+
+static void board_clear(Board *b)
+{
+    guint i;
+
+    for (i = 0; i < b->np; i++)
+        g_array_unref(b->members[i]);
+    g_free(b->members);
+    g_free(b->demand);
+    g_free(b->slot);
+}
+
+static void board_sums(const Board *b, Sums *s)
+{
+    guint p;
+
+    s->s1 = s->s2 = s->over = 0;
+    for (p = 0; p < b->np; p++) {
+        double c = capped(b->demand[p]);
+
+        s->s1 += c;
+        s->s2 += c * c;
+        s->over += over_sq(b->demand[p]);
+    }
+}
+
+/* Objective after shifting x of load from pCPU a to pCPU c. */
+static void shifted(const Board *b, const Sums *s, guint a, guint c, double x,
+                    double *sd, double *over)
+{
+    double da = b->demand[a];
+    double dc = b->demand[c];
+    double ca = capped(da), cc = capped(dc);
+    double na = capped(da - x), nc = capped(dc + x);
+    double s1 = s->s1 - ca - cc + na + nc;
+    double s2 = s->s2 - ca * ca - cc * cc + na * na + nc * nc;
+
+    *sd = sd_of_sums(s1, s2, b->np);
+    *over = s->over - over_sq(da) - over_sq(dc) + over_sq(da - x) +
+            over_sq(dc + x);
+}
+
+static gint move_cost(const AssignItem *it, guint to)
+{
+    gint before = it->pinned < 0 || it->target != it->pinned;
+    gint after = it->pinned < 0 || (gint)to != it->pinned;
+
+    return after - before;
+}
+
+/* Whether a step is worth a pin change: it lowers sd while sd is above
+ * the target, or it relieves an over-asked pCPU without raising sd. */
+static gboolean worth(double sd_now, double over_now, double sd_new,
+                      double over_new, double from_demand, double target_sd)
+{
+    if (sd_now > target_sd && sd_now - sd_new >= MIN_STEP_GAIN)
+        return TRUE;
+    return from_demand > ASSIGN_CAPACITY && sd_new <= sd_now + EPS &&
+           over_now - over_new >= OVERLOAD_MIN_GAIN;
+}
+
+static gboolean better(const Candidate *c, const Candidate *best)
+{
+    if (!best->found)
+        return TRUE;
+    if (c->sd < best->sd - EPS)
+        return TRUE;
+    if (c->sd > best->sd + EPS)
+        return FALSE;
+    if (c->over < best->over - EPS)
+        return TRUE;
+    if (c->over > best->over + EPS)
+        return FALSE;
+    return c->cost < best->cost;
+}
+
+static void consider(const Board *b, const Sums *s, double sd_now,
+                     double target_sd, Candidate *c, Candidate *best)
+{
+    double x = b->items[c->item].load;
+
+    if (c->other != G_MAXUINT)
+        x -= b->items[c->other].load;
+    if (x <= EPS)
+        return;
+    shifted(b, s, c->from, c->to, x, &c->sd, &c->over);
+    if (!worth(sd_now, s->over, c->sd, c->over, b->demand[c->from],
+               target_sd))
+        return;
+    if (better(c, best)) {
+        *best = *c;
+        best->found = TRUE;
+    }
+}
+
+static void scan_moves_from(const Board *b, const Sums *s, double sd_now,
+                            double target_sd, guint from, guint to,
+                            Candidate *best)
+{
+    GArray *m = b->members[from];
+    guint k;
+
+    for (k = 0; k < m->len; k++) {
+        guint i = g_array_index(m, guint, k);
+        Candidate c = {.item = i, .other = G_MAXUINT, .from = from, .to = to};
+
+        if (b->items[i].frozen)
+            continue;
+        c.cost = move_cost(&b->items[i], to);
+        consider(b, s, sd_now, target_sd, &c, best);
+    }
+}
+
+static void scan_swaps(const Board *b, const Sums *s, double sd_now,
+                       double target_sd, guint from, guint to,
+                       Candidate *best)
+{
+    GArray *mf = b->members[from];
+    GArray *mt = b->members[to];
+    guint k;
+    guint l;
+
+    for (k = 0; k < mf->len; k++) {
+        guint i = g_array_index(mf, guint, k);
+
+        if (b->items[i].frozen)
+            continue;
+        for (l = 0; l < mt->len; l++) {
+            guint j = g_array_index(mt, guint, l);
+            Candidate c = {.item = i, .other = j, .from = from, .to = to};
+
+            if (b->items[j].frozen)
+                continue;
+            c.cost = move_cost(&b->items[i], to) +
+                     move_cost(&b->items[j], from);
+            consider(b, s, sd_now, target_sd, &c, best);
+        }
+    }
+}
+
+static gint by_load_desc(gconstpointer pa, gconstpointer pb, gpointer data)
+{
+    const AssignItem *items = data;
+    guint a = *(const guint *)pa;
+    guint b = *(const guint *)pb;
+
+    if (items[a].load > items[b].load)
+        return -1;
+    if (items[a].load < items[b].load)
+        return 1;
+    return a < b ? -1 : a > b;
+}
+
+static guint least_loaded(const Board *b)
+{
+    guint best = 0;
+    guint p;
+
+    for (p = 1; p < b->np; p++) {
+        if (b->demand[p] < b->demand[best])
+            best = p;
+    }
+    return best;
+}
+
+static guint most_loaded(const Board *b)
+{
+    guint best = 0;
+    guint p;
+
+    for (p = 1; p < b->np; p++) {
+        if (b->demand[p] > b->demand[best])
+            best = p;
+    }
+    return best;
+}
+
+/* Largest first onto the least loaded pCPU; free items are pinned wherever
+ * they go, so where they ran before only breaks ties. */
+static void place_free(Board *b)
+{
+    g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(guint));
+    guint i;
+
+    for (i = 0; i < b->n; i++) {
+        if (b->items[i].target < 0)
+            g_array_append_val(order, i);
+    }
+    g_array_sort_with_data(order, by_load_desc, b->items);
+    for (i = 0; i < order->len; i++) {
+        guint k = g_array_index(order, guint, i);
+        gint hint = b->items[k].hint;
+        guint p = least_loaded(b);
+
+        if (hint >= 0 && (guint)hint < b->np &&
+            b->demand[hint] <= b->demand[p] + EPS)
+            p = (guint)hint;
+        board_put(b, k, p);
+    }
+}
+
+static gboolean improve_once(Board *b, double target_sd)
+{
+    Candidate best = {.found = FALSE};
+    Sums s;
+    double sd_now;
+    guint hi;
+    guint lo;
+    guint p;
+
+    board_sums(b, &s);
+    sd_now = sd_of_sums(s.s1, s.s2, b->np);
+    if (sd_now <= target_sd && s.over <= EPS)
+        return FALSE;
+    hi = most_loaded(b);
+    lo = least_loaded(b);
+    if (hi == lo)
+        return FALSE;
+
+    /* The busiest pCPU is where a move gains most; other sources and swaps
+     * are only looked at when it has nothing worth moving. */
+    scan_moves_from(b, &s, sd_now, target_sd, hi, lo, &best);
+    for (p = 0; !best.found && p < b->np; p++) {
+        if (p != lo && p != hi)
+            scan_moves_from(b, &s, sd_now, target_sd, p, lo, &best);
+    }
+    if (!best.found)
+        scan_swaps(b, &s, sd_now, target_sd, hi, lo, &best);
+    if (!best.found)
+        return FALSE;
+
+    board_take(b, best.item);
+    if (best.other != G_MAXUINT) {
+        board_take(b, best.other);
+        board_put(b, best.other, best.from);
+    }
+    board_put(b, best.item, best.to);
+    return TRUE;
+}
+
+guint assign_balance(AssignItem *items, guint n, guint npcpus,
+                     double target_sd)
+{
+    Board b;
+    guint moves = 0;
+    guint limit;
+    guint i;
+
+    g_return_val_if_fail(npcpus > 0, 0);
+
+    board_init(&b, items, n, npcpus);
+    place_free(&b);
+    /* Every step strictly improves (sd, over-demand), so this bound only
+     * guards against floating-point surprises. */
+    limit = 4 * n + npcpus;
+    for (i = 0; i < limit; i++) {
+        if (!improve_once(&b, target_sd))
+            break;
+    }
+    board_clear(&b);
+
+    for (i = 0; i < n; i++) {
+        if (items[i].pinned < 0 || items[i].target != items[i].pinned)
+            moves++;
+    }
+    return moves;
+}
