@@ -54,13 +54,13 @@ DAEMONS := vcpu_scheduler/vcpu_scheduler memory_coordinator/memory_coordinator
 # Keep objects of tools and tests: they are cheap and make rebuilds quiet.
 .PRECIOUS: $(BUILD)/%.o
 
-.PHONY: all unit check check-host check-scenarios demo deps host-up host-down \
+.PHONY: all unit plumbing check check-host check-scenarios demo deps host-up host-down \
         format install clean guest tools
 all: $(DAEMONS) $(TOOL_BIN)
 
 $(BUILD)/vcpu_scheduler/%.o: LOGDOM = vcpu_scheduler
 $(BUILD)/memory_coordinator/%.o: LOGDOM = memory_coordinator
-$(BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -96,11 +96,15 @@ deps:
 	@tests/host/deps.sh
 
 # Pure tests only: no libvirt daemon, no guests.
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(TOOL_BIN)
 	@tests/run-tap $(UNIT_BIN)
 
+# Plumbing: libvirt's in-process test driver and the bad-input table; no guests.
+plumbing: all $(PLUMB_BIN)
+	@tests/run-tap $(PLUMB_BIN) tests/plumbing/*.sh tests/plumbing/*.py
+
 check: deps
-	@$(MAKE) --no-print-directory all guest $(UNIT_BIN)
+	@$(MAKE) --no-print-directory all guest $(UNIT_BIN) $(PLUMB_BIN)
 	@tests/check.sh $(BUILD)
 
 demo: deps
@@ -124,3 +128,75 @@ install: all
 
 clean:
 	rm -rf build build-san $(DAEMONS) $(TOOL_BIN)
+
+# ---- Fuzzing and security verification (tests/fuzz, tests/valgrind.sh) ----
+# libFuzzer needs clang; the library code is rebuilt into build-fuzz/ with
+# coverage, ASan and UBSan, so it never mixes with build/ or build-san/.
+#
+#   make fuzz-build   build every tests/fuzz/fuzz_*.c target
+#   make fuzz         run each target FUZZ_SECONDS, then the policy property
+#                     tests with FUZZ_CASES cases
+#   make valgrind     every unit test binary under valgrind
+#   make fuzz-coverage  line coverage of the sources by the saved corpora
+#   make fuzz-clean   remove build-fuzz/ (corpora and crashes included)
+FUZZ_CC ?= clang
+FUZZ_BUILD := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_CASES ?= 100000
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=gnu11 $(WARN) -DG_LOG_DOMAIN=\"aos\" -D_GNU_SOURCE \
+              -Werror=implicit-function-declaration -Icommon \
+              $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
+              -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_COMMON_OBJ := $(COMMON_SRC:%.c=$(FUZZ_BUILD)/%.o)
+
+.PRECIOUS: $(FUZZ_BUILD)/%.o
+.PHONY: fuzz fuzz-build fuzz-clean fuzz-coverage valgrind
+
+$(FUZZ_BUILD)/%.o: %.c $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_BUILD)/libcommon.a: $(FUZZ_COMMON_OBJ)
+	$(AR) rcs $@ $^
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libcommon.a
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: fuzz-build $(UNIT_BIN)
+	@tests/fuzz/run.sh --fuzz-build $(FUZZ_BUILD) --unit-build $(BUILD) \
+	    --seconds $(FUZZ_SECONDS) --cases $(FUZZ_CASES)
+
+valgrind: $(UNIT_BIN) $(TOOL_BIN)
+	@tests/valgrind.sh $(UNIT_BIN)
+
+# Line coverage of the fuzzed sources by the corpora in build-fuzz/corpus,
+# through clang's source-based coverage (no sanitizers: the inputs only
+# run once each).
+FUZZ_COV_CFLAGS = $(filter-out -fsanitize=%,$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link \
+                  -fprofile-instr-generate -fcoverage-mapping
+$(FUZZ_BUILD)/cov/%.o: %.c $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  COVCC   $<"
+	@$(FUZZ_CC) $(FUZZ_COV_CFLAGS) -c -o $@ $<
+$(FUZZ_BUILD)/cov/fuzz_%: $(FUZZ_BUILD)/cov/tests/fuzz/fuzz_%.o $(COMMON_SRC:%.c=$(FUZZ_BUILD)/cov/%.o)
+	$(FUZZ_CC) -fsanitize=fuzzer -fprofile-instr-generate -o $@ $^ $(LIBS)
+
+fuzz-coverage: $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/cov/%)
+	@for b in $^; do \
+	    t=$$(basename $$b); \
+	    LLVM_PROFILE_FILE=$(FUZZ_BUILD)/cov/$$t.profraw $$b -runs=0 \
+	        $(FUZZ_BUILD)/corpus/$$t >/dev/null 2>&1 || exit 1; \
+	    llvm-profdata merge -o $(FUZZ_BUILD)/cov/$$t.profdata \
+	        $(FUZZ_BUILD)/cov/$$t.profraw || exit 1; \
+	    echo "# $$t"; \
+	    llvm-cov report $$b -instr-profile=$(FUZZ_BUILD)/cov/$$t.profdata \
+	        $(COMMON_SRC) | grep -v ' 0.00%\|^-\|^Files' ; \
+	done
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+# ---- end of fuzzing and security verification ----

@@ -4,7 +4,10 @@
 #include <string.h>
 #include <sys/timex.h>
 
-G_DEFINE_QUARK(clocksync-error-quark, clocksync_error)
+GQuark clocksync_error_quark(void)
+{
+    return g_quark_from_static_string("clocksync-error-quark");
+}
 
 gboolean clocksync_is_synchronised(int state, int status)
 {

@@ -15,16 +15,16 @@ typedef enum {
 } ClockSyncError;
 
 typedef struct {
-    int state;              /* ntp_adjtime's return: TIME_OK .. TIME_ERROR */
-    int status;             /* STA_* bits */
-    gboolean synchronised;  /* clocksync_is_synchronised(state, status) */
-    long maxerror_us;       /* kernel's bound on the clock's error */
-    long esterror_us;       /* kernel's estimate of the clock's error */
+    int state;             /* ntp_adjtime's return: TIME_OK .. TIME_ERROR */
+    int status;            /* STA_* bits */
+    gboolean synchronised; /* clocksync_is_synchronised(state, status) */
+    long maxerror_us;      /* kernel's bound on the clock's error */
+    long esterror_us;      /* kernel's estimate of the clock's error */
 } ClockSync;
 
 /* Reads the kernel's NTP state without changing it (modes = 0). */
-gboolean clocksync_read(ClockSync *out, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+gboolean clocksync_read(ClockSync *out,
+                        GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Synchronised unless the kernel answers TIME_ERROR or sets STA_UNSYNC. */
 gboolean clocksync_is_synchronised(int state, int status);

@@ -5,7 +5,10 @@
 #include "tsc.h"
 #include "xml_autoptr.h"
 
-G_DEFINE_QUARK(hostcaps-error-quark, hostcaps_error)
+GQuark hostcaps_error_quark(void)
+{
+    return g_quark_from_static_string("hostcaps-error-quark");
+}
 
 #define XPATH_TSC_COUNTER "/capabilities/host/cpu/counter[@name='tsc']"
 #define XPATH_TSC_TIMER "/domain/clock/timer[@name='tsc']"
@@ -106,8 +109,8 @@ static char *attr_dup(xmlNode *node, const char *name)
 }
 
 /* The text of the first node expr selects, or NULL when it selects none. */
-static gboolean first_text(xmlXPathContext *xctxt, const char *expr,
-                           char **out, GError **error)
+static gboolean first_text(xmlXPathContext *xctxt, const char *expr, char **out,
+                           GError **error)
 {
     g_autoptr(xmlXPathObject) obj = eval_nodes(xctxt, expr, error);
     xmlChar *v;
@@ -199,8 +202,8 @@ static gboolean mul_guint(guint a, guint b, guint *out)
 static gboolean read_cell_cpus(xmlXPathContext *xctxt, guint *ncpus,
                                gboolean *found, GError **error)
 {
-    g_autoptr(xmlXPathObject) obj = eval_nodes(
-        xctxt, "/capabilities/host/topology/cells/cell/cpus", error);
+    g_autoptr(xmlXPathObject) obj =
+        eval_nodes(xctxt, "/capabilities/host/topology/cells/cell/cpus", error);
     guint sum = 0;
     int i;
 
@@ -237,8 +240,8 @@ static gboolean read_cell_cpus(xmlXPathContext *xctxt, guint *ncpus,
 static gboolean read_cpu_topology(xmlXPathContext *xctxt, guint *ncpus,
                                   GError **error)
 {
-    static const char *const attrs[] = {"sockets", "dies", "clusters",
-                                        "cores", "threads"};
+    static const char *const attrs[] = {"sockets", "dies", "clusters", "cores",
+                                        "threads"};
     g_autoptr(xmlXPathObject) obj =
         eval_nodes(xctxt, "/capabilities/host/cpu/topology", error);
     xmlNode *topo;
@@ -351,8 +354,8 @@ gboolean hostcaps_parse_domain_clock(const char *domain_xml, GuestClock *out,
         freq = attr_dup(node, "frequency");
         /* libvirt stores an unset frequency as 0 and omits it on output,
          * so an explicit 0 also means "not fixed". */
-        if (freq && !parse_attr_u64("domain TSC timer", "frequency", freq, &hz,
-                                    error))
+        if (freq &&
+            !parse_attr_u64("domain TSC timer", "frequency", freq, &hz, error))
             return FALSE;
         gc.has_tsc_freq = hz > 0;
         gc.tsc_hz = hz;
@@ -435,9 +438,8 @@ char *hostcaps_pin_tsc_frequency(const char *domain_xml, guint64 hz,
     } else {
         clock_node = xmlNewChild(xmlDocGetRootElement(doc), NULL,
                                  (const xmlChar *)"clock", NULL);
-        if (!clock_node ||
-            !xmlSetProp(clock_node, (const xmlChar *)"offset",
-                        (const xmlChar *)"utc"))
+        if (!clock_node || !xmlSetProp(clock_node, (const xmlChar *)"offset",
+                                       (const xmlChar *)"utc"))
             goto nomem;
     }
 

@@ -28,11 +28,11 @@ typedef struct {
 } HostFacts;
 
 typedef struct {
-    gboolean has_tsc_timer;  /* <clock><timer name='tsc'> is present */
-    gboolean has_tsc_freq;   /* ... with a non-zero frequency */
+    gboolean has_tsc_timer; /* <clock><timer name='tsc'> is present */
+    gboolean has_tsc_freq;  /* ... with a non-zero frequency */
     guint64 tsc_hz;
-    char *tsc_mode;          /* its mode attribute, NULL when absent */
-    gboolean invtsc;         /* cpu feature invtsc, policy require or force */
+    char *tsc_mode;  /* its mode attribute, NULL when absent */
+    gboolean invtsc; /* cpu feature invtsc, policy require or force */
 } GuestClock;
 
 void guest_clock_clear(GuestClock *gc);

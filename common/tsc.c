@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <math.h>
 
-G_DEFINE_QUARK(tsc-error-quark, tsc_error)
+GQuark tsc_error_quark(void)
+{
+    return g_quark_from_static_string("tsc-error-quark");
+}
 
 gboolean tsc_parse_u64(const char *text, gboolean allow_hex, guint64 *out,
                        GError **error)
@@ -295,9 +298,8 @@ static void check_known(TscCompat *c, const HostFacts *peer,
 {
     guint64 min_hz = 0;
     guint64 max_hz = 0;
-    double ratio;
+    double factor;
 
-    c->ppm = tsc_ppm_distance(c->guest_hz, c->peer_hz);
     if (!tsc_tolerance_range(c->peer_hz, tolerance_ppm, &min_hz, &max_hz))
         g_assert_not_reached(); /* validated by the caller */
 
@@ -314,20 +316,23 @@ static void check_known(TscCompat *c, const HostFacts *peer,
         set_verdict(c, TSC_VERDICT_REFUSED_DISTANCE, FALSE);
         c->reason = g_strdup_printf(
             "guest TSC %" G_GUINT64_FORMAT " Hz is %.1f ppm from peer's "
-            "%" G_GUINT64_FORMAT " Hz (limit %g ppm) and the peer cannot "
-            "scale",
-            c->guest_hz, c->ppm, c->peer_hz, tolerance_ppm);
+            "%" G_GUINT64_FORMAT " Hz (limit %g ppm, range [%" G_GUINT64_FORMAT
+            ", %" G_GUINT64_FORMAT "] Hz) and the peer cannot scale",
+            c->guest_hz, c->ppm, c->peer_hz, tolerance_ppm, min_hz, max_hz);
         return;
     }
 
-    ratio = (double)c->guest_hz / (double)c->peer_hz;
+    /* Shown as larger over smaller, so both directions read alike. */
+    factor = c->guest_hz > c->peer_hz
+                 ? (double)c->guest_hz / (double)c->peer_hz
+                 : (double)c->peer_hz / (double)c->guest_hz;
     if (within_scaling_ratio(c->guest_hz, c->peer_hz)) {
         set_verdict(c, TSC_VERDICT_SCALING, TRUE);
         c->reason = g_strdup_printf(
             "guest TSC %" G_GUINT64_FORMAT " Hz is %.1f ppm from peer's "
             "%" G_GUINT64_FORMAT " Hz (limit %g ppm), but the peer scales "
-            "TSC and the ratio %.4f is within %dx",
-            c->guest_hz, c->ppm, c->peer_hz, tolerance_ppm, ratio,
+            "TSC and the frequencies differ by a factor of %.9f, within %dx",
+            c->guest_hz, c->ppm, c->peer_hz, tolerance_ppm, factor,
             TSC_SCALING_MAX_RATIO);
         return;
     }
@@ -335,9 +340,9 @@ static void check_known(TscCompat *c, const HostFacts *peer,
     set_verdict(c, TSC_VERDICT_REFUSED_RATIO, FALSE);
     c->reason = g_strdup_printf(
         "guest TSC %" G_GUINT64_FORMAT " Hz is %.1f ppm from peer's "
-        "%" G_GUINT64_FORMAT " Hz (limit %g ppm) and the ratio %.4f is "
-        "beyond the %dx the peer's TSC scaling allows",
-        c->guest_hz, c->ppm, c->peer_hz, tolerance_ppm, ratio,
+        "%" G_GUINT64_FORMAT " Hz (limit %g ppm) and the frequencies differ "
+        "by a factor of %.9f, beyond the %dx the peer's TSC scaling allows",
+        c->guest_hz, c->ppm, c->peer_hz, tolerance_ppm, factor,
         TSC_SCALING_MAX_RATIO);
 }
 
@@ -361,6 +366,8 @@ void tsc_check_peer(const GuestClock *guest, const HostFacts *source,
         c.peer_hz_known = TRUE;
         c.peer_hz = peer->tsc_hz;
     }
+    if (c.guest_hz_known && c.peer_hz_known)
+        c.ppm = tsc_ppm_distance(c.guest_hz, c.peer_hz);
     /* libvirt refuses to migrate an invtsc guest unless its frequency is
      * fixed, since the destination would otherwise expose its own. */
     if (guest->invtsc && !c.guest_hz_explicit) {

@@ -17,10 +17,10 @@
 #define TSC_ERROR (tsc_error_quark())
 GQuark tsc_error_quark(void);
 typedef enum {
-    TSC_ERROR_INVALID,   /* malformed input, or zero where zero is meaningless */
-    TSC_ERROR_OVERFLOW,  /* the result does not fit in 64 bits */
+    TSC_ERROR_INVALID,  /* malformed input, or zero where zero is meaningless */
+    TSC_ERROR_OVERFLOW, /* the result does not fit in 64 bits */
     TSC_ERROR_UNDERFLOW, /* the result would be negative */
-    TSC_ERROR_RANGE,     /* a frequency ratio does not fit its fixed-point format */
+    TSC_ERROR_RANGE, /* a frequency ratio does not fit its fixed-point format */
 } TscError;
 
 #define TSC_NS_PER_SEC G_GUINT64_CONSTANT(1000000000)
@@ -123,11 +123,11 @@ double tsc_multiplier_ratio(guint64 mult, TscMultFormat fmt);
 /* ---- Peer compatibility ------------------------------------------------- */
 
 typedef enum {
-    TSC_VERDICT_WITHIN_TOLERANCE,  /* compatible: close enough without scaling */
-    TSC_VERDICT_SCALING,           /* compatible: the peer scales its TSC */
-    TSC_VERDICT_UNKNOWN_ALLOWED,   /* compatible only because config allows it */
-    TSC_VERDICT_REFUSED_DISTANCE,  /* too far and the peer cannot scale */
-    TSC_VERDICT_REFUSED_RATIO,     /* the peer scales, but not this far */
+    TSC_VERDICT_WITHIN_TOLERANCE, /* compatible: close enough without scaling */
+    TSC_VERDICT_SCALING,          /* compatible: the peer scales its TSC */
+    TSC_VERDICT_UNKNOWN_ALLOWED,  /* compatible only because config allows it */
+    TSC_VERDICT_REFUSED_DISTANCE, /* too far and the peer cannot scale */
+    TSC_VERDICT_REFUSED_RATIO,    /* the peer scales, but not this far */
     TSC_VERDICT_REFUSED_UNKNOWN_PEER,
     TSC_VERDICT_REFUSED_UNKNOWN_GUEST,
     TSC_VERDICT_REFUSED_CANNOT_PIN, /* invtsc, and no frequency to pin */
@@ -138,16 +138,16 @@ typedef struct {
     TscVerdict verdict;
     gboolean compatible;
     gboolean guest_hz_known;
-    guint64 guest_hz;       /* explicit, else the source host's */
+    guint64 guest_hz; /* explicit, else the source host's */
     gboolean guest_hz_explicit;
     gboolean peer_hz_known;
     guint64 peer_hz;
-    double ppm;             /* |guest - peer| / peer * 1e6, both known, else -1 */
+    double ppm; /* |guest - peer| / peer * 1e6, both known, else -1 */
     /* The guest has invtsc and no explicit frequency: the destination XML
      * (VIR_MIGRATE_PARAM_DEST_XML) must carry pin_hz, or libvirt refuses. */
     gboolean needs_pin;
     guint64 pin_hz;
-    char *reason;           /* one sentence naming both frequencies */
+    char *reason; /* one sentence naming both frequencies */
 } TscCompat;
 
 void tsc_compat_clear(TscCompat *c);

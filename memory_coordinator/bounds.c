@@ -38,7 +38,7 @@ guint64 mem_domain_held_kib(const DomainSample *d)
      * until it gets there. */
     if (d->has_balloon_stats && (d->balloon.present & BALLOON_HAS_ACTUAL))
         held = MAX(held, d->balloon.actual_kib);
-    return cap_kib(held);
+    return held;
 }
 
 void mem_bounds_init(MemBounds *b, const Snapshot *snap, const Config *cfg)
@@ -59,17 +59,15 @@ void mem_bounds_init(MemBounds *b, const Snapshot *snap, const Config *cfg)
             mem_kib_sub(cap_kib(snap->node.total_kib), b->reserve_kib);
 
     for (i = 0; snap->domains && i < snap->domains->len; i++)
-        held = mem_kib_add(held,
-                           mem_domain_held_kib(g_ptr_array_index(snap->domains,
-                                                                 i)));
+        held = mem_kib_add(
+            held, mem_domain_held_kib(g_ptr_array_index(snap->domains, i)));
     b->held_kib = MIN(held, (guint64)POOL_LIMIT);
     b->free_kib = cap_kib(snap->node.free_kib);
 
     /* The budget is treated like a host of its own: growth stops once its
      * headroom is down to the reserve, as it does on the real host. */
-    b->budget_left_kib = pool_clamp((gint64)b->budget_kib -
-                                    (gint64)b->held_kib -
-                                    (gint64)b->reserve_kib);
+    b->budget_left_kib = pool_clamp(
+        (gint64)b->budget_kib - (gint64)b->held_kib - (gint64)b->reserve_kib);
     b->free_left_kib = (gint64)b->free_kib - (gint64)b->reserve_kib;
 }
 
@@ -91,8 +89,7 @@ static guint64 shrink_limit(const MemBounds *b, const MemBoundsGuest *g,
                             MemClamp *which)
 {
     guint64 cur = cap_kib(g->cur_kib);
-    guint64 by_use =
-        mem_kib_add(cap_kib(g->used_kib), b->min_unused_kib);
+    guint64 by_use = mem_kib_add(cap_kib(g->used_kib), b->min_unused_kib);
     guint64 by_step = mem_kib_sub(cur, b->max_release_kib);
     guint64 limit = b->floor_kib;
 

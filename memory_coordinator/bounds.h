@@ -49,10 +49,11 @@ typedef struct {
     guint64 max_release_kib;
     guint64 min_step_kib;
     guint64 reserve_kib;
-    guint64 budget_kib; /* configured, or node total minus reserve */
-    guint64 held_kib;   /* what all live guests hold now */
-    guint64 free_kib;   /* host free memory at the snapshot */
-    gint64 budget_left_kib; /* budget - held - reserve, plus shrinks, minus growth */
+    guint64 budget_kib;     /* configured, or node total minus reserve */
+    guint64 held_kib;       /* what all live guests hold now */
+    guint64 free_kib;       /* host free memory at the snapshot */
+    gint64 budget_left_kib; /* budget - held - reserve, plus shrinks, minus
+                               growth */
     gint64 free_left_kib;   /* free - reserve, minus growth */
 } MemBounds;
 
@@ -61,7 +62,8 @@ guint64 mem_kib_sub(guint64 a, guint64 b); /* saturates at 0 */
 guint64 mem_mib_to_kib(guint64 mib);
 
 /* Memory a domain holds on the host: its target, or its balloon's actual
- * size while that is larger.  Shut-off domains hold nothing. */
+ * size while that is larger.  Shut-off domains hold nothing.  Not capped:
+ * an absurd figure must make the budget look fuller, never emptier. */
 guint64 mem_domain_held_kib(const DomainSample *d);
 
 void mem_bounds_init(MemBounds *b, const Snapshot *snap, const Config *cfg);

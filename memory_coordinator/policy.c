@@ -148,10 +148,12 @@ static void update_active(MemGuestState *gs, const Config *cfg,
 
 /* Learns from a new stats sample: the rate at which the guest's used
  * memory grows.  Used (actual - unused) does not move when the balloon
- * does, so a target change never reads as consumption.  The interval is
- * the snapshots' monotonic spacing, but never less than the stamps prove
- * passed (whole seconds, so one less), which keeps a late-delivered
- * sample from inflating the rate twice over. */
+ * does, so a target change never reads as consumption.  A sample whose
+ * stamp has not moved is no new sample.  The interval is the snapshots'
+ * monotonic spacing, but never less than the guest's stamps prove passed
+ * (whole seconds, so one less): a sample picked up late, just before the
+ * next tick, must not have a long interval's growth divided by a short
+ * tick gap. */
 static void update_history(MemGuestState *gs, const Snapshot *snap,
                            const Config *cfg, const MemGuest *g)
 {
@@ -192,6 +194,16 @@ static void note_unballooned(MemPolicyState *st, const MemGuest *g)
     g_queue_push_tail(st->to_report, g_strdup(g->dom->name));
 }
 
+/* A quiet guest grows only once its headroom is below its need.  A guest
+ * consuming faster than the onset allowance is topped up to need + slack
+ * every tick: its rate was measured over an interval in which it may
+ * only have started, so waiting for the need to be crossed would leave it
+ * a tick short. */
+static guint64 grow_trigger(const MemGuest *g)
+{
+    return g->gs->rate_kib_s > MEM_ONSET_RATE_KIB_S ? g->hi_kib : g->lo_kib;
+}
+
 static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
 {
     const Config *cfg = t->cfg;
@@ -204,13 +216,15 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
     g->fresh = g->ballooned && domain_fresh(t->snap, cfg, d);
     g->actual_kib = MIN(d->balloon.actual_kib, MEM_KIB_CAP);
     g->unused_kib = MIN(d->balloon.unused_kib, MEM_KIB_CAP);
-    g->used_kib = mem_kib_sub(g->actual_kib, g->unused_kib);
+    /* From the raw figures: capping first could make used look smaller. */
+    g->used_kib = MIN(mem_kib_sub(d->balloon.actual_kib, d->balloon.unused_kib),
+                      MEM_KIB_CAP);
     g->shares = config_shares_for(cfg, d->name);
 
     /* A balloon still inflating towards an older, lower target would make
      * a further shrink count the same memory twice. */
     tol = MAX(t->bounds.min_step_kib, 1024);
-    g->settled = g->actual_kib <= mem_kib_add(d->cur_kib, tol);
+    g->settled = d->balloon.actual_kib <= mem_kib_add(d->cur_kib, tol);
 
     update_history(g->gs, t->snap, cfg, g);
 
@@ -228,11 +242,10 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
     g->bg.may_shrink = g->bg.may_grow && g->settled;
 
     g->target_kib = d->cur_kib;
-    g->grower = g->bg.may_grow && d->cur_kib < MIN(g->lo_kib, d->max_kib);
-    g->urgency = g->need_kib
-                     ? ((double)d->cur_kib - (double)g->used_kib) /
-                           (double)g->need_kib
-                     : 0;
+    g->grower = g->bg.may_grow && d->cur_kib < MIN(grow_trigger(g), d->max_kib);
+    g->urgency = g->need_kib ? ((double)d->cur_kib - (double)g->used_kib) /
+                                   (double)g->need_kib
+                             : 0;
 
     note_unballooned(t->st, g);
 }
@@ -308,8 +321,8 @@ guint64 mem_tick_need_growth(const MemTick *t)
         const MemGuest *g = &g_array_index(t->guests, MemGuest, i);
 
         if (g->grower)
-            sum = mem_kib_add(sum, MIN(g->lo_kib, g->dom->max_kib) -
-                                       g->bg.cur_kib);
+            sum = mem_kib_add(sum, mem_kib_sub(MIN(g->lo_kib, g->dom->max_kib),
+                                               g->bg.cur_kib));
     }
     return sum;
 }
@@ -364,39 +377,48 @@ guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
                          const char *rule)
 {
     g_autoptr(GSequence) donors = g_sequence_new(g_free);
-    guint64 chunk = MAX(t->bounds.min_step_kib, MEM_RECLAIM_CHUNK_KIB);
+    g_autofree gboolean *gave = g_new0(gboolean, t->guests->len + 1);
+    /* Chunks grow with the amount, so a huge shortfall still takes a
+     * bounded number of steps: at most 256 plus one per donor. */
+    guint64 chunk = MAX(MAX(t->bounds.min_step_kib, MEM_RECLAIM_CHUNK_KIB),
+                        amount_kib / 256);
     guint64 taken = 0;
     guint i;
 
-    for (i = 0; i < t->guests->len; i++) {
-        MemGuest *g = &g_array_index(t->guests, MemGuest, i);
-
-        if (donor_room(t, g))
+    for (i = 0; amount_kib && i < t->guests->len; i++) {
+        if (donor_room(t, &g_array_index(t->guests, MemGuest, i)))
             g_sequence_insert_sorted(donors, donor_slot(t, key, i), donor_cmp,
                                      NULL);
     }
 
     while (taken < amount_kib && !g_sequence_is_empty(donors)) {
         GSequenceIter *it = g_sequence_get_begin_iter(donors);
-        DonorSlot *s = g_sequence_get(it);
-        guint idx = s->idx;
+        guint idx = ((DonorSlot *)g_sequence_get(it))->idx;
         MemGuest *g = &g_array_index(t->guests, MemGuest, idx);
         guint64 take = MIN(MIN(chunk, donor_room(t, g)), amount_kib - taken);
-        guint64 cur = g->bg.cur_kib;
 
         g_sequence_remove(it);
         g->target_kib -= take;
         t->released_kib += take;
         taken += take;
+        gave[idx] = TRUE;
+        if (donor_room(t, g))
+            g_sequence_insert_sorted(donors, donor_slot(t, key, idx), donor_cmp,
+                                     NULL);
+    }
+
+    for (i = 0; i < t->guests->len; i++) {
+        MemGuest *g = &g_array_index(t->guests, MemGuest, i);
+        guint64 cur = g->bg.cur_kib;
+
+        if (!gave[i])
+            continue;
         g->rule = rule;
         g_free(g->note);
         g->note = g_strdup_printf("pressure: gives %.0f MiB of %.0f above "
                                   "its need",
                                   mib(cur - g->target_kib),
                                   mib(cur - MIN(g->lo_kib, cur)));
-        if (donor_room(t, g))
-            g_sequence_insert_sorted(donors, donor_slot(t, key, idx),
-                                     donor_cmp, NULL);
     }
     return taken;
 }
@@ -455,8 +477,8 @@ void mem_tick_plan_growth(MemTick *t)
         }
     }
     for (i = 0; i < order->len; i++) {
-        MemGuest *g = &g_array_index(t->guests, MemGuest,
-                                     g_array_index(order, guint, i));
+        MemGuest *g =
+            &g_array_index(t->guests, MemGuest, g_array_index(order, guint, i));
         guint64 lo = MIN(g->lo_kib, g->dom->max_kib);
 
         g->rule = "grow-headroom";
@@ -464,11 +486,12 @@ void mem_tick_plan_growth(MemTick *t)
         if (g->target_kib < lo)
             g->note = g_strdup_printf("short of room: %.0f MiB below its need",
                                       mib(lo - g->target_kib));
+        else if (g->bg.cur_kib >= lo)
+            g->note = g_strdup_printf("consuming: topped up to need + slack");
         else
-            g->note = g_strdup_printf("headroom %.0f MiB < need %.0f MiB",
-                                      mib(g->bg.cur_kib - MIN(g->used_kib,
-                                                              g->bg.cur_kib)),
-                                      mib(g->need_kib));
+            g->note =
+                g_strdup_printf("headroom %.0f MiB below need",
+                                mib(mem_kib_sub(g->bg.cur_kib, g->used_kib)));
     }
 }
 
@@ -482,12 +505,12 @@ static void add_action(Plan *plan, const MemGuest *g, guint64 new_kib,
     a->new_kib = new_kib;
     a->rule = clamp ? clamp : g->rule;
     action_set_reason(a,
-                      "%s%s%s: unused %.0f MiB, used %.0f MiB, rate %.1f "
-                      "MiB/s, need %.0f MiB; %s",
-                      clamp ? g->rule : "", clamp ? " cut by " : "",
-                      clamp ? clamp : g->rule, mib(g->unused_kib),
-                      mib(g->used_kib), mib((guint64)g->gs->rate_kib_s),
-                      mib(g->need_kib), g->note ? g->note : "");
+                      "%s%sunused %.0f MiB, used %.0f MiB, rate %.1f MiB/s, "
+                      "need %.0f MiB; %s",
+                      clamp ? g->rule : "", clamp ? " proposal cut; " : "",
+                      mib(g->unused_kib), mib(g->used_kib),
+                      mib((guint64)g->gs->rate_kib_s), mib(g->need_kib),
+                      g->note ? g->note : "");
 }
 
 /* Sends one proposal through the clamp; an action only if it still moves. */
@@ -521,8 +544,8 @@ static void commit(MemTick *t, Plan *plan, guint *n_shrink, guint *n_grow)
             (*n_shrink)++;
     }
     for (i = 0; i < order->len; i++) {
-        MemGuest *g = &g_array_index(t->guests, MemGuest,
-                                     g_array_index(order, guint, i));
+        MemGuest *g =
+            &g_array_index(t->guests, MemGuest, g_array_index(order, guint, i));
 
         if (g->target_kib > g->bg.cur_kib && commit_one(t, plan, g))
             (*n_grow)++;

@@ -3,12 +3,12 @@
  *
  * Growth is the course policy's: a guest below its need (lo) grows at once
  * towards lo + slack.  The differences are in taking memory back:
- *   - idle memory (target above lo) is taxed back every tick, a fraction
- *     tau of it at a time, even without pressure; so idle guests settle at
- *     their need rather than at need + slack;
  *   - under pressure the next chunk comes from the guest with the lowest
  *     rho = S / (P * (f + k * (1 - f))), k = 1 / (1 - tau): few shares,
- *     many pages and a low active fraction f make a guest give first.
+ *     many pages and a low active fraction f make a guest give first;
+ *   - idle memory (target above lo) of every other guest is taxed back
+ *     each tick, a fraction tau of it at a time, even without pressure;
+ *     so idle guests settle at their need rather than at need + slack.
  * Neither ever goes below lo, which keeps min_unused plus the headroom
  * the guest's consumption rate asks for. */
 #include "policy_priv.h"
@@ -41,8 +41,7 @@ double mem_idle_tax_rho(guint shares, guint64 pages_kib, double active,
     return (double)shares / (p * (f + k * (1.0 - f)));
 }
 
-static double rho_key(const MemTick *t, const MemGuest *g,
-                      guint64 planned_kib)
+static double rho_key(const MemTick *t, const MemGuest *g, guint64 planned_kib)
 {
     return mem_idle_tax_rho(g->shares, planned_kib, g->gs->active,
                             tax_rate(t->cfg));
@@ -66,7 +65,7 @@ static void tax_idle(MemTick *t, MemGuest *g, double tau)
     guint64 idle;
     guint64 step;
 
-    if (!g->bg.may_shrink || g->grower || cur <= g->lo_kib ||
+    if (!g->bg.may_shrink || g->grower || g->rule || cur <= g->lo_kib ||
         recently_grown(t, g))
         return;
     idle = cur - g->lo_kib;
@@ -87,8 +86,10 @@ void mem_idle_tax_plan(MemTick *t)
     double tau = tax_rate(t->cfg);
     guint i;
 
+    /* Pressure first, so the rho order decides who gives what the growers
+     * lack; the tax then goes on with everyone who was not asked. */
+    mem_tick_reclaim(t, mem_tick_shortfall(t), rho_key, "reclaim-pressure");
     for (i = 0; i < t->guests->len; i++)
         tax_idle(t, &g_array_index(t->guests, MemGuest, i), tau);
-    mem_tick_reclaim(t, mem_tick_shortfall(t), rho_key, "reclaim-pressure");
     mem_tick_plan_growth(t);
 }

@@ -28,16 +28,16 @@
 #define MEM_RECLAIM_CHUNK_KIB (4 * 1024)
 
 typedef struct {
-    guint64 generation;     /* last tick that saw the guest */
-    gboolean have_prev;     /* prev_* hold a sample */
+    guint64 generation; /* last tick that saw the guest */
+    gboolean have_prev; /* prev_* hold a sample */
     gint64 prev_last_update;
     gint64 prev_mono_us;
     guint64 prev_used_kib;
-    double rate_kib_s;      /* smoothed growth of used memory, >= 0 */
+    double rate_kib_s; /* smoothed growth of used memory, >= 0 */
     gboolean have_active;
-    double active;          /* smoothed active fraction f, 0..1 */
-    gboolean grown;         /* last_grow_us is valid */
-    gint64 last_grow_us;    /* snapshot mono time of the last growth */
+    double active;       /* smoothed active fraction f, 0..1 */
+    gboolean grown;      /* last_grow_us is valid */
+    gint64 last_grow_us; /* snapshot mono time of the last growth */
 } MemGuestState;
 
 /* One guest as a tick sees it. */
@@ -50,19 +50,19 @@ typedef struct {
     gboolean settled;   /* balloon no longer inflating to an older target */
     guint64 actual_kib;
     guint64 unused_kib;
-    guint64 used_kib;   /* actual - unused */
-    guint64 need_kib;   /* min_unused + rate * (interval + horizon) */
-    guint64 lo_kib;     /* max(floor, used + need): nothing shrinks below */
-    guint64 hi_kib;     /* lo + slack: growth aims here */
+    guint64 used_kib; /* actual - unused */
+    guint64 need_kib; /* min_unused + rate * (interval + horizon) */
+    guint64 lo_kib;   /* max(floor, used + need): nothing shrinks below */
+    guint64 hi_kib;   /* lo + slack: growth aims here */
     guint shares;
     MemBoundsGuest bg;
 
     /* the policy's proposal */
     guint64 target_kib;
     const char *rule;
-    char *note;         /* words on why, for the reason */
+    char *note; /* words on why, for the reason */
     gboolean grower;
-    double urgency;     /* lower grows first: headroom / need */
+    double urgency; /* lower grows first: headroom / need */
 } MemGuest;
 
 typedef struct {
@@ -70,8 +70,8 @@ typedef struct {
     const Config *cfg;
     MemPolicyState *st;
     MemBounds bounds;
-    GArray *guests;        /* MemGuest */
-    guint64 released_kib;  /* shrinks proposed so far */
+    GArray *guests;       /* MemGuest */
+    guint64 released_kib; /* shrinks proposed so far */
 } MemTick;
 
 /* Donor priority for reclaim: the lowest key gives the next chunk. */

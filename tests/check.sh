@@ -19,10 +19,10 @@ trap teardown EXIT INT TERM
 start=$(date +%s)
 set -- $(ls "$BUILD"/tests/test_* 2>/dev/null | grep -v '\.o$') \
     $(ls "$BUILD"/tests/plumbing/test_* 2>/dev/null | grep -v '\.o$') \
-    tests/plumbing/*.sh \
+    tests/plumbing/*.sh tests/plumbing/*.py \
     tests/host/bringup.sh \
     $(ls tests/integration/*.py 2>/dev/null) \
-    $(ls tests/scenarios/run_all.py 2>/dev/null)
+    tests/scenarios/run.py
 tests/run-tap "$@"
 rc=$?
 echo "# make check took $(( $(date +%s) - start )) s"

@@ -243,9 +243,8 @@ int main(int argc, char **argv)
     GOptionEntry entries[] = {
         {"guest-hz", 0, 0, G_OPTION_ARG_STRING, &calc.args[ARG_GUEST_HZ].text,
          "Guest TSC frequency", "HZ"},
-        {"guest-tsc", 0, 0, G_OPTION_ARG_STRING,
-         &calc.args[ARG_GUEST_TSC].text, "Guest TSC value at capture",
-         "TICKS"},
+        {"guest-tsc", 0, 0, G_OPTION_ARG_STRING, &calc.args[ARG_GUEST_TSC].text,
+         "Guest TSC value at capture", "TICKS"},
         {"src-hrtime", 0, 0, G_OPTION_ARG_STRING,
          &calc.args[ARG_SRC_HRTIME].text,
          "Source host's monotonic time at capture", "NS"},
@@ -275,26 +274,25 @@ int main(int argc, char **argv)
     ctx = g_option_context_new("- guest TSC and boot time after a migration");
     g_option_context_add_main_entries(ctx, entries, NULL);
     g_option_context_set_description(
-        ctx,
-        "Numbers are decimal, or hexadecimal with a 0x prefix.\n"
-        "\n"
-        "Prints each value the inputs determine, one per line as\n"
-        "NAME DECIMAL (0xHEX):\n"
-        "  migration_delta_ns  --delta-ns, or dst - src wall clock (0 if "
-        "negative)\n"
-        "  guest_uptime_ns     src-hrtime - src-boot-hrtime\n"
-        "  tsc_delta           delta-ns * guest-hz / 1e9, truncated\n"
-        "  new_guest_tsc       guest-tsc + tsc_delta\n"
-        "  new_boot_hrtime     dst-hrtime - (guest_uptime_ns + delta)\n"
-        "  amd_multiplier_8_32, intel_multiplier_16_48\n"
-        "                      guest-hz / host-hz in fixed point\n"
-        "\n"
-        "Exit status:\n"
-        "  0  every requested value was calculated\n"
-        "  1  a value over- or underflowed, or a ratio did not fit a\n"
-        "     multiplier format (the others are still printed)\n"
-        "  2  bad usage: unknown option, malformed number, or options\n"
-        "     that do not go together\n");
+        ctx, "Numbers are decimal, or hexadecimal with a 0x prefix.\n"
+             "\n"
+             "Prints each value the inputs determine, one per line as\n"
+             "NAME DECIMAL (0xHEX):\n"
+             "  migration_delta_ns  --delta-ns, or dst - src wall clock (0 if "
+             "negative)\n"
+             "  guest_uptime_ns     src-hrtime - src-boot-hrtime\n"
+             "  tsc_delta           delta-ns * guest-hz / 1e9, truncated\n"
+             "  new_guest_tsc       guest-tsc + tsc_delta\n"
+             "  new_boot_hrtime     dst-hrtime - (guest_uptime_ns + delta)\n"
+             "  amd_multiplier_8_32, intel_multiplier_16_48\n"
+             "                      guest-hz / host-hz in fixed point\n"
+             "\n"
+             "Exit status:\n"
+             "  0  every requested value was calculated\n"
+             "  1  a value over- or underflowed, or a ratio did not fit a\n"
+             "     multiplier format (the others are still printed)\n"
+             "  2  bad usage: unknown option, malformed number, or options\n"
+             "     that do not go together\n");
 
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "tsc_calc: %s\n", error->message);

@@ -6,15 +6,26 @@
  * moves of a long greedy run would be bought for rounding noise. */
 #define MIN_STEP_GAIN 0.01
 
-/* Demand measured on a saturated pCPU is inflated (every vCPU there is
- * runnable nearly all the time), so "3 busy vCPUs on one pCPU, 1 on the
- * other" predicts 100/100 and yet turns out 100/70 when the loads are not
- * really 100 each.  Spreading over-asked pCPUs fixes that in the same plan
- * instead of a second round.  The gain is in squared percent over
- * capacity: 2500 is one pCPU's worth of over-demand shrinking by 50. */
+/* Demand above a pCPU's capacity is work that waits, and sd of capped
+ * utilisation does not see it: 3 busy vCPUs on one pCPU and 1 on the
+ * other read 100/100, as do 2 busy vCPUs stacked on one pCPU of 8 next to
+ * idle ones (which even reads "better" than spreading them).  So moves
+ * that shrink the squared over-demand come first.  Squared, so 3+1 is
+ * worse than 2+2; the gain is in squared percent: 2500 is one pCPU's
+ * over-demand shrinking from 50 to 0. */
 #define OVERLOAD_MIN_GAIN 2500.0
 
+/* Over-demand sums closer than this are equal; what decides then is sd. */
+#define OVERLOAD_TIE 100.0
+
 #define EPS 1e-9
+
+/* At most this many members of one pCPU are tried per step (evenly spread
+ * over them), and this many on each side of a swap.  A pCPU with more
+ * vCPUs than that has many near-equal choices, and trying them all would
+ * make a plan for thousands of vCPUs quadratic in their number. */
+#define SCAN_LIMIT 256
+#define SWAP_SCAN_LIMIT 64
 
 typedef struct {
     AssignItem *items;
@@ -82,26 +93,31 @@ static double sd_of_sums(double s1, double s2, guint np)
     return var > 0 ? sqrt(var) : 0;
 }
 
-double assign_predicted_sd(const AssignItem *items, guint n, guint npcpus,
-                           gboolean use_target)
+void assign_predict(const AssignItem *items, guint n, guint npcpus,
+                    gboolean use_target, AssignPrediction *out)
 {
     g_autofree double *util = NULL;
     guint i;
 
+    out->sd = 0;
+    out->unmet = 0;
     if (npcpus == 0)
-        return 0;
+        return;
     util = g_new0(double, npcpus);
     for (i = 0; i < n; i++) {
-        gint p = use_target ? items[i].target
-                            : (items[i].pinned >= 0 ? items[i].pinned
-                                                    : items[i].hint);
+        gint p = use_target
+                     ? items[i].target
+                     : (items[i].pinned >= 0 ? items[i].pinned : items[i].hint);
 
         if (p >= 0 && (guint)p < npcpus)
             util[p] += items[i].load;
     }
-    for (i = 0; i < npcpus; i++)
+    for (i = 0; i < npcpus; i++) {
+        if (util[i] > ASSIGN_CAPACITY)
+            out->unmet += util[i] - ASSIGN_CAPACITY;
         util[i] = capped(util[i]);
-    return util_stddev(util, npcpus);
+    }
+    out->sd = util_stddev(util, npcpus);
 }
 
 static void board_put(Board *b, guint i, guint p)
@@ -181,8 +197,8 @@ static void shifted(const Board *b, const Sums *s, guint a, guint c, double x,
     double s2 = s->s2 - ca * ca - cc * cc + na * na + nc * nc;
 
     *sd = sd_of_sums(s1, s2, b->np);
-    *over = s->over - over_sq(da) - over_sq(dc) + over_sq(da - x) +
-            over_sq(dc + x);
+    *over =
+        s->over - over_sq(da) - over_sq(dc) + over_sq(da - x) + over_sq(dc + x);
 }
 
 static gint move_cost(const AssignItem *it, guint to)
@@ -193,28 +209,29 @@ static gint move_cost(const AssignItem *it, guint to)
     return after - before;
 }
 
-/* Whether a step is worth a pin change: it lowers sd while sd is above
- * the target, or it relieves an over-asked pCPU without raising sd. */
+/* Whether a step is worth a pin change: it relieves over-demand, or it
+ * lowers sd while sd is above the target without adding over-demand. */
 static gboolean worth(double sd_now, double over_now, double sd_new,
-                      double over_new, double from_demand, double target_sd)
+                      double over_new, double target_sd)
 {
-    if (sd_now > target_sd && sd_now - sd_new >= MIN_STEP_GAIN)
+    if (over_now - over_new >= OVERLOAD_MIN_GAIN)
         return TRUE;
-    return from_demand > ASSIGN_CAPACITY && sd_new <= sd_now + EPS &&
-           over_now - over_new >= OVERLOAD_MIN_GAIN;
+    if (over_new > over_now + OVERLOAD_TIE)
+        return FALSE;
+    return sd_now > target_sd && sd_now - sd_new >= MIN_STEP_GAIN;
 }
 
 static gboolean better(const Candidate *c, const Candidate *best)
 {
     if (!best->found)
         return TRUE;
+    if (c->over < best->over - OVERLOAD_TIE)
+        return TRUE;
+    if (c->over > best->over + OVERLOAD_TIE)
+        return FALSE;
     if (c->sd < best->sd - EPS)
         return TRUE;
     if (c->sd > best->sd + EPS)
-        return FALSE;
-    if (c->over < best->over - EPS)
-        return TRUE;
-    if (c->over > best->over + EPS)
         return FALSE;
     return c->cost < best->cost;
 }
@@ -229,8 +246,7 @@ static void consider(const Board *b, const Sums *s, double sd_now,
     if (x <= EPS)
         return;
     shifted(b, s, c->from, c->to, x, &c->sd, &c->over);
-    if (!worth(sd_now, s->over, c->sd, c->over, b->demand[c->from],
-               target_sd))
+    if (!worth(sd_now, s->over, c->sd, c->over, target_sd))
         return;
     if (better(c, best)) {
         *best = *c;
@@ -243,9 +259,10 @@ static void scan_moves_from(const Board *b, const Sums *s, double sd_now,
                             Candidate *best)
 {
     GArray *m = b->members[from];
+    guint stride = m->len / SCAN_LIMIT + 1;
     guint k;
 
-    for (k = 0; k < m->len; k++) {
+    for (k = 0; k < m->len; k += stride) {
         guint i = g_array_index(m, guint, k);
         Candidate c = {.item = i, .other = G_MAXUINT, .from = from, .to = to};
 
@@ -257,27 +274,28 @@ static void scan_moves_from(const Board *b, const Sums *s, double sd_now,
 }
 
 static void scan_swaps(const Board *b, const Sums *s, double sd_now,
-                       double target_sd, guint from, guint to,
-                       Candidate *best)
+                       double target_sd, guint from, guint to, Candidate *best)
 {
     GArray *mf = b->members[from];
     GArray *mt = b->members[to];
+    guint sf = mf->len / SWAP_SCAN_LIMIT + 1;
+    guint st = mt->len / SWAP_SCAN_LIMIT + 1;
     guint k;
     guint l;
 
-    for (k = 0; k < mf->len; k++) {
+    for (k = 0; k < mf->len; k += sf) {
         guint i = g_array_index(mf, guint, k);
 
         if (b->items[i].frozen)
             continue;
-        for (l = 0; l < mt->len; l++) {
+        for (l = 0; l < mt->len; l += st) {
             guint j = g_array_index(mt, guint, l);
             Candidate c = {.item = i, .other = j, .from = from, .to = to};
 
             if (b->items[j].frozen)
                 continue;
-            c.cost = move_cost(&b->items[i], to) +
-                     move_cost(&b->items[j], from);
+            c.cost =
+                move_cost(&b->items[i], to) + move_cost(&b->items[j], from);
             consider(b, s, sd_now, target_sd, &c, best);
         }
     }
@@ -383,8 +401,7 @@ static gboolean improve_once(Board *b, double target_sd)
     return TRUE;
 }
 
-guint assign_balance(AssignItem *items, guint n, guint npcpus,
-                     double target_sd)
+guint assign_balance(AssignItem *items, guint n, guint npcpus, double target_sd)
 {
     Board b;
     guint moves = 0;

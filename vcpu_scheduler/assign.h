@@ -12,9 +12,9 @@
 #define ASSIGN_CAPACITY 100.0
 
 typedef struct {
-    double load;     /* estimated demand, percent of one pCPU */
-    gint pinned;     /* pCPU it is pinned to; -1 when free to be placed */
-    gint hint;       /* pCPU to prefer among equals (where it last ran), or -1 */
+    double load; /* estimated demand, percent of one pCPU */
+    gint pinned; /* pCPU it is pinned to; -1 when free to be placed */
+    gint hint;   /* pCPU to prefer among equals (where it last ran), or -1 */
     gboolean frozen; /* must stay on its pinned pCPU (dwell) */
     gint target;     /* output: pCPU the plan puts it on */
 } AssignItem;
@@ -22,16 +22,20 @@ typedef struct {
 /* Population standard deviation of n values; 0 when n is 0. */
 double util_stddev(const double *v, guint n);
 
-/* Predicted sd of pCPU utilisation with every item on its target
- * (use_target) or where it is now (pinned, else hint; items with neither
- * are left out). */
-double assign_predicted_sd(const AssignItem *items, guint n, guint npcpus,
-                           gboolean use_target);
+typedef struct {
+    double sd;    /* sd of predicted pCPU utilisation */
+    double unmet; /* demand above capacity, summed over pCPUs, percent */
+} AssignPrediction;
 
-/* Sets every item's target.  Free items are placed; pinned items move only
- * when that lowers the predicted sd while it is above target_sd, or when
- * it relieves a pCPU asked for far more than it can run.  Returns the
- * number of items whose target differs from their pinned pCPU (free items
- * all count).  npcpus must be at least 1. */
+/* Predicts pCPU utilisation with every item on its target (use_target) or
+ * where it is now (pinned, else hint; items with neither are left out). */
+void assign_predict(const AssignItem *items, guint n, guint npcpus,
+                    gboolean use_target, AssignPrediction *out);
+
+/* Sets every item's target.  Free items are placed; pinned items move
+ * when that relieves a pCPU asked for well beyond its capacity, or lowers
+ * the predicted sd while it is above target_sd without asking more of a
+ * saturated pCPU.  Returns the number of items whose target differs from
+ * their pinned pCPU (free items all count).  npcpus must be at least 1. */
 guint assign_balance(AssignItem *items, guint n, guint npcpus,
                      double target_sd);

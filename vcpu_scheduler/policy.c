@@ -1,26 +1,51 @@
+/* One tick of the vCPU policy:
+ *   1. measure: per-vCPU time deltas give each pCPU's utilisation (pinned
+ *      vCPUs on their pCPU, unpinned ones on the pCPU they last ran on),
+ *      and time + delay feed a smoothed demand estimate per vCPU;
+ *   2. judge: idle, balanced (sd <= threshold) or not; a plan applied last
+ *      tick that did not deliver starts a hold;
+ *   3. when balanced, only unpinned vCPUs get pinned, where they balance;
+ *   4. when not, a noise-checked, confirmed imbalance gets the assignment
+ *      with the fewest moves that the demand model predicts balanced, if
+ *      the predicted gain clears hysteresis plus the estimates' noise.
+ * Dwell keeps just-moved vCPUs put unless the imbalance is gross. */
 #include "policy.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Weight of a new demand sample in the smoothed estimate.  Loads on TCG
- * guests wobble by a few percent from tick to tick; halving that wobble
- * keeps it from looking like a reason to move. */
-#define LOAD_ALPHA 0.5
-
-/* A sample this far from the estimate is a new load, not noise: take it
- * whole, so a load that starts or stops is planned for at once. */
-#define LOAD_STEP 25.0
+#include "estimate.h"
 
 /* Imbalance this many times the threshold cannot be noise: act on it at
  * once, even on vCPUs still dwelling.  Smaller imbalance must be seen on
  * CONFIRM_TICKS ticks in a row before anything moves. */
 #define GROSS_FACTOR 2.0
-#define CONFIRM_TICKS 2
+#define CONFIRM_TICKS 3
 
 /* A plan has to buy at least this much lower sd, whatever the config
  * says, or it is rounding noise. */
 #define MIN_PLAN_GAIN 0.5
+
+/* sd of utilisation cannot see demand that waits on a saturated pCPU
+ * while another pCPU idles (2 busy vCPUs stacked on one of 8 pCPUs read
+ * as "more balanced" than spread).  A plan that lets at least half a
+ * pCPU's worth of waiting demand run is taken even when sd rises; less
+ * would be within what inflated demand readings can invent. */
+#define MIN_FREED_DEMAND 50.0
+
+/* A pCPU at most this busy has room for waiting demand.  With many pCPUs
+ * one saturated pCPU barely moves sd (1 of 1024 at 100% is sd 3.1), so
+ * waiting demand next to such room is an imbalance whatever sd says. */
+#define ROOM_UTIL 50.0
+
+/* When an applied plan did not lower the measured sd, the demand model is
+ * wrong for this mix of loads, and trying again would only move vCPUs
+ * back and forth.  Rebalancing then waits HOLD_TICKS, twice as long after
+ * each further plan that did not help, up to HOLD_MAX_TICKS, unless the
+ * total load or the set of vCPUs changes first. */
+#define HOLD_TICKS 10
+#define HOLD_MAX_TICKS 640
+#define HOLD_LOAD_CHANGE 25.0
 
 typedef struct {
     guint number;
@@ -30,9 +55,7 @@ typedef struct {
     gboolean has_delay;
     gint64 mono_us;
 
-    gboolean has_load;
-    double load;         /* smoothed demand, percent of one pCPU */
-    gboolean reset_load; /* the next sample replaces the estimate */
+    LoadEstimate load; /* demand, percent of one pCPU */
 
     gboolean dwelling;
     guint64 pinned_tick; /* tick of our last applied pin */
@@ -49,6 +72,21 @@ struct VcpuPolicyState {
     guint unbalanced_ticks;
     GArray *util; /* double per pCPU, from the last decision */
     gboolean has_util;
+
+    /* The last plan that moved something, to check it against the next
+     * measurement. */
+    guint64 plan_tick;
+    double plan_sd_before;
+    double plan_sd_after;
+    double plan_total; /* total load measured when it was made */
+    guint plan_applied;
+    guint plan_failed;
+
+    guint64 hold_until; /* no rebalancing before this tick */
+    guint hold_len;     /* ticks of the last hold, 0 when none */
+    guint64 hold_from;  /* tick of the plan that did not help */
+    double hold_total;  /* total load when the hold began */
+    guint hold_vcpus;   /* vCPUs with estimates when the hold began */
 };
 
 /* One vCPU with a demand estimate, as this tick's plan sees it. */
@@ -58,8 +96,14 @@ typedef struct {
     VcpuTrack *track;
     gint pinned;   /* -1 when its affinity allows several pCPUs */
     guint allowed; /* pCPUs its affinity allows */
-    double util;   /* share of a pCPU it ran this tick, -1 when unknown */
+    double ran;    /* share of a pCPU it ran this tick, -1 when unknown */
 } PlanVcpu;
+
+/* What one tick measured. */
+typedef struct {
+    guint sampled; /* vCPUs with two samples */
+    double total;  /* sum of their shares, percent */
+} Measurement;
 
 static void dom_track_free(gpointer data)
 {
@@ -129,21 +173,28 @@ static VcpuTrack *find_track(const VcpuPolicyState *st, const char *uuid,
     return NULL;
 }
 
-void vcpu_policy_note_applied(VcpuPolicyState *st, const Action *a,
-                              gboolean ok)
+void vcpu_policy_note_applied(VcpuPolicyState *st, const Action *a, gboolean ok)
 {
     VcpuTrack *t;
 
-    if (!st || !a || a->kind != ACTION_PIN_VCPU || !ok)
+    if (!st || !a || a->kind != ACTION_PIN_VCPU)
+        return;
+    if (st->plan_tick == st->tick) {
+        if (ok)
+            st->plan_applied++;
+        else
+            st->plan_failed++;
+    }
+    if (!ok)
         return;
     t = find_track(st, a->uuid, a->vcpu);
     if (!t)
         return;
     t->dwelling = TRUE;
     t->pinned_tick = st->tick;
-    /* Demand seen while sharing a saturated pCPU says little about demand
-     * after the move. */
-    t->reset_load = TRUE;
+    /* Demand seen while sharing a pCPU says little about demand after the
+     * move. */
+    t->load.restart = TRUE;
 }
 
 static DomTrack *dom_track_get(VcpuPolicyState *st, const DomainSample *d)
@@ -160,21 +211,11 @@ static DomTrack *dom_track_get(VcpuPolicyState *st, const DomainSample *d)
     return dt;
 }
 
-static void update_load(VcpuTrack *t, double demand)
-{
-    if (!t->has_load || t->reset_load || fabs(demand - t->load) > LOAD_STEP)
-        t->load = demand;
-    else
-        t->load = LOAD_ALPHA * demand + (1 - LOAD_ALPHA) * t->load;
-    t->has_load = TRUE;
-    t->reset_load = FALSE;
-}
-
 /* Turns the counters since the previous sample into this tick's share of
- * a pCPU (*util) and feeds the demand estimate.  FALSE when there is no
+ * a pCPU (*ran) and feeds the demand estimate.  FALSE when there is no
  * usable previous sample. */
 static gboolean take_sample(VcpuTrack *t, const VcpuSample *vs, gint64 mono_us,
-                            double *util)
+                            double *ran)
 {
     gboolean ok = FALSE;
 
@@ -187,18 +228,18 @@ static gboolean take_sample(VcpuTrack *t, const VcpuSample *vs, gint64 mono_us,
         /* Counters that went backwards belong to a restarted domain. */
         if (vs->time_ns < t->time_ns || wall_us < 0 ||
             (with_delay && vs->delay_ns < t->delay_ns)) {
-            t->has_load = FALSE;
+            memset(&t->load, 0, sizeof(t->load));
             t->dwelling = FALSE;
         } else if (wall_us > 0) {
             double wall_ns = (double)wall_us * 1000.0;
-            double ran = (double)(vs->time_ns - t->time_ns);
-            double waited =
-                with_delay ? (double)(vs->delay_ns - t->delay_ns) : 0;
-            double u = CLAMP(100.0 * ran / wall_ns, 0, 100);
-            double demand = CLAMP(100.0 * (ran + waited) / wall_ns, u, 100);
+            double r = 100.0 * (double)(vs->time_ns - t->time_ns) / wall_ns;
+            double w =
+                with_delay
+                    ? 100.0 * (double)(vs->delay_ns - t->delay_ns) / wall_ns
+                    : 0;
 
-            update_load(t, demand);
-            *util = u;
+            *ran = CLAMP(r, 0, 100);
+            load_estimate_feed(&t->load, vcpu_demand(r, w));
             ok = TRUE;
         }
     }
@@ -212,17 +253,16 @@ static gboolean take_sample(VcpuTrack *t, const VcpuSample *vs, gint64 mono_us,
 }
 
 /* Samples every vCPU: adds its share to the pCPU it is pinned to, else the
- * one it last ran on, and lists those with a demand estimate.  Returns how
- * many vCPUs had two samples. */
-static guint measure(const Snapshot *snap, VcpuPolicyState *st,
-                     double *util, GArray *vcpus)
+ * one it last ran on, and lists those with a demand estimate. */
+static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
+                    GArray *vcpus, Measurement *m)
 {
     guint np = snap->node.npcpus;
     gsize maplen = snapshot_maplen(snap);
-    guint sampled = 0;
     guint i;
     guint k;
 
+    memset(m, 0, sizeof(*m));
     for (i = 0; i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
         DomTrack *dt;
@@ -237,22 +277,22 @@ static guint measure(const Snapshot *snap, VcpuPolicyState *st,
         for (k = 0; k < d->nvcpus; k++) {
             const VcpuSample *vs = &d->vcpus[k];
             VcpuTrack *t = &g_array_index(dt->vcpus, VcpuTrack, k);
-            PlanVcpu pv = {.dom = d, .vs = vs, .track = t, .util = -1};
+            PlanVcpu pv = {.dom = d, .vs = vs, .track = t, .ran = -1};
             gint at;
 
             pv.pinned = np ? cpumap_single(vs->cpumap, maplen, np) : -1;
             pv.allowed = np ? cpumap_count(vs->cpumap, maplen, np) : 0;
-            if (take_sample(t, vs, snap->mono_us, &pv.util)) {
-                sampled++;
+            if (take_sample(t, vs, snap->mono_us, &pv.ran)) {
+                m->sampled++;
+                m->total += pv.ran;
                 at = pv.pinned >= 0 ? pv.pinned : vs->last_pcpu;
                 if (at >= 0 && (guint)at < np)
-                    util[at] += pv.util;
+                    util[at] += pv.ran;
             }
-            if (t->has_load && np > 0)
+            if (t->load.valid && np > 0)
                 g_array_append_val(vcpus, pv);
         }
     }
-    return sampled;
 }
 
 static gboolean forget_unseen(gpointer key, gpointer value, gpointer data)
@@ -273,6 +313,16 @@ static double mean_of(const double *v, guint n)
     return n ? sum / n : 0;
 }
 
+static double min_of(const double *v, guint n)
+{
+    double low = n ? v[0] : 0;
+    guint i;
+
+    for (i = 1; i < n; i++)
+        low = MIN(low, v[i]);
+    return low;
+}
+
 static void set_summary(Plan *plan, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 static void set_summary(Plan *plan, const char *fmt, ...)
@@ -285,24 +335,23 @@ static void set_summary(Plan *plan, const char *fmt, ...)
     va_end(ap);
 }
 
-static GArray *build_items(const GArray *vcpus, const Config *cfg,
-                           guint64 tick, gboolean ignore_dwell)
+static GArray *build_items(const GArray *vcpus, const Config *cfg, guint64 tick,
+                           gboolean ignore_dwell)
 {
-    GArray *items = g_array_sized_new(FALSE, TRUE, sizeof(AssignItem),
-                                      vcpus->len);
+    GArray *items =
+        g_array_sized_new(FALSE, TRUE, sizeof(AssignItem), vcpus->len);
     guint i;
 
     for (i = 0; i < vcpus->len; i++) {
         const PlanVcpu *pv = &g_array_index(vcpus, PlanVcpu, i);
         AssignItem it = {
-            .load = pv->track->load,
+            .load = pv->track->load.value,
             .pinned = pv->pinned,
             .hint = pv->vs->last_pcpu,
             .target = -1,
         };
 
-        it.frozen = !ignore_dwell && pv->pinned >= 0 &&
-                    pv->track->dwelling &&
+        it.frozen = !ignore_dwell && pv->pinned >= 0 && pv->track->dwelling &&
                     tick - pv->track->pinned_tick < cfg->dwell_ticks;
         g_array_append_val(items, it);
     }
@@ -310,48 +359,98 @@ static GArray *build_items(const GArray *vcpus, const Config *cfg,
 }
 
 static void add_action(Plan *plan, const PlanVcpu *pv, const AssignItem *it,
-                       double sd_before, double sd_after)
+                       double sd_before, double sd_after, double freed)
 {
     Action *a = plan_add(plan, ACTION_PIN_VCPU, pv->dom->uuid, pv->dom->name);
     g_autofree char *ran = NULL;
+    g_autofree char *why = NULL;
 
     a->vcpu = pv->vs->number;
     a->from_pcpu = pv->pinned;
     a->to_pcpu = (guint)it->target;
-    ran = pv->util >= 0 ? g_strdup_printf("%.0f%%", pv->util)
-                        : g_strdup("unknown");
-    if (pv->pinned >= 0) {
+    ran =
+        pv->ran >= 0 ? g_strdup_printf("%.0f%%", pv->ran) : g_strdup("unknown");
+    if (freed >= MIN_FREED_DEMAND)
+        why = g_strdup_printf("sd %.1f -> %.1f predicted, frees waiting "
+                              "demand worth %.2f pCPUs",
+                              sd_before, sd_after, freed / 100);
+    else
+        why = g_strdup_printf("sd %.1f -> %.1f predicted", sd_before, sd_after);
+    if (pv->pinned >= 0)
         action_set_reason(a,
                           "demand %.0f%% (ran %s) moves from pCPU %d to %d; "
-                          "sd %.1f -> %.1f predicted",
-                          it->load, ran, pv->pinned, it->target, sd_before,
-                          sd_after);
-    } else {
+                          "%s",
+                          it->load, ran, pv->pinned, it->target, why);
+    else
         action_set_reason(a,
                           "pinned to pCPU %d (affinity allowed %u pCPUs, "
-                          "last ran on %d); demand %.0f%% (ran %s); "
-                          "sd %.1f -> %.1f predicted",
-                          it->target, pv->allowed, pv->vs->last_pcpu,
-                          it->load, ran, sd_before, sd_after);
+                          "last ran on %d); demand %.0f%% (ran %s); %s",
+                          it->target, pv->allowed, pv->vs->last_pcpu, it->load,
+                          ran, why);
+}
+
+static void note_plan(VcpuPolicyState *st, const Plan *plan, double total)
+{
+    st->plan_tick = st->tick;
+    st->plan_sd_before = plan->sd_before;
+    st->plan_sd_after = plan->sd_after;
+    st->plan_total = total;
+    st->plan_applied = 0;
+    st->plan_failed = 0;
+}
+
+/* How far the predicted sd may be off through the wobble of the load
+ * estimates alone.  sd is at most 1/sqrt(np) times the root of the summed
+ * squared errors per pCPU, and a gain compares two such predictions. */
+static double noise_margin(const GArray *vcpus, guint np)
+{
+    double sum = 0;
+    guint i;
+
+    for (i = 0; i < vcpus->len; i++) {
+        double s =
+            load_estimate_sigma(&g_array_index(vcpus, PlanVcpu, i).track->load);
+
+        sum += s * s;
     }
+    return 2 * sqrt(sum) / sqrt((double)np);
 }
 
 /* Plans a balanced assignment for an unbalanced host, or says why not. */
 static void rebalance(Plan *plan, const Config *cfg, VcpuPolicyState *st,
-                      const GArray *vcpus, guint np, gboolean gross)
+                      const GArray *vcpus, guint np, double total,
+                      gboolean gross)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, gross);
     AssignItem *it = (AssignItem *)items->data;
     double sd_before = plan->sd_before;
-    double sd_now;
-    double sd_after;
+    AssignPrediction now;
+    AssignPrediction after;
     double need;
+    double sd_gain;
+    double freed;
+    gboolean unpinned = FALSE;
     guint moves;
     guint i;
 
-    sd_now = assign_predicted_sd(it, items->len, np, FALSE);
+    /* Unpinned vCPUs were counted where they happened to be sampled, so
+     * the model of "now" is as much a guess as the measurement; pinning
+     * them ends the guessing, and only the measurement can judge it. */
+    for (i = 0; i < items->len; i++)
+        unpinned |= it[i].pinned < 0;
+    assign_predict(it, items->len, np, FALSE, &now);
+    /* One noisy tick can read unbalanced twice in a row; the smoothed
+     * loads of the same placement show whether the imbalance is real. */
+    if (!unpinned && now.sd <= cfg->sd_threshold &&
+        now.unmet < MIN_FREED_DEMAND) {
+        set_summary(plan,
+                    "unbalanced sd=%.1f, but smoothed loads predict %.1f "
+                    "here: noise",
+                    sd_before, now.sd);
+        return;
+    }
     moves = assign_balance(it, items->len, np, cfg->sd_threshold / 2);
-    sd_after = assign_predicted_sd(it, items->len, np, TRUE);
+    assign_predict(it, items->len, np, TRUE, &after);
     if (moves == 0) {
         set_summary(plan, "unbalanced sd=%.1f, no better assignment",
                     sd_before);
@@ -362,25 +461,153 @@ static void rebalance(Plan *plan, const Config *cfg, VcpuPolicyState *st,
      * switching among them would never end, so such a plan has to gain a
      * whole threshold. */
     need = MAX(cfg->sd_hysteresis, MIN_PLAN_GAIN);
-    if (sd_after > cfg->sd_threshold)
+    if (after.sd > cfg->sd_threshold)
         need = MAX(need, cfg->sd_threshold);
-    if (sd_before - sd_after < need || sd_now - sd_after < need) {
+    /* Judged against both the measurement and the model of the current
+     * placement, so neither a noisy tick nor a stale estimate alone can
+     * justify a move. */
+    sd_gain = sd_before - after.sd;
+    if (!unpinned) {
+        sd_gain = MIN(sd_gain, now.sd - after.sd);
+        need += noise_margin(vcpus, np);
+    }
+    freed = now.unmet - after.unmet;
+    /* Pinning unpinned vCPUs into a balanced placement is worth doing
+     * for its own sake: it ends the guessing. */
+    if (sd_gain < need && freed < MIN_FREED_DEMAND &&
+        !(unpinned && after.sd <= cfg->sd_threshold)) {
         set_summary(plan,
                     "unbalanced sd=%.1f, best plan predicts %.1f "
                     "(needs a gain of %.1f)",
-                    sd_before, sd_after, need);
+                    sd_before, after.sd, need);
         return;
     }
 
-    plan->sd_after = sd_after;
+    plan->sd_after = after.sd;
     for (i = 0; i < items->len; i++) {
         if (it[i].pinned < 0 || it[i].target != it[i].pinned)
             add_action(plan, &g_array_index(vcpus, PlanVcpu, i), &it[i],
-                       sd_before, sd_after);
+                       sd_before, after.sd, freed);
     }
     st->unbalanced_ticks = 0;
-    set_summary(plan, "repin %u vCPU%s sd %.1f -> %.1f", plan_len(plan),
-                plan_len(plan) == 1 ? "" : "s", sd_before, sd_after);
+    note_plan(st, plan, total);
+    if (sd_gain >= need || freed < MIN_FREED_DEMAND)
+        set_summary(plan, "repin %u vCPU%s sd %.1f -> %.1f", plan_len(plan),
+                    plan_len(plan) == 1 ? "" : "s", sd_before, after.sd);
+    else
+        set_summary(plan,
+                    "repin %u vCPU%s sd %.1f -> %.1f, frees waiting demand "
+                    "worth %.2f pCPUs",
+                    plan_len(plan), plan_len(plan) == 1 ? "" : "s", sd_before,
+                    after.sd, freed / 100);
+}
+
+/* On a busy host that measures balanced, pins the vCPUs whose affinity
+ * allows several pCPUs, without moving any pinned one.  Their share was
+ * counted on the pCPU they happened to run on at sampling time, a guess
+ * that differs from tick to tick; pinned, they stay balanced and the
+ * measurement becomes exact, so no later tick finds a false imbalance to
+ * repin for. */
+static void claim_free(Plan *plan, const Config *cfg, VcpuPolicyState *st,
+                       const GArray *vcpus, guint np)
+{
+    g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
+    AssignItem *it = (AssignItem *)items->data;
+    AssignPrediction after;
+    guint nfree = 0;
+    guint i;
+
+    for (i = 0; i < items->len; i++) {
+        if (it[i].pinned >= 0)
+            it[i].frozen = TRUE;
+        else
+            nfree++;
+    }
+    if (nfree == 0) {
+        set_summary(plan, "balanced sd=%.1f", plan->sd_before);
+        return;
+    }
+    assign_balance(it, items->len, np, cfg->sd_threshold / 2);
+    assign_predict(it, items->len, np, TRUE, &after);
+    /* The first loaded tick has one sample per vCPU, so the prediction
+     * is only as good as the noise allows; a later claim would count as a
+     * change after balance. */
+    if (after.sd > cfg->sd_threshold + noise_margin(vcpus, np)) {
+        set_summary(plan,
+                    "balanced sd=%.1f, %u unpinned vCPUs left as they are "
+                    "(pinning them predicts sd %.1f)",
+                    plan->sd_before, nfree, after.sd);
+        return;
+    }
+    plan->sd_after = after.sd;
+    for (i = 0; i < items->len; i++) {
+        if (it[i].pinned < 0)
+            add_action(plan, &g_array_index(vcpus, PlanVcpu, i), &it[i],
+                       plan->sd_before, after.sd, 0);
+    }
+    /* Pins that follow the measurement are not checked against it: the
+     * measurement of unpinned vCPUs was the guess they replace. */
+    st->plan_tick = 0;
+    set_summary(plan, "balanced sd=%.1f, pin %u unpinned vCPU%s, sd -> %.1f",
+                plan->sd_before, nfree, nfree == 1 ? "" : "s", after.sd);
+}
+
+static gboolean any_unpinned(const GArray *vcpus)
+{
+    guint i;
+
+    for (i = 0; i < vcpus->len; i++) {
+        if (g_array_index(vcpus, PlanVcpu, i).pinned < 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* Demand above capacity where the vCPUs are now.  A low mean alone does
+ * not make a host idle: on a large host a few saturated pCPUs hardly move
+ * the mean. */
+static double waiting_demand(const GArray *vcpus, const Config *cfg,
+                             const VcpuPolicyState *st, guint np)
+{
+    g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
+    AssignPrediction now;
+
+    assign_predict((AssignItem *)items->data, items->len, np, FALSE, &now);
+    return now.unmet;
+}
+
+/* Checks the last applied plan against this tick's measurement: one that
+ * did not lower sd, or missed its prediction by more than the threshold,
+ * while the total load stayed put, starts a hold.  TRUE while held. */
+static gboolean check_hold(VcpuPolicyState *st, const Config *cfg, double sd,
+                           const Measurement *m, guint nvcpus)
+{
+    double need = MAX(cfg->sd_hysteresis, MIN_PLAN_GAIN);
+    gboolean promised = st->plan_sd_after <= st->plan_sd_before - need;
+    gboolean missed = sd > st->plan_sd_after + cfg->sd_threshold ||
+                      (promised && sd > st->plan_sd_before - need);
+
+    /* A plan taken to free waiting demand may raise sd; only a promise
+     * of lower sd is held against it. */
+    if (st->plan_tick && st->plan_tick + 1 == st->tick &&
+        st->plan_applied > 0 && st->plan_failed == 0 &&
+        fabs(m->total - st->plan_total) <= HOLD_LOAD_CHANGE &&
+        sd > cfg->sd_threshold && missed) {
+        st->hold_len =
+            st->hold_len ? MIN(2 * st->hold_len, HOLD_MAX_TICKS) : HOLD_TICKS;
+        st->hold_from = st->plan_tick;
+        st->hold_until = st->tick + st->hold_len;
+        st->hold_total = m->total;
+        st->hold_vcpus = nvcpus;
+    }
+    if (fabs(m->total - st->hold_total) > HOLD_LOAD_CHANGE ||
+        nvcpus != st->hold_vcpus || sd <= cfg->sd_threshold) {
+        st->hold_until = 0;
+        st->hold_len = 0;
+    } else if (st->tick >= st->hold_until) {
+        st->hold_until = 0;
+    }
+    return st->hold_until != 0;
 }
 
 Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
@@ -389,10 +616,12 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
     g_autoptr(Plan) plan = plan_new();
     g_autoptr(GArray) vcpus = g_array_new(FALSE, FALSE, sizeof(PlanVcpu));
     guint np = snap->node.npcpus;
+    Measurement m;
     double *util;
     double sd;
     double mean;
-    guint sampled;
+    gboolean held;
+    gboolean waiting;
 
     st->tick++;
     st->has_util = FALSE;
@@ -400,17 +629,12 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
     g_array_set_size(st->util, np);
     util = (double *)st->util->data;
 
-    sampled = measure(snap, st, util, vcpus);
+    measure(snap, st, util, vcpus, &m);
     g_hash_table_foreach_remove(st->domains, forget_unseen, st);
 
-    if (np == 0) {
+    if (np == 0 || m.sampled == 0) {
         st->unbalanced_ticks = 0;
-        set_summary(plan, "no pCPUs");
-        return g_steal_pointer(&plan);
-    }
-    if (sampled == 0) {
-        st->unbalanced_ticks = 0;
-        set_summary(plan, "warming up");
+        set_summary(plan, np == 0 ? "no pCPUs" : "warming up");
         return g_steal_pointer(&plan);
     }
 
@@ -418,24 +642,37 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
     sd = util_stddev(util, np);
     mean = mean_of(util, np);
     plan->sd_before = plan->sd_after = sd;
-    if (mean < cfg->idle_util) {
+    held = check_hold(st, cfg, sd, &m, vcpus->len);
+    waiting = waiting_demand(vcpus, cfg, st, np) >= MIN_FREED_DEMAND;
+    if (mean < cfg->idle_util && !waiting) {
         st->unbalanced_ticks = 0;
         set_summary(plan, "idle mean=%.1f%% sd=%.1f", mean, sd);
         return g_steal_pointer(&plan);
     }
-    if (sd <= cfg->sd_threshold) {
+    waiting = waiting && min_of(util, np) <= ROOM_UTIL;
+    if (sd <= cfg->sd_threshold && !waiting) {
         st->unbalanced_ticks = 0;
-        set_summary(plan, "balanced sd=%.1f", sd);
+        claim_free(plan, cfg, st, vcpus, np);
         return g_steal_pointer(&plan);
     }
 
     st->unbalanced_ticks++;
-    if (sd <= GROSS_FACTOR * cfg->sd_threshold &&
-        st->unbalanced_ticks < CONFIRM_TICKS) {
-        set_summary(plan, "unbalanced sd=%.1f, confirming next tick", sd);
+    if (held) {
+        set_summary(
+            plan,
+            "unbalanced sd=%.1f, holding: the plan of tick %" G_GUINT64_FORMAT
+            " did not deliver",
+            sd, st->hold_from);
         return g_steal_pointer(&plan);
     }
-    rebalance(plan, cfg, st, vcpus, np,
+    /* Pinning unpinned vCPUs is never a reaction to noise: it ends it. */
+    if (sd <= GROSS_FACTOR * cfg->sd_threshold && !any_unpinned(vcpus) &&
+        !waiting && st->unbalanced_ticks < CONFIRM_TICKS) {
+        set_summary(plan, "unbalanced sd=%.1f, confirming (%u of %d ticks)", sd,
+                    st->unbalanced_ticks, CONFIRM_TICKS);
+        return g_steal_pointer(&plan);
+    }
+    rebalance(plan, cfg, st, vcpus, np, m.total,
               sd > GROSS_FACTOR * cfg->sd_threshold);
     return g_steal_pointer(&plan);
 }

@@ -59,8 +59,7 @@ static void sleep_until(double t)
 
     ts.tv_sec = (time_t)t;
     ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-           EINTR)
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
 }
 
@@ -135,8 +134,8 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     block = (size_t)(step * MB);
     block = (block + page - 1) / page * page;
-    printf("consumer: start rate=%g MB/s limit=%g MB hold=%g s\n", rate,
-           limit, hold);
+    printf("consumer: start rate=%g MB/s limit=%g MB hold=%g s\n", rate, limit,
+           hold);
 
     start = now_s();
     next_report = report;

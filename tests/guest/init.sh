@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash disable=SC2016,SC2013
 # /init of the test guests' initramfs (built by tests/host/up.sh).
 #
 # - mounts proc, sys, dev;

@@ -11,6 +11,7 @@ qemu-system-x86 qemu-utils
 busybox-static linux-image-cloud-amd64 cpio kmod
 python3 python3-libvirt
 gnuplot-nox
+clang libclang-rt-14-dev llvm valgrind systemd strace man-db
 "
 
 missing=""

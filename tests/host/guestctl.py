@@ -52,6 +52,7 @@ import libvirt
 URI = "qemu:///system"
 READY_MARK = "AOS-GUEST-READY"
 OOM_RE = re.compile(r"Out of memory|oom-kill|invoked oom-killer")
+OOM_KILLED_RE = re.compile(r"Out of memory: Kill|Killed process")
 GUEST_RE = re.compile(r"^aos_vm[0-9]+$")
 MAX_LINE = 3800  # the guest tty's canonical line limit is 4095 bytes
 
@@ -302,12 +303,19 @@ class Guest:
         return [ln for ln in self.console_read(since).splitlines()
                 if OOM_RE.search(ln)]
 
-    def wait_oom(self, since=0, timeout=60.0, poll=0.5):
-        """Wait for OOM-killer lines; return them ([] on timeout)."""
+    def wait_oom(self, since=0, timeout=60.0, poll=0.2):
+        """Wait for the guest's OOM killer; return its console lines.
+
+        The kernel prints "... invoked oom-killer" first and the verdict
+        ("Out of memory: Killed process ...") after its report, which takes
+        a while on the emulated serial port; this returns once the verdict
+        is there, or at the timeout with whatever was seen ([] if nothing)."""
         deadline = time.monotonic() + timeout
         while True:
             lines = self.oom_lines(since)
-            if lines or time.monotonic() > deadline:
+            if any(OOM_KILLED_RE.search(ln) for ln in lines):
+                return lines
+            if time.monotonic() > deadline:
                 return lines
             time.sleep(poll)
 
@@ -316,15 +324,27 @@ class Guest:
         """The balloon stats (KiB): actual, unused, available, usable, ..."""
         return self.dom.memoryStats()
 
+    def bulk_balloon_kib(self):
+        """balloon.current from the bulk stats (virConnectGetAllDomainStats),
+        the value the daemons' snapshots see.  libvirt updates it from
+        QEMU's rate-limited BALLOON_CHANGE events, so while the balloon
+        moves it can lag about a second behind memoryStats()["actual"]."""
+        res = self.conn.domainListGetStats([self.dom],
+                                           libvirt.VIR_DOMAIN_STATS_BALLOON)
+        return res[0][1].get("balloon.current", -1)
+
     def wait_balloon(self, target_kib, timeout=60.0, tolerance_kib=4096):
-        """Wait until `actual` is within tolerance of target_kib."""
+        """Wait until the balloon is within tolerance of target_kib, both in
+        memoryStats()["actual"] and in the bulk stats."""
         deadline = time.monotonic() + timeout
         while True:
             act = self.balloon().get("actual", -1)
-            if abs(act - target_kib) <= tolerance_kib:
+            if (abs(act - target_kib) <= tolerance_kib
+                    and abs(self.bulk_balloon_kib() - target_kib) <= tolerance_kib):
                 return act
             if time.monotonic() > deadline:
-                raise GuestError(f"{self.name}: balloon actual {act} KiB, "
+                raise GuestError(f"{self.name}: balloon actual {act} KiB "
+                                 f"(bulk stats {self.bulk_balloon_kib()} KiB), "
                                  f"not {target_kib} KiB after {timeout:.0f} s")
             time.sleep(0.2)
 
@@ -342,6 +362,27 @@ class Guest:
             time.sleep(0.1)
         self.connect(timeout=max(5.0, deadline - time.monotonic()))
 
+    def qemu_pid(self):
+        """PID of the guest's QEMU process (from libvirt's pid file)."""
+        with open(f"/run/libvirt/qemu/{self.name}.pid") as f:
+            return int(f.read().strip())
+
+    def vcpu_threads(self):
+        """{vCPU number: host thread id} of the QEMU vCPU threads
+        (named "CPU n/TCG" or "CPU n/KVM")."""
+        pid = self.qemu_pid()
+        tids = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            m = re.match(r"CPU (\d+)/", comm)
+            if m:
+                tids[int(m.group(1))] = int(tid)
+        return tids
+
     def console_tail(self, lines=25):
         return "\n".join(self.console_read(0).splitlines()[-lines:])
 
@@ -351,10 +392,14 @@ class Guest:
         self.close()
         if self.dom.isActive():
             self.dom.destroy()
-        # The console log is appended to across boots: look past its end.
-        since = self.console_size()
+        # libvirt truncates the console log when the domain starts; do it
+        # here too, so that the marker found is this boot's.
+        try:
+            os.truncate(self.console_path, 0)
+        except OSError:
+            pass
         self.dom.create()
-        self.wait_ready(since, timeout)
+        self.wait_ready(0, timeout)
         if memory_mib:
             self.wait_balloon(memory_mib * 1024)
 

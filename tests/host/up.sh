@@ -123,15 +123,16 @@ if ! virsh_ok; then
 fi
 
 # ---------------------------------------------------------------- initramfs
-KERNEL=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1)
+KERNEL=$(find /boot -maxdepth 1 -name 'vmlinuz-*-cloud-amd64' | sort -V | tail -n 1)
 [ -n "$KERNEL" ] || die "no /boot/vmlinuz-*-cloud-amd64 (install linux-image-cloud-amd64)"
 KVER=${KERNEL#/boot/vmlinuz-}
 MODDIR=/lib/modules/$KVER
 [ -d "$MODDIR" ] || die "no module tree $MODDIR for $KERNEL"
 BUSYBOX=/bin/busybox
 file_is_static() { ! LC_ALL=C ldd "$1" >/dev/null 2>&1; }
-[ -x "$BUSYBOX" ] && file_is_static "$BUSYBOX" ||
+if [ ! -x "$BUSYBOX" ] || ! file_is_static "$BUSYBOX"; then
     die "$BUSYBOX is missing or not static (install busybox-static)"
+fi
 
 make -C "$ROOT" --no-print-directory -s guest
 WORKLOADS=$(find "$GUEST_BUILD" -maxdepth 1 -type f -perm -u+x ! -name '*.img' | sort)
@@ -147,7 +148,7 @@ for m in $MODULES; do
     MODFILES="$MODFILES $f"
 done
 
-INPUTS="$HERE/up.sh $ROOT/tests/guest/init.sh $BUSYBOX $WORKLOADS $MODFILES"
+INPUTS="$ROOT/tests/guest/init.sh $BUSYBOX $WORKLOADS $MODFILES"
 need_build=0
 if [ ! -s "$INITRD" ]; then
     need_build=1
@@ -192,7 +193,9 @@ if [ "$need_build" -eq 1 ]; then
     trap - EXIT
     echo "up: built $INITRD ($(du -k "$INITRD" | cut -f1) KiB, kernel $KVER, $(elapsed "$t0") s)"
 fi
-INITRD_SUM=$(sha256sum "$INITRD" | cut -c1-16)
+# What the guests boot from, by content (cpio bytes change with mtimes).
+# shellcheck disable=SC2086
+INITRD_SUM=$(cat $INPUTS | sha256sum | cut -c1-16)
 
 # ---------------------------------------------------------------- guests
 domain_xml() { # name
@@ -266,6 +269,23 @@ for i in $(seq 1 "$N"); do
     eval "t0_$i=\$(now)"
     started="$started $i"
 done
+
+# The guests are this machine's workload: give libvirt's machine cgroup a
+# large CPU weight, so that other programs on the machine (builds, fuzzers,
+# other checkouts' tests) take little pCPU time from busy vCPUs and the
+# measured vCPU times show the guests' own demand.  Set
+# AOS_MACHINE_CPU_SHARES=0 to leave the weight alone.
+SHARES=${AOS_MACHINE_CPU_SHARES:-10240}
+if [ "$SHARES" != 0 ]; then
+    if [ -w /sys/fs/cgroup/cpu/machine/cpu.shares ]; then
+        echo "$SHARES" >/sys/fs/cgroup/cpu/machine/cpu.shares
+    elif [ -w /sys/fs/cgroup/machine/cpu.weight ]; then
+        # cgroup v2: weight 1..10000, default 100 (shares 1024).
+        w=$((SHARES * 100 / 1024))
+        [ "$w" -le 10000 ] || w=10000
+        echo "$w" >/sys/fs/cgroup/machine/cpu.weight
+    fi
+fi
 
 if [ -z "$started" ]; then
     echo "up: $N guests already running (aos_vm1..aos_vm$N)"

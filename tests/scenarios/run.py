@@ -1,0 +1,301 @@
+#!/usr/bin/python3
+"""Runs the course scenarios (tests/scenarios/*.json) on the real test host.
+
+    tests/scenarios/run.py [--policy course|idle-tax|both] [--out DIR] [FILE...]
+
+With no FILE it runs every scenario in this folder.  Each scenario is data:
+how the guests are pinned, which loads start when, and what the course
+expects.  The runner starts the daemon under test at a 1 s interval, drives
+the guests through tests/host/guestctl.py, samples the host every tick in
+the course monitors' way, and prints TAP with what it measured.
+
+Results go to DIR (default build/scenarios): <name>.json with every tick's
+samples and the metrics, <name>.monitor.log in the course monitor's format,
+<name>.daemon.log and <name>.decisions.jsonl from the daemon.
+"""
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "monitors"))
+
+import libvirt  # noqa: E402
+import guestctl  # noqa: E402
+import memory_monitor  # noqa: E402
+sys.path.insert(0, HERE)
+import vcpu_monitor  # noqa: E402
+
+URI = os.environ.get("AOS_URI", "qemu:///system")
+SD_LIMIT = 5.0
+
+
+class Tap:
+    """TAP without a plan up front: the plan line comes last."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, desc):
+        self.n += 1
+        self.failed += 0 if cond else 1
+        print(f"{'ok' if cond else 'not ok'} {self.n} - {desc}", flush=True)
+        return cond
+
+    def note(self, text):
+        for line in str(text).splitlines():
+            print(f"# {line}", flush=True)
+
+    def finish(self):
+        print(f"1..{self.n}", flush=True)
+        return 1 if self.failed else 0
+
+
+def load_counts():
+    with open(os.path.join(ROOT, "tests", "host", "calibration.json")) as f:
+        loads = json.load(f)["loads"]
+    return {k: v["count"] for k, v in loads.items()}
+
+
+def subset(names, which):
+    half = len(names) // 2
+    return {"all": names, "first-half": names[:half],
+            "second-half": names[half:], "first": names[:1],
+            "second": names[1:2], "first-two": names[:2],
+            "last-two": names[2:4]}[which]
+
+
+def start_daemon(argv, out, name):
+    log = open(os.path.join(out, f"{name}.daemon.log"), "w")
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=ROOT), log
+
+
+def stop_daemon(proc, log):
+    proc.send_signal(signal.SIGINT)
+    try:
+        rc = proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    log.close()
+    return rc
+
+
+def read_decisions(path):
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+# ------------------------------------------------------------------ CPU
+def set_pinning(conn, names, mode, npcpus):
+    every = tuple(True for _ in range(npcpus))
+    for i, name in enumerate(names):
+        dom = conn.lookupByName(name)
+        if mode == "all":
+            cpu = None
+        elif mode == "same":
+            cpu = 0
+        elif mode == "halves":
+            cpu = 0 if i < len(names) // 2 else 1 % npcpus
+        elif mode == "balanced":
+            cpu = i % npcpus
+        else:
+            raise ValueError(f"unknown pinning {mode}")
+        for v in range(dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE)):
+            cpumap = every if cpu is None else tuple(
+                c == cpu for c in range(npcpus))
+            dom.pinVcpuFlags(v, cpumap, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+
+
+def pin_state(conn, names):
+    out = {}
+    for name in names:
+        out[name] = conn.lookupByName(name).vcpuPinInfo(
+            libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    return out
+
+
+def phase_metrics(ticks, start, end, pins_by_tick):
+    """Balance metrics for ticks [start, end): the tick the load changed to
+    the tick before the next change."""
+    sds = [t["sd"] for t in ticks if start < t["tick"] <= end]
+    balanced_at = next((t["tick"] for t in ticks
+                        if start < t["tick"] <= end and t["sd"] <= SD_LIMIT),
+                       None)
+    after = 0
+    if balanced_at is not None:
+        after = sum(n for k, n in pins_by_tick.items()
+                    if balanced_at < k <= end)
+    tail = sds[-5:]
+    return {
+        "start": start,
+        "ticks_to_balance": None if balanced_at is None
+        else balanced_at - start,
+        "pin_changes": sum(n for k, n in pins_by_tick.items()
+                           if start < k <= end),
+        "pin_changes_after_balance": after,
+        "final_sd": round(statistics.mean(tail), 2) if tail else None,
+        "mean_sd": round(statistics.mean(sds), 2) if sds else None,
+    }
+
+
+def run_cpu(sc, gs, conn, args, tap):
+    name = sc["name"]
+    npcpus = conn.getInfo()[2]
+    names = sorted((g.name for g in gs),
+                   key=lambda n: int(n[len("aos_vm"):]))[:2 * npcpus]
+    if len(names) < 2 * npcpus:
+        tap.ok(False, f"{name}: needs {2 * npcpus} guests, found {len(names)}")
+        return None
+    counts = load_counts()
+    for n in names:
+        gs[n].stop()
+    set_pinning(conn, names, sc["pinning"], npcpus)
+    time.sleep(2)  # let the previous scenario's load drain
+
+    decisions = os.path.join(args.out, f"{name}.decisions.jsonl")
+    if os.path.exists(decisions):
+        os.unlink(decisions)
+    monitor = open(os.path.join(args.out, f"{name}.monitor.log"), "w")
+    loads = sorted(sc["loads"], key=lambda x: x["at"])
+    proc, log = start_daemon(
+        [os.path.join(ROOT, "vcpu_scheduler", "vcpu_scheduler"), "1",
+         "--uri", URI, "--decision-log", decisions, "-v"], args.out, name)
+    ticks = []
+    pins_by_tick = {}
+    prev_pins = pin_state(conn, names)
+    t0 = time.monotonic()
+    before = vcpu_monitor.read_vcpus([gs[n].dom for n in names])
+    prev_t = t0
+    try:
+        for k in range(1, sc["ticks"] + 1):
+            for ld in loads:
+                if ld["at"] == k - 1:
+                    for n in subset(names, ld["guests"]):
+                        gs[n].stop_burn()
+                        gs[n].burn(counts[ld["load"]])
+            time.sleep(max(0.0, t0 + k - time.monotonic()))
+            now = time.monotonic()
+            after = vcpu_monitor.read_vcpus([gs[n].dom for n in names])
+            usage, mapping = vcpu_monitor.pcpu_usage(before, after,
+                                                     now - prev_t, npcpus)
+            before, prev_t = after, now
+            vcpu_monitor.print_sample(k, usage, mapping, False, monitor)
+            pins = pin_state(conn, names)
+            changed = sum(1 for n in names
+                          for a, b in zip(pins[n], prev_pins[n]) if a != b)
+            prev_pins = pins
+            if changed:
+                pins_by_tick[k] = changed
+            ticks.append({"tick": k, "usage": [round(u, 1) for u in usage],
+                          "sd": round(statistics.pstdev(usage), 2),
+                          "mapping": mapping, "pin_changes": changed})
+    finally:
+        rc = stop_daemon(proc, log)
+        monitor.close()
+        for n in names:
+            gs[n].stop()
+
+    acts = [d for d in read_decisions(decisions) if d.get("action") == "pin"]
+    bounds = [ld["at"] for ld in loads] or [0]
+    phases = []
+    starts = sorted(set(bounds))
+    for i, s in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else sc["ticks"]
+        phases.append(phase_metrics(ticks, s, end, pins_by_tick))
+    result = {"name": name, "title": sc["title"], "ticks": ticks,
+              "phases": phases, "daemon_exit": rc,
+              "pin_calls": len(acts),
+              "pin_changes": sum(pins_by_tick.values())}
+    exp = sc["expect"]
+    tap.ok(rc == 0, f"{name}: vcpu_scheduler ran and exited 0 on SIGINT")
+    for p in phases:
+        label = f"{name} (load change at tick {p['start']})"
+        tap.ok(p["ticks_to_balance"] is not None
+               and p["ticks_to_balance"] <= exp["balanced_within"],
+               f"{label}: balanced (sd <= {SD_LIMIT}) within "
+               f"{exp['balanced_within']} ticks: took {p['ticks_to_balance']}")
+        if exp.get("stable_after_balance"):
+            tap.ok(p["pin_changes_after_balance"] == 0,
+                   f"{label}: no pin changes after balance "
+                   f"({p['pin_changes_after_balance']})")
+        tap.ok(p["final_sd"] is not None and p["final_sd"] <= SD_LIMIT,
+               f"{label}: stays balanced, mean sd of the last 5 ticks "
+               f"{p['final_sd']}")
+    if exp.get("no_pin_changes"):
+        tap.ok(result["pin_changes"] == 0 and not acts,
+               f"{name}: no pin changes at all ({result['pin_changes']} "
+               f"seen, {len(acts)} pin calls)")
+    tap.note(f"{name}: {sc['title']}: " + "; ".join(
+        f"phase@{p['start']}: ticks_to_balance={p['ticks_to_balance']} "
+        f"pin_changes={p['pin_changes']} after_balance="
+        f"{p['pin_changes_after_balance']} final_sd={p['final_sd']} "
+        f"mean_sd={p['mean_sd']}" for p in phases))
+    return result
+
+
+# --------------------------------------------------------------- memory
+def run_memory(sc, gs, conn, args, tap, policy):
+    from mem_scenario import run_memory_scenario
+    return run_memory_scenario(sc, gs, conn, args, tap, policy, ROOT, URI,
+                               start_daemon, stop_daemon, read_decisions,
+                               subset)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("files", nargs="*")
+    ap.add_argument("--policy", default="both",
+                    choices=["course", "idle-tax", "both"])
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "scenarios"))
+    args = ap.parse_args()
+    files = args.files or sorted(
+        os.path.join(HERE, f) for f in os.listdir(HERE)
+        if f.endswith(".json"))
+    os.makedirs(args.out, exist_ok=True)
+    tap = Tap()
+    conn = libvirt.open(URI)
+    results = []
+    with guestctl.GuestSet(uri=URI) as gs:
+        for path in files:
+            with open(path) as f:
+                sc = json.load(f)
+            sc["name"] = os.path.splitext(os.path.basename(path))[0]
+            started = time.monotonic()
+            print(f"# --- {sc['name']}: {sc['title']}", flush=True)
+            if sc["kind"] == "cpu":
+                res = run_cpu(sc, gs, conn, args, tap)
+                if res:
+                    results.append(res)
+            else:
+                policies = (["course", "idle-tax"] if args.policy == "both"
+                            else [args.policy])
+                for pol in policies:
+                    res = run_memory(sc, gs, conn, args, tap, pol)
+                    if res:
+                        results.append(res)
+            for r in results:
+                if r["name"].startswith(sc["name"]) and "saved" not in r:
+                    fname = r.get("file_name", r["name"])
+                    with open(os.path.join(args.out, f"{fname}.json"),
+                              "w") as f:
+                        json.dump(r, f, indent=1)
+                    r["saved"] = True
+            tap.note(f"{sc['name']} took {time.monotonic() - started:.0f} s")
+    return tap.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
