@@ -152,7 +152,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_COMMON_OBJ := $(COMMON_SRC:%.c=$(FUZZ_BUILD)/%.o)
 
-.PRECIOUS: $(FUZZ_BUILD)/%.o
+.PRECIOUS: $(FUZZ_BUILD)/%.o $(FUZZ_BUILD)/cov/%.o
 .PHONY: fuzz fuzz-build fuzz-clean fuzz-coverage valgrind
 
 $(FUZZ_BUILD)/%.o: %.c $(wildcard common/*.h)

@@ -11,7 +11,9 @@
  *   - a successful load leaves a config that passes config_validate();
  *   - cli_parse() fails only with a CLI_ERROR/EXIT_USAGE error;
  *   - the overlay cli_parse() writes is always a well-formed key file
- *     holding only keys the config reader knows. */
+ *     holding only keys the config reader knows;
+ *   - cli_build_config() either succeeds with the flags of the command
+ *     line, or fails with EXIT_USAGE and an error. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +155,7 @@ static void fuzz_cli(const char *text, gboolean memory, gboolean vcpu)
         if (!err)
             broken("cli_parse failed without an error", text);
         if (err->domain != CLI_ERROR || err->code != EXIT_USAGE)
-            broken("cli_parse error is not CLI_ERROR/EXIT_USAGE",
-                   err->message);
+            broken("cli_parse error is not CLI_ERROR/EXIT_USAGE", err->message);
         cli_result_clear(&res);
         return;
     }
@@ -173,6 +174,30 @@ static void fuzz_cli(const char *text, gboolean memory, gboolean vcpu)
             broken("cli overlay is not a key file of known keys",
                    lerr->message);
     }
+
+    /* The whole merge, minus the config file: the fuzzer must not read
+     * whatever path it made up. */
+    g_clear_pointer(&res.config_path, g_free);
+    {
+        g_autoptr(GError) berr = NULL;
+        Config cfg;
+        int rc;
+
+        config_defaults(&cfg);
+        rc = cli_build_config(&res, &cfg, &berr);
+        if (rc == EXIT_OK) {
+            if (berr)
+                broken("cli_build_config succeeded but set an error",
+                       berr->message);
+            if (cfg.once != res.once || cfg.dry_run != res.dry_run ||
+                (res.verbose && !cfg.verbose))
+                broken("cli_build_config lost a flag", text);
+        } else if (rc != EXIT_USAGE || !berr) {
+            broken("cli_build_config failed without EXIT_USAGE and an error",
+                   berr ? berr->message : text);
+        }
+        config_clear(&cfg);
+    }
     cli_result_clear(&res);
 }
 
@@ -187,7 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The last byte picks which daemon's options exist, so both option
      * sets are explored without a separate target. */
-    fuzz_cli(text, size == 0 || (data[size - 1] & 1), size == 0 ||
-                                                           (data[size - 1] & 2));
+    fuzz_cli(text, size == 0 || (data[size - 1] & 1),
+             size == 0 || (data[size - 1] & 2));
     return 0;
 }

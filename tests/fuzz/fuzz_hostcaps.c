@@ -62,8 +62,7 @@ static void fuzz_caps(const char *xml)
     if (memchr(f.host_uuid, '\0', sizeof(f.host_uuid)) == NULL)
         broken("hostcaps_parse: host_uuid is not terminated", xml);
     if (f.host_uuid[0] && strlen(f.host_uuid) != HOSTCAPS_UUID_BUFLEN - 1)
-        broken("hostcaps_parse: host_uuid has the wrong length",
-               f.host_uuid);
+        broken("hostcaps_parse: host_uuid has the wrong length", f.host_uuid);
 }
 
 static void fuzz_clock(const char *xml)

@@ -42,7 +42,7 @@ notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 # Seed directories of a target: what the daemons really read.
 seeds_for() {
     case "$1" in
-    fuzz_config) echo conf tests/fuzz/seeds/cli ;;
+    fuzz_config) echo conf tests/fuzz/seeds/cli tests/fuzz/seeds/config ;;
     fuzz_hostcaps)
         find tests/fixtures -name '*.xml' -exec dirname {} \; | sort -u ;;
     esac

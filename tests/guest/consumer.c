@@ -24,6 +24,10 @@
  *   --step MB       block size (default 1)
  *   --report MB     print a progress line every this many MB (default 32)
  *   --stay          after freeing, sleep until killed instead of exiting
+ *   --min-available MB
+ *                   treat a guest whose MemAvailable is below MB as out of
+ *                   memory: stop growing, as an allocation failure would
+ *                   (with overcommit on, a real failure is the OOM killer)
  *
  * Output, one line each, flushed at once:
  *   consumer: start rate=25 MB/s limit=512 MB hold=10 s
@@ -63,11 +67,29 @@ static void sleep_until(double t)
         ;
 }
 
+/* MemAvailable from /proc/meminfo in MB, or -1 when unreadable. */
+static double mem_available_mb(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    double kb = -1;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            break;
+    }
+    fclose(f);
+    return kb < 0 ? -1 : kb / 1024.0;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: consumer [--rate MBPS] [--limit MB] [--hold SECONDS]\n"
-            "                [--step MB] [--report MB] [--stay]\n");
+            "                [--step MB] [--report MB] [--stay]\n"
+            "                [--min-available MB]\n");
     exit(2);
 }
 
@@ -92,6 +114,7 @@ int main(int argc, char **argv)
     double step = 1.0;
     double report = 32.0;
     int stay = 0;
+    double min_available = 0.0;
     size_t block;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     char **blocks = NULL;
@@ -121,13 +144,16 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--report") == 0) {
             report = parse_num(v);
             i++;
+        } else if (strcmp(a, "--min-available") == 0) {
+            min_available = parse_num(v);
+            i++;
         } else if (strcmp(a, "--stay") == 0) {
             stay = 1;
         } else {
             usage();
         }
     }
-    if (rate < 0 || limit < 0 || step <= 0 || report <= 0 ||
+    if (rate < 0 || limit < 0 || step <= 0 || report <= 0 || min_available < 0 ||
         (hold < 0 && hold != -1))
         usage();
 
@@ -148,6 +174,13 @@ int main(int argc, char **argv)
             break;
         if (rate > 0)
             sleep_until(start + (have + (double)block / MB) / rate);
+        if (min_available > 0) {
+            double avail = mem_available_mb();
+            if (avail >= 0 && avail < min_available + (double)block / MB) {
+                why = "low memory";
+                break;
+            }
+        }
         if (nblocks == cap) {
             size_t ncap = cap ? cap * 2 : 1024;
             char **nb = realloc(blocks, ncap * sizeof(*blocks));

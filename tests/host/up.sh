@@ -7,6 +7,8 @@
 #   AOS_GUESTS        number of guests when no argument is given (default 4)
 #   AOS_VCPUS         vCPUs per guest (default 1)
 #   AOS_BOOT_TIMEOUT  seconds to wait for each guest's ready line (default 90)
+#   AOS_MACHINE_CPU_SHARES  CPU weight of libvirt's machine cgroup (default
+#                     10240, 10x a plain process; 0 leaves it alone)
 #
 # Idempotent: it starts only what is not running, rebuilds the initramfs only
 # when one of its inputs is newer, and leaves a running guest alone when its
@@ -254,7 +256,12 @@ for i in $(seq 1 "$N"); do
             virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
             virsh -c "$URI" undefine "$name" >/dev/null
         elif dom_running "$name"; then
-            continue
+            if grep -q 'AOS-GUEST-READY' "$STATE/$name.console.log" 2>/dev/null; then
+                continue
+            fi
+            # Running, but it never said it was ready: boot it again.
+            echo "up: $name runs but never booted; starting it again"
+            virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
         fi
     fi
     if ! dom_exists "$name"; then
@@ -265,9 +272,20 @@ for i in $(seq 1 "$N"); do
     rm -f "$STATE/$name.ctl"
     : >"$STATE/$name.console.log"
     echo "booting $name ..."
-    virsh -c "$URI" start "$name" >/dev/null
+    # Started in parallel: each `virsh start` takes about a second.
     eval "t0_$i=\$(now)"
+    virsh -c "$URI" start "$name" >"$STATE/$name.start.log" 2>&1 &
+    eval "startpid_$i=\$!"
     started="$started $i"
+done
+for i in $started; do
+    p=""
+    eval "p=\$startpid_$i"
+    if ! wait "$p"; then
+        echo "up: aos_vm$i did not start:" >&2
+        cat "$STATE/aos_vm$i.start.log" >&2
+        exit 1
+    fi
 done
 
 # The guests are this machine's workload: give libvirt's machine cgroup a
@@ -292,32 +310,33 @@ if [ -z "$started" ]; then
     exit 0
 fi
 
+# Watch all new guests at once, so each one's boot time is its own.
 fail=0
 booted=""
-for i in $started; do
-    name=aos_vm$i
-    log=$STATE/$name.console.log
-    eval "t0=\$t0_$i"
-    while :; do
+pending=$started
+while [ -n "$pending" ]; do
+    still=""
+    for i in $pending; do
+        name=aos_vm$i
+        log=$STATE/$name.console.log
+        eval "t0=\$t0_$i"
         if grep -q 'AOS-GUEST-READY' "$log" 2>/dev/null; then
             echo "booting $name ... up in $(elapsed "$t0") s"
             booted="$booted $name"
-            break
-        fi
-        if ! dom_running "$name"; then
+        elif ! dom_running "$name"; then
             echo "up: $name stopped while booting; tail of its console:" >&2
             tail -n 25 "$log" >&2 || true
             fail=1
-            break
-        fi
-        if awk -v a="$t0" -v b="$(now)" -v t="$BOOT_TIMEOUT" 'BEGIN { exit !(b - a > t) }'; then
+        elif awk -v a="$t0" -v b="$(now)" -v t="$BOOT_TIMEOUT" 'BEGIN { exit !(b - a > t) }'; then
             echo "up: $name did not boot within $BOOT_TIMEOUT s; tail of its console:" >&2
             tail -n 25 "$log" >&2 || true
             fail=1
-            break
+        else
+            still="$still $i"
         fi
-        sleep 0.1
     done
+    pending=$still
+    [ -z "$pending" ] || sleep 0.2
 done
 [ "$fail" -eq 0 ] || exit 1
 
