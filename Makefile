@@ -47,9 +47,18 @@ MEM_OBJ := $(MEM_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PLUMB_BIN := $(PLUMB_SRC:tests/plumbing/%.c=$(BUILD)/tests/plumbing/%)
 GUEST_BIN := $(GUEST_SRC:tests/guest/%.c=build/guest/%)
+# Sanitized binaries live under build-san/bin, so they can never be
+# mistaken for (or installed as) the normal ones.
+ifeq ($(SANITIZE),1)
+VCPU_BIN := $(BUILD)/bin/vcpu_scheduler
+MEM_BIN := $(BUILD)/bin/memory_coordinator
+TOOL_BIN := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
+else
+VCPU_BIN := vcpu_scheduler/vcpu_scheduler
+MEM_BIN := memory_coordinator/memory_coordinator
 TOOL_BIN := $(TOOL_SRC:%.c=%)
-
-DAEMONS := vcpu_scheduler/vcpu_scheduler memory_coordinator/memory_coordinator
+endif
+DAEMONS := $(VCPU_BIN) $(MEM_BIN)
 
 # Keep objects of tools and tests: they are cheap and make rebuilds quiet.
 .PRECIOUS: $(BUILD)/%.o
@@ -72,11 +81,14 @@ $(BUILD)/libvcpu.a: $(VCPU_OBJ) | $(BUILD)/libcommon.a
 $(BUILD)/libmem.a: $(MEM_OBJ) | $(BUILD)/libcommon.a
 	$(AR) rcs $@ $^
 
-vcpu_scheduler/vcpu_scheduler: $(BUILD)/vcpu_scheduler/main.o $(BUILD)/libvcpu.a $(BUILD)/libcommon.a
+$(VCPU_BIN): $(BUILD)/vcpu_scheduler/main.o $(BUILD)/libvcpu.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-memory_coordinator/memory_coordinator: $(BUILD)/memory_coordinator/main.o $(BUILD)/libmem.a $(BUILD)/libcommon.a
+$(MEM_BIN): $(BUILD)/memory_coordinator/main.o $(BUILD)/libmem.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-tools/%: $(BUILD)/tools/%.o $(BUILD)/libcommon.a
+tools/% $(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvcpu.a $(BUILD)/libmem.a $(BUILD)/libcommon.a
@@ -105,7 +117,7 @@ plumbing: all $(PLUMB_BIN)
 
 check: deps
 	@$(MAKE) --no-print-directory all guest $(UNIT_BIN) $(PLUMB_BIN)
-	@tests/check.sh $(BUILD)
+	@tests/check.sh $(BUILD) $(VCPU_BIN) $(MEM_BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all guest
@@ -120,6 +132,7 @@ format:
 	clang-format -i $(wildcard common/*.[ch] vcpu_scheduler/*.[ch] memory_coordinator/*.[ch] tests/unit/*.[ch] tests/guest/*.c tools/*.c)
 
 install: all
+	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/aos $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMONS) $(TOOL_BIN) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(wildcard conf/*.conf conf/*.env) $(DESTDIR)$(SYSCONFDIR)/aos/
@@ -127,7 +140,8 @@ install: all
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 
 clean:
-	rm -rf build build-san $(DAEMONS) $(TOOL_BIN)
+	rm -rf build build-san build-fuzz vcpu_scheduler/vcpu_scheduler \
+	    memory_coordinator/memory_coordinator $(TOOL_SRC:%.c=%)
 
 # ---- Fuzzing and security verification (tests/fuzz, tests/valgrind.sh) ----
 # libFuzzer needs clang; the library code is rebuilt into build-fuzz/ with
@@ -170,7 +184,11 @@ fuzz: fuzz-build $(UNIT_BIN)
 	@tests/fuzz/run.sh --fuzz-build $(FUZZ_BUILD) --unit-build $(BUILD) \
 	    --seconds $(FUZZ_SECONDS) --cases $(FUZZ_CASES)
 
-valgrind: $(UNIT_BIN) $(TOOL_BIN)
+# ASan and valgrind exclude each other, so this always uses build/.
+valgrind:
+	@if [ "$(SANITIZE)" = 1 ]; then \
+	    echo "make valgrind: run it without SANITIZE=1" >&2; exit 2; fi
+	@$(MAKE) --no-print-directory -s $(UNIT_BIN) $(TOOL_BIN)
 	@tests/valgrind.sh $(UNIT_BIN)
 
 # Line coverage of the fuzzed sources by the corpora in build-fuzz/corpus,

@@ -180,6 +180,8 @@ static gboolean run_tick(DaemonCtx *ctx, gboolean act, GError **error)
         daemon_print_plan(plan);
         return TRUE;
     }
+    /* Before apply, so that no action reaches a guest under migration. */
+    migrator_tick(ctx->migrator, ctx->conn, &ctx->cfg, snap, plan);
     if (plan_len(plan) == 0)
         return TRUE;
     failed = ctx->ops->apply(ctx, snap, plan, ctx->state);
@@ -273,6 +275,12 @@ static gboolean on_reload(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+static void log_migration(gpointer data, const Action *a, gboolean ok,
+                          const char *error_text)
+{
+    daemon_log_action(data, a, ok, error_text);
+}
+
 static int run_once(DaemonCtx *ctx)
 {
     g_autoptr(GError) err = NULL;
@@ -353,12 +361,15 @@ int daemon_main(const DaemonOps *ops, int argc, char **argv)
     ctx.conn = conn_new(ctx.cfg.uri, ctx.cfg.dry_run);
     ctx.conn->max_backoff_us = (gint64)(ctx.cfg.interval_s * G_USEC_PER_SEC);
     ctx.state = ops->state_new();
+    ctx.migrator = migrator_new(ops->log_domain, log_migration, &ctx);
 
     rc = ctx.cfg.once ? run_once(&ctx) : run_daemon(&ctx);
     if (rc == EXIT_OK && ctx.cfg.once && ctx.actions_failed)
         rc = EXIT_RUNTIME;
 
 cleanup:
+    /* First, as it may wait for a migration in flight and log it. */
+    migrator_free(ctx.migrator);
     if (ctx.state)
         ops->state_free(ctx.state);
     conn_free(ctx.conn);

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "collect.h"
+#include "migrate_exec.h"
 #include "plan.h"
 
 typedef struct DaemonCtx DaemonCtx;
@@ -42,6 +43,7 @@ struct DaemonCtx {
     guint64 actions_applied;
     guint64 actions_failed;
     FILE *decision_log;
+    Migrator *migrator;       /* migration requests ([migration]) */
     Complaint tick_trouble;   /* non-connection tick failures, rate-limited */
     int exit_code;
 };

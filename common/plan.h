@@ -36,6 +36,13 @@ typedef struct {
     double sd_before;   /* vCPU plans: sd of pCPU utilisation now */
     double sd_after;    /* vCPU plans: predicted sd after the plan */
     char *summary;      /* one line on the decision, for the log */
+
+    /* Signals for migration requests (common/migrate.h); 0 when none. */
+    guint64 deficit_kib; /* memory plans: what the budget still lacks once
+                            every guest has given all it can */
+    gboolean overloaded; /* vCPU plans: every pCPU above overload_util */
+    double overload_pct; /* vCPU plans: load above overload_util on all
+                            pCPUs together, percent of one pCPU */
 } Plan;
 
 Plan *plan_new(void);

@@ -552,6 +552,24 @@ static void commit(MemTick *t, Plan *plan, guint *n_shrink, guint *n_grow)
     }
 }
 
+/* What the budget still lacks after this tick's plan, were every guest
+ * that may give to give at once all it holds above its need: no local
+ * rebalancing can cover it, so it is the signal for a migration request.
+ * Taken before commit(), which charges the pools a second time. */
+static guint64 lasting_deficit(const MemTick *t)
+{
+    guint64 more = 0;
+    guint i;
+
+    for (i = 0; i < t->guests->len; i++) {
+        const MemGuest *g = &g_array_index(t->guests, MemGuest, i);
+
+        if (!g->grower && g->bg.may_shrink)
+            more = mem_kib_add(more, mem_kib_sub(g->target_kib, g->lo_kib));
+    }
+    return mem_kib_sub(mem_tick_shortfall(t), more);
+}
+
 Plan *mem_policy_decide(const Snapshot *snap, const Config *cfg,
                         MemPolicyState *st)
 {
@@ -567,6 +585,7 @@ Plan *mem_policy_decide(const Snapshot *snap, const Config *cfg,
         mem_idle_tax_plan(&t);
     else
         mem_course_plan(&t);
+    plan->deficit_kib = lasting_deficit(&t);
     commit(&t, plan, &n_shrink, &n_grow);
 
     plan->summary = g_strdup_printf(

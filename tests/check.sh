@@ -4,6 +4,17 @@
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
+# The binaries under test: the sanitized ones with SANITIZE=1.
+export VCPU_SCHEDULER=${2:-vcpu_scheduler/vcpu_scheduler}
+export MEMORY_COORDINATOR=${3:-memory_coordinator/memory_coordinator}
+if [ "$BUILD" = build-san ]; then
+    export TSC_CALC=$BUILD/bin/tsc_calc SNAPSHOT_DUMP=$BUILD/bin/snapshot_dump
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+fi
+
+# Property tests of both policies run 10,000 random hosts each.
+export VCPU_FUZZ_CASES=${VCPU_FUZZ_CASES:-10000}
+export MEM_FUZZ_CASES=${MEM_FUZZ_CASES:-10000}
 
 GUESTS=${AOS_GUESTS:-4}
 export AOS_GUESTS="$GUESTS"
@@ -23,7 +34,8 @@ set -- $(ls "$BUILD"/tests/test_* 2>/dev/null | grep -v '\.o$') \
     tests/host/bringup.sh \
     $(ls tests/integration/*.py 2>/dev/null) \
     tests/scenarios/run.py
-tests/run-tap "$@"
+# The real guests serve one test at a time; hold the host for the run.
+flock -o /tmp/aos-testhost.lock tests/run-tap "$@"
 rc=$?
 echo "# make check took $(( $(date +%s) - start )) s"
 exit $rc

@@ -642,6 +642,9 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
     sd = util_stddev(util, np);
     mean = mean_of(util, np);
     plan->sd_before = plan->sd_after = sd;
+    plan->overloaded = min_of(util, np) > cfg->overload_util;
+    if (plan->overloaded)
+        plan->overload_pct = mean * np - cfg->overload_util * np;
     held = check_hold(st, cfg, sd, &m, vcpus->len);
     waiting = waiting_demand(vcpus, cfg, st, np) >= MIN_FREED_DEMAND;
     if (mean < cfg->idle_util && !waiting) {

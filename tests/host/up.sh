@@ -94,11 +94,14 @@ start_libvirtd() {
 
     started=""
     if ! pidof virtlogd >/dev/null 2>&1; then
-        virtlogd -d
+        # Inherited descriptors are closed: a daemon must not keep a caller's
+        # lock (flock /tmp/aos-testhost.lock) for the rest of its life.
+        virtlogd -d 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
         started="$started virtlogd"
     fi
     if ! pidof libvirtd >/dev/null 2>&1; then
-        LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d
+        LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" \
+            libvirtd -d 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
         started="$started libvirtd"
     fi
     # Remember what we started, so that `down.sh --all` stops only that.

@@ -4,6 +4,8 @@
 # or no libvirt at all).  Prints TAP.
 set -u
 cd "$(dirname "$0")/../.."
+VCPU=${VCPU_SCHEDULER:-vcpu_scheduler/vcpu_scheduler}
+MEM=${MEMORY_COORDINATOR:-memory_coordinator/memory_coordinator}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'not a key file\n' >"$tmp/malformed.conf"
@@ -63,8 +65,8 @@ EOF2
 echo "1..$total"
 while IFS='|' read -r who rc needle args; do
     [ -z "$who" ] && continue
-    for prog in vcpu_scheduler/vcpu_scheduler memory_coordinator/memory_coordinator; do
-        case "$who:$prog" in
+    for prog in "$VCPU" "$MEM"; do
+        case "$who:$(basename "$prog")" in
             memory:vcpu*|vcpu:memory*) continue ;;
         esac
         n=$((n + 1))

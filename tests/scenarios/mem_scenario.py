@@ -70,7 +70,8 @@ def released_back(samples, name, baseline, start_k):
 
 
 def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
-                        start_daemon, stop_daemon, read_decisions, subset):
+                        start_daemon, stop_daemon, read_decisions, subset,
+                        open_monitor):
     name = f"{sc['name']}-{policy}"
     names = sorted((g.name for g in gs),
                    key=lambda n: int(n[len("aos_vm"):]))[:4]
@@ -79,13 +80,14 @@ def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
     if os.path.exists(decisions):
         os.unlink(decisions)
     budget = sc.get("budget_mib", 0)
-    argv = [os.path.join(root, "memory_coordinator", "memory_coordinator"),
+    argv = [os.environ.get("MEMORY_COORDINATOR", os.path.join(
+        root, "memory_coordinator", "memory_coordinator")),
             "1", "--uri", uri, "--policy", policy, "--decision-log",
             decisions, "--reserve-mib", str(RESERVE_MIB)]
     if budget:
         argv += ["--budget-mib", str(budget)]
     offsets = {n: gs[n].console_size() for n in names}
-    monitor = open(os.path.join(args.out, f"{name}.monitor.log"), "w")
+    monitor = open_monitor(args, name)
     proc, log = start_daemon(argv, args.out, name)
     samples = []
     started = {}

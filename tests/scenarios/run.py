@@ -73,6 +73,31 @@ def subset(names, which):
             "last-two": names[2:4]}[which]
 
 
+class Tee:
+    """A monitor log that --show also echoes to the terminal."""
+
+    def __init__(self, path, show):
+        self.f = open(path, "w")
+        self.show = show
+
+    def write(self, text):
+        self.f.write(text)
+        if self.show:
+            sys.stdout.write(text)
+
+    def flush(self):
+        self.f.flush()
+        if self.show:
+            sys.stdout.flush()
+
+    def close(self):
+        self.f.close()
+
+
+def open_monitor(args, name):
+    return Tee(os.path.join(args.out, f"{name}.monitor.log"), args.show)
+
+
 def start_daemon(argv, out, name):
     log = open(os.path.join(out, f"{name}.daemon.log"), "w")
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
@@ -127,17 +152,19 @@ def pin_state(conn, names):
     return out
 
 
-def phase_metrics(ticks, start, end, pins_by_tick):
+def phase_metrics(ticks, start, end, pins_by_tick, moves_by_tick):
     """Balance metrics for ticks [start, end): the tick the load changed to
     the tick before the next change."""
     sds = [t["sd"] for t in ticks if start < t["tick"] <= end]
     balanced_at = next((t["tick"] for t in ticks
                         if start < t["tick"] <= end and t["sd"] <= SD_LIMIT),
                        None)
-    after = 0
+    after = moves_after = 0
     if balanced_at is not None:
         after = sum(n for k, n in pins_by_tick.items()
                     if balanced_at < k <= end)
+        moves_after = sum(n for k, n in moves_by_tick.items()
+                          if balanced_at < k <= end)
     tail = sds[-5:]
     return {
         "start": start,
@@ -146,6 +173,9 @@ def phase_metrics(ticks, start, end, pins_by_tick):
         "pin_changes": sum(n for k, n in pins_by_tick.items()
                            if start < k <= end),
         "pin_changes_after_balance": after,
+        "moves_after_balance": moves_after,
+        "last_pin_tick": max((k for k in pins_by_tick if start < k <= end),
+                             default=None),
         "final_sd": round(statistics.mean(tail), 2) if tail else None,
         "mean_sd": round(statistics.mean(sds), 2) if sds else None,
     }
@@ -168,13 +198,15 @@ def run_cpu(sc, gs, conn, args, tap):
     decisions = os.path.join(args.out, f"{name}.decisions.jsonl")
     if os.path.exists(decisions):
         os.unlink(decisions)
-    monitor = open(os.path.join(args.out, f"{name}.monitor.log"), "w")
+    monitor = open_monitor(args, name)
     loads = sorted(sc["loads"], key=lambda x: x["at"])
     proc, log = start_daemon(
-        [os.path.join(ROOT, "vcpu_scheduler", "vcpu_scheduler"), "1",
+        [os.environ.get("VCPU_SCHEDULER", os.path.join(
+            ROOT, "vcpu_scheduler", "vcpu_scheduler")), "1",
          "--uri", URI, "--decision-log", decisions, "-v"], args.out, name)
     ticks = []
     pins_by_tick = {}
+    moves_by_tick = {}
     prev_pins = pin_state(conn, names)
     t0 = time.monotonic()
     before = vcpu_monitor.read_vcpus([gs[n].dom for n in names])
@@ -194,14 +226,20 @@ def run_cpu(sc, gs, conn, args, tap):
             before, prev_t = after, now
             vcpu_monitor.print_sample(k, usage, mapping, False, monitor)
             pins = pin_state(conn, names)
-            changed = sum(1 for n in names
-                          for a, b in zip(pins[n], prev_pins[n]) if a != b)
+            changed = [(a, b) for n in names
+                       for a, b in zip(prev_pins[n], pins[n]) if a != b]
+            # A vCPU that could run anywhere and is now pinned was claimed,
+            # not moved: the issue asks for exactly that on first balancing.
+            claims = sum(1 for a, b in changed if sum(a) > 1 and sum(b) == 1)
             prev_pins = pins
             if changed:
-                pins_by_tick[k] = changed
+                pins_by_tick[k] = len(changed)
+            if len(changed) > claims:
+                moves_by_tick[k] = len(changed) - claims
             ticks.append({"tick": k, "usage": [round(u, 1) for u in usage],
                           "sd": round(statistics.pstdev(usage), 2),
-                          "mapping": mapping, "pin_changes": changed})
+                          "mapping": mapping, "pin_changes": len(changed),
+                          "claims": claims})
     finally:
         rc = stop_daemon(proc, log)
         monitor.close()
@@ -214,7 +252,8 @@ def run_cpu(sc, gs, conn, args, tap):
     starts = sorted(set(bounds))
     for i, s in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else sc["ticks"]
-        phases.append(phase_metrics(ticks, s, end, pins_by_tick))
+        phases.append(phase_metrics(ticks, s, end, pins_by_tick,
+                                    moves_by_tick))
     result = {"name": name, "title": sc["title"], "ticks": ticks,
               "phases": phases, "daemon_exit": rc,
               "pin_calls": len(acts),
@@ -228,9 +267,19 @@ def run_cpu(sc, gs, conn, args, tap):
                f"{label}: balanced (sd <= {SD_LIMIT}) within "
                f"{exp['balanced_within']} ticks: took {p['ticks_to_balance']}")
         if exp.get("stable_after_balance"):
-            tap.ok(p["pin_changes_after_balance"] == 0,
-                   f"{label}: no pin changes after balance "
-                   f"({p['pin_changes_after_balance']})")
+            # Claiming unpinned vCPUs on the first decision (tick 2: the
+            # first tick with two samples) may follow a balance the host's
+            # own scheduler reached at tick 1; anything later is needless.
+            late = p["last_pin_tick"] is not None and \
+                p["last_pin_tick"] > max(p["start"] + 2,
+                                         p["start"] + (p["ticks_to_balance"]
+                                                       or 0))
+            tap.ok(p["moves_after_balance"] == 0 and not late,
+                   f"{label}: no repins after balance "
+                   f"(pin changes after balance "
+                   f"{p['pin_changes_after_balance']}, of which moves "
+                   f"{p['moves_after_balance']}; last change at tick "
+                   f"{p['last_pin_tick']})")
         tap.ok(p["final_sd"] is not None and p["final_sd"] <= SD_LIMIT,
                f"{label}: stays balanced, mean sd of the last 5 ticks "
                f"{p['final_sd']}")
@@ -241,7 +290,8 @@ def run_cpu(sc, gs, conn, args, tap):
     tap.note(f"{name}: {sc['title']}: " + "; ".join(
         f"phase@{p['start']}: ticks_to_balance={p['ticks_to_balance']} "
         f"pin_changes={p['pin_changes']} after_balance="
-        f"{p['pin_changes_after_balance']} final_sd={p['final_sd']} "
+        f"{p['pin_changes_after_balance']} moves_after_balance="
+        f"{p['moves_after_balance']} final_sd={p['final_sd']} "
         f"mean_sd={p['mean_sd']}" for p in phases))
     return result
 
@@ -251,7 +301,7 @@ def run_memory(sc, gs, conn, args, tap, policy):
     from mem_scenario import run_memory_scenario
     return run_memory_scenario(sc, gs, conn, args, tap, policy, ROOT, URI,
                                start_daemon, stop_daemon, read_decisions,
-                               subset)
+                               subset, open_monitor)
 
 
 def main():
@@ -260,6 +310,8 @@ def main():
     ap.add_argument("--policy", default="both",
                     choices=["course", "idle-tax", "both"])
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "scenarios"))
+    ap.add_argument("--show", action="store_true",
+                    help="echo the course monitor's output while running")
     args = ap.parse_args()
     files = args.files or sorted(
         os.path.join(HERE, f) for f in os.listdir(HERE)

@@ -21,7 +21,8 @@ import libvirt  # noqa: E402
 import guestctl  # noqa: E402
 
 URI = os.environ.get("AOS_URI", "qemu:///system")
-SNAPSHOT_DUMP = os.path.join(ROOT, "tools", "snapshot_dump")
+SNAPSHOT_DUMP = os.environ.get("SNAPSHOT_DUMP",
+                               os.path.join(ROOT, "tools", "snapshot_dump"))
 MIB = 1024  # KiB
 
 

@@ -1,0 +1,1091 @@
+#include "migrate_exec.h"
+
+#include <errno.h>
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collect.h"
+
+/* Where libvirt's system QEMU driver keeps the pid of each guest's QEMU;
+ * its start time is the guest's boot time for the time-data snapshot. */
+#define QEMU_PID_DIR "/run/libvirt/qemu"
+
+typedef struct {
+    guint failures;
+    gint64 next_us; /* no probe before this */
+    char *last_error;
+} PeerBackoff;
+
+typedef struct {
+    /* Set before the worker starts; read-only while it runs. */
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    char *name;
+    char *src_uri;
+    char *peer_uri;
+    char *migrate_uri; /* where QEMU sends the data, NULL for libvirt's choice */
+    char *dest_xml;    /* with the TSC frequency pinned, NULL when not needed */
+    guint64 guest_hz;
+    guint64 pin_hz;
+    MigrateTimeData td;
+    char *reason;
+    MigrationMode mode;
+    gint64 start_us;
+
+    /* Written by the worker before it sets done. */
+    gint done;
+    gboolean ok;
+    char *error;
+    gint64 call_us; /* the virDomainMigrateToURI3 call */
+    gboolean have_stats;
+    guint64 downtime_ms;
+    guint64 elapsed_ms;
+    guint64 setup_ms;
+    guint64 data_processed;
+    guint64 iterations;
+    char *stats_from;
+    gboolean dest_running;
+    gboolean dest_clock_known;
+    gboolean dest_has_freq;
+    guint64 dest_tsc_hz;
+    char *source_state;
+
+    /* Main thread only. */
+    GThread *thread;
+    gboolean aborted;
+} MigrateJob;
+
+struct Migrator {
+    char *daemon;
+    MigratorActionFunc on_action;
+    gpointer action_data;
+    MigrateState *st;
+    GHashTable *peers; /* uri -> PeerBackoff* */
+    MigrateJob *job;
+    FILE *log;
+    char *log_path; /* NULL while log is stdout */
+};
+
+static void peer_backoff_free(gpointer data)
+{
+    PeerBackoff *b = data;
+
+    g_free(b->last_error);
+    g_free(b);
+}
+
+static void job_free(MigrateJob *j)
+{
+    if (!j)
+        return;
+    g_free(j->name);
+    g_free(j->src_uri);
+    g_free(j->peer_uri);
+    g_free(j->migrate_uri);
+    g_free(j->dest_xml);
+    g_free(j->reason);
+    g_free(j->error);
+    g_free(j->stats_from);
+    g_free(j->source_state);
+    g_free(j);
+}
+
+Migrator *migrator_new(const char *daemon_name, MigratorActionFunc on_action,
+                       gpointer data)
+{
+    Migrator *m = g_new0(Migrator, 1);
+
+    m->daemon = g_strdup(daemon_name);
+    m->on_action = on_action;
+    m->action_data = data;
+    m->st = migrate_state_new();
+    m->peers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                     peer_backoff_free);
+    return m;
+}
+
+gboolean migrator_busy(const Migrator *m)
+{
+    return m && m->job;
+}
+
+/* ---- JSON lines ------------------------------------------------------- */
+
+static FILE *log_file(Migrator *m, const Config *cfg)
+{
+    const char *want = cfg ? cfg->advise_log : m->log_path;
+
+    if (m->log && g_strcmp0(want, m->log_path) == 0)
+        return m->log;
+    if (m->log && m->log != stdout)
+        fclose(m->log);
+    m->log = NULL;
+    g_clear_pointer(&m->log_path, g_free);
+    if (want) {
+        m->log = fopen(want, "a");
+        if (m->log) {
+            m->log_path = g_strdup(want);
+            return m->log;
+        }
+        g_warning("cannot open advise log %s: %s; writing requests to "
+                  "stdout",
+                  want, g_strerror(errno));
+    }
+    m->log = stdout;
+    return m->log;
+}
+
+static void emit(Migrator *m, const Config *cfg, JsonBuilder *b)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(b);
+    g_autofree char *text = NULL;
+    FILE *f = log_file(m, cfg);
+
+    json_generator_set_root(gen, root);
+    text = json_generator_to_data(gen, NULL);
+    fprintf(f, "%s\n", text);
+    fflush(f);
+}
+
+static void add_str(JsonBuilder *b, const char *key, const char *v)
+{
+    json_builder_set_member_name(b, key);
+    if (v)
+        json_builder_add_string_value(b, v);
+    else
+        json_builder_add_null_value(b);
+}
+
+static void add_u64(JsonBuilder *b, const char *key, guint64 v)
+{
+    json_builder_set_member_name(b, key);
+    json_builder_add_int_value(b, v > G_MAXINT64 ? G_MAXINT64 : (gint64)v);
+}
+
+static void add_bool(JsonBuilder *b, const char *key, gboolean v)
+{
+    json_builder_set_member_name(b, key);
+    json_builder_add_boolean_value(b, v);
+}
+
+static void add_double(JsonBuilder *b, const char *key, double v)
+{
+    json_builder_set_member_name(b, key);
+    json_builder_add_double_value(b, v);
+}
+
+/* time, event, mode, daemon: the head of every line. */
+static JsonBuilder *line_begin(Migrator *m, MigrationMode mode,
+                               const char *event)
+{
+    JsonBuilder *b = json_builder_new();
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *stamp = g_date_time_format_iso8601(now);
+
+    json_builder_begin_object(b);
+    add_str(b, "time", stamp);
+    add_str(b, "event", event);
+    add_str(b, "mode", migration_mode_name(mode));
+    add_str(b, "daemon", m->daemon);
+    return b;
+}
+
+static void add_trigger(JsonBuilder *b, const MigrateTrigger *trig,
+                        const Config *cfg)
+{
+    g_autofree char *text = migrate_trigger_describe(trig, cfg);
+
+    json_builder_set_member_name(b, "trigger");
+    json_builder_begin_object(b);
+    add_str(b, "kind", migrate_trigger_name(trig->kind));
+    add_double(b, "deficit", trig->deficit);
+    add_str(b, "unit", trig->kind == MIGRATE_TRIGGER_CPU ? "percent" : "KiB");
+    add_u64(b, "ticks", trig->ticks);
+    add_str(b, "text", text);
+    json_builder_end_object(b);
+}
+
+static void add_refusals(JsonBuilder *b, const GPtrArray *refusals)
+{
+    guint i;
+
+    json_builder_set_member_name(b, "refusals");
+    json_builder_begin_array(b);
+    for (i = 0; refusals && i < refusals->len; i++)
+        json_builder_add_string_value(b, g_ptr_array_index(refusals, i));
+    json_builder_end_array(b);
+}
+
+static void add_tsc(JsonBuilder *b, const MigrateDecision *d,
+                    const HostFacts *source, const Config *cfg)
+{
+    const TscCompat *c = &d->tsc;
+
+    json_builder_set_member_name(b, "tsc");
+    json_builder_begin_object(b);
+    add_str(b, "verdict", tsc_verdict_name(c->verdict));
+    add_bool(b, "compatible", c->compatible);
+    add_u64(b, "guest_hz", c->guest_hz);
+    add_bool(b, "guest_hz_explicit", c->guest_hz_explicit);
+    add_bool(b, "invtsc", d->guest->clock.invtsc);
+    if (source && source->tsc_known)
+        add_u64(b, "source_hz", source->tsc_hz);
+    else
+        add_str(b, "source_hz", NULL);
+    if (c->peer_hz_known)
+        add_u64(b, "peer_hz", c->peer_hz);
+    else
+        add_str(b, "peer_hz", NULL);
+    add_bool(b, "peer_scaling", d->peer->facts.tsc_scaling);
+    if (c->ppm >= 0)
+        add_double(b, "ppm", c->ppm);
+    else
+        add_str(b, "ppm", NULL);
+    add_double(b, "tolerance_ppm", cfg->tsc_tolerance_ppm);
+    add_bool(b, "needs_pin", c->needs_pin);
+    add_u64(b, "pin_hz", c->pin_hz);
+    add_str(b, "reason", c->reason);
+    json_builder_end_object(b);
+}
+
+static void add_clock(JsonBuilder *b, const ClockSync *cs,
+                      const MigrateDecision *d)
+{
+    json_builder_set_member_name(b, "clock");
+    json_builder_begin_object(b);
+    if (cs) {
+        add_bool(b, "synchronised", cs->synchronised);
+        add_str(b, "state", clocksync_state_name(cs->state));
+        add_u64(b, "maxerror_us", (guint64)MAX(cs->maxerror_us, 0));
+        add_u64(b, "esterror_us", (guint64)MAX(cs->esterror_us, 0));
+    } else {
+        add_str(b, "synchronised", NULL);
+    }
+    add_bool(b, "may_execute", d->clock_ok);
+    add_str(b, "reason", d->clock_reason);
+    json_builder_end_object(b);
+}
+
+static void add_time_data(JsonBuilder *b, const MigrateTimeData *td,
+                          const char *error)
+{
+    json_builder_set_member_name(b, "time_data");
+    json_builder_begin_object(b);
+    add_bool(b, "known", td->known);
+    if (td->known) {
+        add_u64(b, "wall_ns", td->wall_ns);
+        add_u64(b, "hrtime_ns", td->td.hrtime_ns);
+        add_u64(b, "boot_hrtime_ns", td->td.boot_hrtime_ns);
+        add_u64(b, "uptime_ns", td->uptime_ns);
+        add_u64(b, "guest_hz", td->td.guest_hz);
+        add_u64(b, "guest_tsc", td->td.guest_tsc);
+        add_bool(b, "guest_tsc_estimated", TRUE);
+    } else {
+        add_str(b, "error", error);
+    }
+    json_builder_end_object(b);
+}
+
+/* ---- Reading facts ---------------------------------------------------- */
+
+static guint64 node_free_kib(virConnectPtr c)
+{
+    int nparams = 0;
+    g_autofree virNodeMemoryStatsPtr params = NULL;
+    unsigned long long cells;
+    int i;
+
+    /* The whole host's free memory, as the reserve logic trusts it (see
+     * NodeSample); NUMA cells' sum only when the driver has no stats. */
+    if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL,
+                              &nparams, 0) == 0 &&
+        nparams > 0) {
+        params = g_new0(virNodeMemoryStats, nparams);
+        if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, params,
+                                  &nparams, 0) == 0) {
+            for (i = 0; i < nparams; i++) {
+                if (strcmp(params[i].field, VIR_NODE_MEMORY_STATS_FREE) == 0)
+                    return params[i].value;
+            }
+        }
+    }
+    cells = virNodeGetFreeMemory(c);
+    return cells / 1024;
+}
+
+static void count_vcpus(virConnectPtr c, MigratePeer *p)
+{
+    virDomainPtr *doms = NULL;
+    int n;
+    int i;
+
+    n = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+    for (i = 0; i < n; i++) {
+        virDomainInfo info;
+
+        if (virDomainGetInfo(doms[i], &info) == 0)
+            p->vcpus += info.nrVirtCpu;
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+}
+
+/* Reads one peer live; an unreachable peer is left alone for a backoff
+ * that doubles with each failure, so a dead peer costs one connection
+ * attempt per backoff, not one per tick. */
+static MigratePeer *probe_peer(Migrator *m, const char *uri, gint64 now_us)
+{
+    MigratePeer *p = g_new0(MigratePeer, 1);
+    PeerBackoff *b = g_hash_table_lookup(m->peers, uri);
+    g_autoptr(virConnect) c = NULL;
+    g_autofree char *caps = NULL;
+    g_autoptr(GError) err = NULL;
+    gint64 wait_us;
+
+    p->uri = g_strdup(uri);
+    if (!b) {
+        b = g_new0(PeerBackoff, 1);
+        g_hash_table_insert(m->peers, g_strdup(uri), b);
+    }
+    if (now_us < b->next_us) {
+        p->error = g_strdup_printf("unreachable at the last try (%s); next "
+                                   "try in %.0f s",
+                                   b->last_error ? b->last_error : "?",
+                                   (double)(b->next_us - now_us) /
+                                       G_USEC_PER_SEC);
+        return p;
+    }
+    g_debug("probing migration peer %s", uri);
+    c = virConnectOpen(uri);
+    if (!c) {
+        b->failures++;
+        wait_us = migrate_backoff_us(b->failures);
+        b->next_us = now_us + wait_us;
+        g_free(b->last_error);
+        b->last_error = g_strdup(conn_last_error_message());
+        p->error = g_strdup_printf("unreachable: %s; next try in %" G_GINT64_FORMAT
+                                   " s",
+                                   b->last_error, wait_us / G_USEC_PER_SEC);
+        g_warning("migration peer %s is unreachable: %s; next try in %" G_GINT64_FORMAT
+                  " s",
+                  uri, b->last_error, wait_us / G_USEC_PER_SEC);
+        return p;
+    }
+    if (b->failures)
+        g_message("migration peer %s answers again", uri);
+    b->failures = 0;
+    b->next_us = 0;
+    p->reachable = TRUE;
+
+    caps = virConnectGetCapabilities(c);
+    if (!caps)
+        p->error = g_strdup(conn_last_error_message());
+    else if (!hostcaps_parse(caps, &p->facts, &err))
+        p->error = g_strdup(err->message);
+    else
+        p->facts_ok = TRUE;
+    p->free_kib = node_free_kib(c);
+    count_vcpus(c, p);
+    p->ncpus = p->facts.ncpus;
+    if (p->ncpus == 0) {
+        virNodeInfo info;
+
+        if (virNodeGetInfo(c, &info) == 0)
+            p->ncpus = info.cpus;
+    }
+    return p;
+}
+
+static gboolean source_facts(Conn *conn, HostFacts *out)
+{
+    g_autofree char *caps = virConnectGetCapabilities(conn->conn);
+    g_autoptr(GError) err = NULL;
+
+    if (!caps) {
+        g_warning("cannot read this host's capabilities: %s",
+                  conn_last_error_message());
+        return FALSE;
+    }
+    if (!hostcaps_parse(caps, out, &err)) {
+        g_warning("cannot read this host's capabilities: %s", err->message);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* Its clock from its domain XML, and its memory when the snapshot had
+ * none (the vCPU scheduler does not collect it). */
+static void read_guest(virConnectPtr c, MigrateGuest *g)
+{
+    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(c, g->uuid);
+    g_autofree char *xml = NULL;
+    g_autoptr(GError) err = NULL;
+
+    if (!dom) {
+        g->skip = g_strdup_printf("it could not be looked up: %s",
+                                  conn_last_error_message());
+        return;
+    }
+    if (g->held_kib == 0) {
+        virDomainInfo info;
+
+        if (virDomainGetInfo(dom, &info) == 0) {
+            g->held_kib = info.memory;
+            g->cost_kib = info.memory;
+        }
+    }
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (!xml) {
+        g->skip = g_strdup_printf("its domain XML could not be read: %s",
+                                  conn_last_error_message());
+        return;
+    }
+    if (!hostcaps_parse_domain_clock(xml, &g->clock, &err)) {
+        g->skip = g_strdup_printf("its clock could not be read: %s",
+                                  err->message);
+        return;
+    }
+    g->clock_known = TRUE;
+}
+
+static guint64 clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    if (clock_gettime(id, &ts) < 0)
+        return 0;
+    return (guint64)ts.tv_sec * TSC_NS_PER_SEC + (guint64)ts.tv_nsec;
+}
+
+/* When the guest's QEMU started, in CLOCK_BOOTTIME nanoseconds: field 22
+ * of /proc/PID/stat counts clock ticks since boot. */
+static gboolean guest_boot_ns(const char *name, guint64 *out, char **why)
+{
+    g_autofree char *pidfile =
+        g_strdup_printf("%s/%s.pid", QEMU_PID_DIR, name);
+    g_autofree char *pidtext = NULL;
+    g_autofree char *statpath = NULL;
+    g_autofree char *stat = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *after;
+    guint64 pid;
+    guint64 start;
+    long hz = sysconf(_SC_CLK_TCK);
+
+    if (!g_file_get_contents(pidfile, &pidtext, NULL, NULL) ||
+        !g_ascii_string_to_unsigned(g_strstrip(pidtext), 10, 1, G_MAXINT32,
+                                    &pid, NULL)) {
+        *why = g_strdup_printf("no QEMU pid in %s", pidfile);
+        return FALSE;
+    }
+    statpath = g_strdup_printf("/proc/%" G_GUINT64_FORMAT "/stat", pid);
+    if (!g_file_get_contents(statpath, &stat, NULL, NULL)) {
+        *why = g_strdup_printf("cannot read %s", statpath);
+        return FALSE;
+    }
+    /* The command name may hold spaces; fields start after its ')'. */
+    after = strrchr(stat, ')');
+    if (!after || hz <= 0) {
+        *why = g_strdup_printf("cannot parse %s", statpath);
+        return FALSE;
+    }
+    fields = g_strsplit(after + 2, " ", 0);
+    /* After the name come state (field 3) ... starttime (field 22). */
+    if (g_strv_length(fields) < 20 ||
+        !g_ascii_string_to_unsigned(fields[19], 10, 0, G_MAXUINT64, &start,
+                                    NULL)) {
+        *why = g_strdup_printf("cannot parse %s", statpath);
+        return FALSE;
+    }
+    *out = start * (TSC_NS_PER_SEC / (guint64)hz);
+    return TRUE;
+}
+
+static void take_time_data(const MigrateGuest *g, guint64 guest_hz,
+                           MigrateTimeData *td, char **why)
+{
+    guint64 boot = 0;
+    g_autoptr(GError) err = NULL;
+
+    *td = (MigrateTimeData){0};
+    if (guest_hz == 0) {
+        *why = g_strdup("the guest's TSC frequency is unknown");
+        return;
+    }
+    if (!guest_boot_ns(g->name, &boot, why))
+        return;
+    if (!migrate_time_data(guest_hz, (guint64)g_get_real_time() * 1000,
+                           clock_ns(CLOCK_BOOTTIME), boot, td, &err))
+        *why = g_strdup(err->message);
+}
+
+/* tcp://HOST of the peer's URI, so QEMU sends the data to the address the
+ * operator named rather than to whatever the peer's hostname resolves to. */
+static char *migrate_uri_for(const char *peer_uri)
+{
+    g_autoptr(GUri) u = g_uri_parse(peer_uri, G_URI_FLAGS_NONE, NULL);
+    const char *host = u ? g_uri_get_host(u) : NULL;
+
+    if (!host || !host[0])
+        return NULL;
+    if (strchr(host, ':'))
+        return g_strdup_printf("tcp://[%s]", host);
+    return g_strdup_printf("tcp://%s", host);
+}
+
+/* ---- The worker ------------------------------------------------------- */
+
+static void read_job_stats(virDomainPtr dom, MigrateJob *j, const char *from)
+{
+    virTypedParameterPtr params = NULL;
+    int nparams = 0;
+    int type = 0;
+    unsigned long long v;
+
+    if (virDomainGetJobStats(dom, &type, &params, &nparams,
+                             VIR_DOMAIN_JOB_STATS_COMPLETED) < 0 ||
+        type != VIR_DOMAIN_JOB_COMPLETED) {
+        virTypedParamsFree(params, nparams);
+        return;
+    }
+    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DOWNTIME,
+                                &v) == 1) {
+        j->have_stats = TRUE;
+        j->downtime_ms = v;
+        g_free(j->stats_from);
+        j->stats_from = g_strdup(from);
+    }
+    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_TIME_ELAPSED,
+                                &v) == 1)
+        j->elapsed_ms = v;
+    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_SETUP_TIME,
+                                &v) == 1)
+        j->setup_ms = v;
+    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DATA_PROCESSED,
+                                &v) == 1)
+        j->data_processed = v;
+    if (virTypedParamsGetULLong(params, nparams,
+                                VIR_DOMAIN_JOB_MEMORY_ITERATION, &v) == 1)
+        j->iterations = v;
+    virTypedParamsFree(params, nparams);
+}
+
+static const char *state_name(int state)
+{
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+        return "running";
+    case VIR_DOMAIN_BLOCKED:
+        return "blocked";
+    case VIR_DOMAIN_PAUSED:
+        return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+        return "shutting down";
+    case VIR_DOMAIN_SHUTOFF:
+        return "shut off";
+    case VIR_DOMAIN_CRASHED:
+        return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+        return "suspended";
+    }
+    return "unknown";
+}
+
+/* After a failure: the guest must still run on the source.  libvirt
+ * resumes it itself; one left paused by the migration is resumed here. */
+static void keep_on_source(virDomainPtr dom, MigrateJob *j)
+{
+    int state = 0;
+    int reason = 0;
+
+    if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+        j->source_state = g_strdup("unknown");
+        return;
+    }
+    if (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_MIGRATION &&
+        virDomainResume(dom) == 0 &&
+        virDomainGetState(dom, &state, &reason, 0) < 0)
+        state = VIR_DOMAIN_NOSTATE;
+    j->source_state = g_strdup(state_name(state));
+}
+
+/* What the destination runs: its state, and the TSC frequency in its XML. */
+static void check_destination(MigrateJob *j)
+{
+    g_autoptr(virConnect) c = virConnectOpen(j->peer_uri);
+    g_autoptr(virDomain) dom = NULL;
+    g_autofree char *xml = NULL;
+    g_auto(GuestClock) gc = {0};
+    int state = 0;
+    int reason = 0;
+
+    if (!c)
+        return;
+    dom = virDomainLookupByUUIDString(c, j->uuid);
+    if (!dom)
+        return;
+    if (virDomainGetState(dom, &state, &reason, 0) == 0)
+        j->dest_running = state == VIR_DOMAIN_RUNNING;
+    if (!j->have_stats)
+        read_job_stats(dom, j, "destination");
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (xml && hostcaps_parse_domain_clock(xml, &gc, NULL)) {
+        j->dest_clock_known = TRUE;
+        j->dest_has_freq = gc.has_tsc_freq;
+        j->dest_tsc_hz = gc.tsc_hz;
+    }
+}
+
+static gpointer job_run(gpointer data)
+{
+    MigrateJob *j = data;
+    g_autoptr(virConnect) c = virConnectOpen(j->src_uri);
+    g_autoptr(virDomain) dom = NULL;
+    virTypedParameterPtr params = NULL;
+    int nparams = 0;
+    int maxparams = 0;
+    gint64 t0;
+    int rc;
+
+    if (!c || !(dom = virDomainLookupByUUIDString(c, j->uuid))) {
+        j->error = g_strdup(conn_last_error_message());
+        j->source_state = g_strdup("unknown");
+        goto cleanup;
+    }
+    if ((j->migrate_uri &&
+         virTypedParamsAddString(&params, &nparams, &maxparams,
+                                 VIR_MIGRATE_PARAM_URI, j->migrate_uri) < 0) ||
+        (j->dest_xml &&
+         virTypedParamsAddString(&params, &nparams, &maxparams,
+                                 VIR_MIGRATE_PARAM_DEST_XML, j->dest_xml) < 0)) {
+        j->error = g_strdup(conn_last_error_message());
+        keep_on_source(dom, j);
+        goto cleanup;
+    }
+    t0 = g_get_monotonic_time();
+    rc = virDomainMigrateToURI3(dom, j->peer_uri, params, nparams,
+                                VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER |
+                                    VIR_MIGRATE_ABORT_ON_ERROR);
+    j->call_us = g_get_monotonic_time() - t0;
+    if (rc < 0) {
+        j->error = g_strdup(conn_last_error_message());
+        keep_on_source(dom, j);
+        goto cleanup;
+    }
+    j->ok = TRUE;
+    read_job_stats(dom, j, "source");
+    check_destination(j);
+
+cleanup:
+    virTypedParamsFree(params, nparams);
+    g_atomic_int_set(&j->done, 1);
+    return NULL;
+}
+
+/* ---- Following and finishing ------------------------------------------ */
+
+static void follow_job(Migrator *m, Conn *conn)
+{
+    MigrateJob *j = m->job;
+    g_autoptr(virDomain) dom = NULL;
+    virTypedParameterPtr params = NULL;
+    int nparams = 0;
+    int type = 0;
+    unsigned long long processed = 0;
+    unsigned long long remaining = 0;
+    unsigned long long iteration = 0;
+    double running_s = (double)(g_get_monotonic_time() - j->start_us) /
+                       G_USEC_PER_SEC;
+
+    if (!conn->conn ||
+        !(dom = virDomainLookupByUUIDString(conn->conn, j->uuid)))
+        return;
+    if (virDomainGetJobStats(dom, &type, &params, &nparams, 0) == 0 &&
+        type != VIR_DOMAIN_JOB_NONE) {
+        virTypedParamsGetULLong(params, nparams,
+                                VIR_DOMAIN_JOB_DATA_PROCESSED, &processed);
+        virTypedParamsGetULLong(params, nparams,
+                                VIR_DOMAIN_JOB_DATA_REMAINING, &remaining);
+        virTypedParamsGetULLong(params, nparams,
+                                VIR_DOMAIN_JOB_MEMORY_ITERATION, &iteration);
+        g_debug("migrating %s to %s: %.1f s, %.0f MiB sent, %.0f MiB left, "
+                "pass %llu",
+                j->name, j->peer_uri, running_s,
+                (double)processed / (1024.0 * 1024.0),
+                (double)remaining / (1024.0 * 1024.0), iteration);
+    }
+    virTypedParamsFree(params, nparams);
+    if (running_s > MIGRATE_MAX_S && !j->aborted) {
+        j->aborted = TRUE;
+        g_warning("migration of %s to %s has run %.0f s, more than %d s: "
+                  "aborting it; the guest stays on this host",
+                  j->name, j->peer_uri, running_s, MIGRATE_MAX_S);
+        if (virDomainAbortJob(dom) < 0)
+            g_warning("cannot abort the migration of %s: %s", j->name,
+                      conn_last_error_message());
+    }
+}
+
+static void finish_job(Migrator *m, const Config *cfg)
+{
+    MigrateJob *j = m->job;
+    g_autoptr(JsonBuilder) b = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(Plan) plan = plan_new();
+    Action *a;
+    guint64 ticks = 0;
+    guint64 new_tsc = 0;
+    gboolean predicted = FALSE;
+
+    g_thread_join(j->thread);
+    j->thread = NULL;
+    m->job = NULL;
+    if (cfg)
+        migrate_note_done(m->st, cfg, g_get_monotonic_time());
+
+    if (j->ok && j->have_stats)
+        predicted = migrate_predict_advance(&j->td, j->guest_hz,
+                                            j->downtime_ms * 1000000, &ticks,
+                                            &new_tsc, &err);
+
+    b = line_begin(m, j->mode, "result");
+    add_str(b, "guest", j->name);
+    add_str(b, "uuid", j->uuid);
+    add_str(b, "source", j->src_uri);
+    add_str(b, "peer", j->peer_uri);
+    add_bool(b, "ok", j->ok);
+    add_str(b, "error", j->error);
+    add_double(b, "wall_ms", (double)j->call_us / 1000.0);
+    if (j->have_stats) {
+        add_u64(b, "downtime_ms", j->downtime_ms);
+        add_u64(b, "elapsed_ms", j->elapsed_ms);
+        add_u64(b, "setup_ms", j->setup_ms);
+        add_u64(b, "data_processed_bytes", j->data_processed);
+        add_u64(b, "memory_iterations", j->iterations);
+        add_str(b, "stats_from", j->stats_from);
+    } else {
+        add_str(b, "downtime_ms", NULL);
+    }
+    add_u64(b, "guest_hz", j->guest_hz);
+    if (predicted) {
+        add_u64(b, "tsc_advance", ticks);
+        if (j->td.known)
+            add_u64(b, "new_guest_tsc", new_tsc);
+    } else {
+        add_str(b, "tsc_advance", NULL);
+    }
+    add_u64(b, "pinned_hz", j->pin_hz);
+    if (j->ok) {
+        add_bool(b, "dest_running", j->dest_running);
+        if (j->dest_clock_known && j->dest_has_freq)
+            add_u64(b, "dest_tsc_hz", j->dest_tsc_hz);
+        else
+            add_str(b, "dest_tsc_hz", NULL);
+    } else {
+        add_str(b, "source_state", j->source_state);
+    }
+    json_builder_end_object(b);
+    emit(m, cfg, b);
+
+    a = plan_add(plan, ACTION_MIGRATE, j->uuid, j->name);
+    a->peer_uri = g_strdup(j->peer_uri);
+    if (j->ok) {
+        action_set_reason(a,
+                          "%s; took %.2f s, downtime %" G_GUINT64_FORMAT
+                          " ms, predicted guest TSC advance %" G_GUINT64_FORMAT
+                          " ticks at %" G_GUINT64_FORMAT " Hz",
+                          j->reason, (double)j->call_us / G_USEC_PER_SEC,
+                          j->downtime_ms, ticks, j->guest_hz);
+        if (!j->have_stats)
+            g_warning("migrated %s, but its job stats give no downtime",
+                      j->name);
+    } else {
+        action_set_reason(a, "%s; the guest is %s on this host", j->reason,
+                          j->source_state ? j->source_state : "unknown");
+    }
+    if (m->on_action)
+        m->on_action(m->action_data, a, j->ok, j->error);
+    else if (j->ok)
+        g_message("migrate %s -> %s: %s", j->name, j->peer_uri, a->reason);
+    else
+        g_warning("migrate %s -> %s failed: %s (%s)", j->name, j->peer_uri,
+                  j->error ? j->error : "?", a->reason);
+    job_free(j);
+}
+
+/* ---- Requests --------------------------------------------------------- */
+
+static gboolean start_job(Migrator *m, Conn *conn, const Config *cfg,
+                          const MigrateDecision *d, const MigrateTimeData *td,
+                          char **why)
+{
+    MigrateJob *j = g_new0(MigrateJob, 1);
+    g_autoptr(virDomain) dom = NULL;
+    g_autoptr(GError) err = NULL;
+
+    g_strlcpy(j->uuid, d->guest->uuid, sizeof(j->uuid));
+    j->name = g_strdup(d->guest->name);
+    j->src_uri = g_strdup(conn->uri);
+    j->peer_uri = g_strdup(d->peer->uri);
+    j->migrate_uri = migrate_uri_for(d->peer->uri);
+    j->guest_hz = d->tsc.guest_hz;
+    j->td = *td;
+    j->reason = g_strdup(d->reason);
+    j->mode = cfg->migration_mode;
+    if (d->tsc.needs_pin) {
+        g_autofree char *xml = NULL;
+
+        dom = virDomainLookupByUUIDString(conn->conn, j->uuid);
+        xml = dom ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_MIGRATABLE) : NULL;
+        if (!xml) {
+            *why = g_strdup_printf("cannot read the migratable XML of %s: %s",
+                                   j->name, conn_last_error_message());
+            job_free(j);
+            return FALSE;
+        }
+        j->dest_xml = hostcaps_pin_tsc_frequency(xml, d->tsc.pin_hz, &err);
+        if (!j->dest_xml) {
+            *why = g_strdup_printf("cannot pin the TSC frequency of %s: %s",
+                                   j->name, err->message);
+            job_free(j);
+            return FALSE;
+        }
+        j->pin_hz = d->tsc.pin_hz;
+    }
+    j->start_us = g_get_monotonic_time();
+    m->job = j;
+    j->thread = g_thread_new("migrate", job_run, j);
+    return TRUE;
+}
+
+static void emit_request(Migrator *m, const Config *cfg,
+                         const MigrateTrigger *trig, const MigrateDecision *d,
+                         const HostFacts *source, const ClockSync *cs,
+                         const MigrateTimeData *td, const char *td_error)
+{
+    g_autoptr(JsonBuilder) b =
+        line_begin(m, cfg->migration_mode, "request");
+
+    add_str(b, "guest", d->guest->name);
+    add_str(b, "uuid", d->guest->uuid);
+    add_str(b, "source", cfg->uri);
+    add_str(b, "source_host_uuid", source ? source->host_uuid : NULL);
+    add_str(b, "peer", d->peer->uri);
+    add_str(b, "peer_host_uuid", d->peer->facts.host_uuid);
+    add_str(b, "reason", d->reason);
+    add_trigger(b, trig, cfg);
+    add_u64(b, "guest_held_kib", d->guest->held_kib);
+    add_u64(b, "guest_cost_kib", d->guest->cost_kib);
+    if (d->guest->cpu_pct >= 0)
+        add_double(b, "guest_cpu_pct", d->guest->cpu_pct);
+    add_u64(b, "peer_free_kib", d->peer->free_kib);
+    add_double(b, "peer_load", migrate_peer_load(d->peer));
+    add_tsc(b, d, source, cfg);
+    add_clock(b, cs, d);
+    add_time_data(b, td, td_error);
+    add_refusals(b, d->refusals);
+    json_builder_end_object(b);
+    emit(m, cfg, b);
+}
+
+static void emit_no_request(Migrator *m, const Config *cfg,
+                            const MigrateTrigger *trig, const char *reason,
+                            const GPtrArray *refusals)
+{
+    g_autoptr(JsonBuilder) b =
+        line_begin(m, cfg->migration_mode, "no-request");
+
+    add_str(b, "source", cfg->uri);
+    add_str(b, "reason", reason);
+    add_trigger(b, trig, cfg);
+    add_refusals(b, refusals);
+    json_builder_end_object(b);
+    emit(m, cfg, b);
+}
+
+/* One attempt: reads the facts, decides, and advises or starts the
+ * migration.  only_name limits the candidates to one guest.  TRUE when a
+ * request was made. */
+static gboolean attempt(Migrator *m, Conn *conn, const Config *cfg,
+                        const Snapshot *snap, const MigrateTrigger *trig,
+                        const char *only_name, char **failure)
+{
+    gint64 now = g_get_monotonic_time();
+    g_autoptr(GPtrArray) guests = NULL;
+    g_autoptr(GPtrArray) peers =
+        g_ptr_array_new_with_free_func((GDestroyNotify)migrate_peer_free);
+    g_auto(MigrateDecision) d = {0};
+    g_autoptr(GError) err = NULL;
+    g_autofree char *trig_text = migrate_trigger_describe(trig, cfg);
+    g_autofree char *td_error = NULL;
+    g_autofree char *why = NULL;
+    HostFacts source = {0};
+    gboolean have_source;
+    ClockSync cs = {0};
+    gboolean have_clock;
+    MigrateTimeData td = {0};
+    gboolean any = FALSE;
+    guint i;
+
+    have_clock = clocksync_read(&cs, &err);
+    if (!have_clock)
+        g_debug("%s", err->message);
+    have_source = source_facts(conn, &source);
+
+    guests = migrate_candidates(m->st, snap, trig, now);
+    for (i = 0; i < guests->len;) {
+        MigrateGuest *g = g_ptr_array_index(guests, i);
+
+        if (only_name && g_strcmp0(g->name, only_name) != 0) {
+            g_ptr_array_remove_index(guests, i);
+            continue;
+        }
+        if (!g->skip)
+            read_guest(conn->conn, g);
+        any |= g->skip == NULL;
+        i++;
+    }
+    if (only_name && guests->len == 0) {
+        *failure = g_strdup_printf("no running guest called %s", only_name);
+        return FALSE;
+    }
+    /* Peers are read only when some guest may move and the clock allows
+     * it, so a trigger that cannot lead anywhere costs no connection. */
+    if (cfg->migration_mode == MIGRATION_EXECUTE &&
+        !clocksync_may_migrate(have_clock ? &cs : NULL,
+                               cfg->allow_unsynced_clock, NULL))
+        any = FALSE;
+    for (i = 0; any && cfg->peers && cfg->peers[i]; i++) {
+        if (!cfg->peers[i][0])
+            continue;
+        g_ptr_array_add(peers, probe_peer(m, cfg->peers[i], now));
+    }
+    migrate_decide(trig, guests, peers, have_source ? &source : NULL,
+                   have_clock ? &cs : NULL, cfg, &d);
+
+    if (d.ok)
+        take_time_data(d.guest, d.tsc.guest_hz, &td, &td_error);
+
+    if (!d.ok) {
+        g_message("no migration request (%s): %s", trig_text, d.reason);
+        for (i = 0; i < d.refusals->len; i++)
+            g_message("  %s", (const char *)g_ptr_array_index(d.refusals, i));
+        emit_no_request(m, cfg, trig, d.reason, d.refusals);
+        *failure = g_strdup(d.reason);
+        return FALSE;
+    }
+    if (cfg->migration_mode == MIGRATION_EXECUTE &&
+        !start_job(m, conn, cfg, &d, &td, &why)) {
+        g_warning("no migration request (%s): %s", trig_text, why);
+        emit_no_request(m, cfg, trig, why, d.refusals);
+        *failure = g_steal_pointer(&why);
+        return FALSE;
+    }
+    emit_request(m, cfg, trig, &d, have_source ? &source : NULL,
+                 have_clock ? &cs : NULL, &td, td_error);
+    g_message("migration request (%s) %s -> %s: %s; %s",
+              migration_mode_name(cfg->migration_mode), d.guest->name,
+              d.peer->uri, trig_text, d.reason);
+    migrate_note_request(m->st, d.guest->uuid,
+                         cfg->migration_mode == MIGRATION_EXECUTE, cfg, now);
+    return TRUE;
+}
+
+/* Actions on a guest under a migration job would wait for the job, and
+ * then act on a guest that has left. */
+static void hold_back_actions(Migrator *m, Plan *plan)
+{
+    guint i;
+    guint held = 0;
+
+    if (!m->job || !plan)
+        return;
+    for (i = plan_len(plan); i > 0; i--) {
+        if (g_strcmp0(plan_get(plan, i - 1)->uuid, m->job->uuid) == 0) {
+            g_ptr_array_remove_index(plan->actions, i - 1);
+            held++;
+        }
+    }
+    if (held)
+        g_debug("held back %u actions on %s: it is being migrated", held,
+                m->job->name);
+}
+
+void migrator_tick(Migrator *m, Conn *conn, const Config *cfg,
+                   const Snapshot *snap, Plan *plan)
+{
+    MigrateTrigger trig = {0};
+    g_autofree char *failure = NULL;
+
+    if (cfg->migration_mode == MIGRATION_OFF && !m->job)
+        return;
+    if (m->job) {
+        if (g_atomic_int_get(&m->job->done))
+            finish_job(m, cfg);
+        else
+            follow_job(m, conn);
+    }
+    if (migrate_observe(m->st, snap, plan, cfg, &trig) && conn->conn) {
+        if (!attempt(m, conn, cfg, snap, &trig, NULL, &failure))
+            migrate_note_fruitless(m->st, g_get_monotonic_time());
+    }
+    hold_back_actions(m, plan);
+}
+
+gboolean migrator_request_named(Migrator *m, Conn *conn, const Config *cfg,
+                                const char *name, GError **error)
+{
+    MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MANUAL};
+    g_autoptr(Snapshot) snap = NULL;
+    g_autofree char *failure = NULL;
+    gboolean ok;
+
+    if (m->job) {
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "a migration is already in flight");
+        return FALSE;
+    }
+    snap = snapshot_collect(conn, COLLECT_BALLOON, error);
+    if (!snap)
+        return FALSE;
+    if (!attempt(m, conn, cfg, snap, &trig, name, &failure)) {
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "%s", failure);
+        return FALSE;
+    }
+    if (!m->job)
+        return TRUE;
+    while (!g_atomic_int_get(&m->job->done)) {
+        follow_job(m, conn);
+        g_usleep(G_USEC_PER_SEC / 2);
+    }
+    ok = m->job->ok;
+    if (!ok)
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "migration of %s failed: %s", name,
+                    m->job->error ? m->job->error : "unknown error");
+    finish_job(m, cfg);
+    return ok;
+}
+
+void migrator_free(Migrator *m)
+{
+    if (!m)
+        return;
+    if (m->job) {
+        g_message("waiting for the migration of %s to %s to end",
+                  m->job->name, m->job->peer_uri);
+        while (!g_atomic_int_get(&m->job->done))
+            g_usleep(G_USEC_PER_SEC / 10);
+        finish_job(m, NULL);
+    }
+    migrate_state_free(m->st);
+    g_hash_table_unref(m->peers);
+    if (m->log && m->log != stdout)
+        fclose(m->log);
+    g_free(m->log_path);
+    g_free(m->daemon);
+    g_free(m);
+}

@@ -1,0 +1,58 @@
+/* Migration requests carried out: the facts migrate.h decides on are read
+ * here (peers' capabilities, free memory and load, read live; guests'
+ * clocks; the local clock), and a request is either written as one JSON
+ * line (advise) or executed as a live peer-to-peer migration (execute).
+ *
+ * An executed migration runs in a worker thread with a connection of its
+ * own, so the daemon keeps ticking; each tick follows the job through
+ * virDomainGetJobStats and, once it has ended, records the downtime from
+ * the completed job's stats and the guest TSC advance the time-data maths
+ * predicts for it.  A failed migration leaves the guest running on the
+ * source: libvirt resumes it there, and a guest left paused by the failed
+ * job is resumed here.
+ *
+ * JSON lines go to cfg->advise_log (stdout when unset):
+ *   {"event": "request", ...}     one per request, advise or execute
+ *   {"event": "result", ...}      one per executed request, when it ends
+ *   {"event": "no-request", ...}  an attempt that found nothing to request,
+ *                                 with every refusal and its reason */
+#pragma once
+
+#include "conn.h"
+#include "migrate.h"
+
+/* A migration running longer than this is aborted; the guest stays on the
+ * source. */
+#define MIGRATE_MAX_S 600
+
+typedef struct Migrator Migrator;
+
+/* Called with each executed migration's outcome, as an ACTION_MIGRATE. */
+typedef void (*MigratorActionFunc)(gpointer data, const Action *a, gboolean ok,
+                                   const char *error_text);
+
+Migrator *migrator_new(const char *daemon_name, MigratorActionFunc on_action,
+                       gpointer data);
+/* Waits for a migration in flight to end, and records it. */
+void migrator_free(Migrator *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Migrator, migrator_free)
+
+/* The daemons' hook, once per tick after the policy decided and before
+ * the plan is applied.  Follows the migration in flight, takes out of
+ * the plan every action on the guest being migrated (libvirt would block
+ * them behind the migration job), feeds migrate_observe() and, when it
+ * triggers, makes a request.  Does nothing when the mode is off and
+ * nothing is in flight. */
+void migrator_tick(Migrator *m, Conn *conn, const Config *cfg,
+                   const Snapshot *snap, Plan *plan);
+
+/* One request for the guest called name, as an operator asks for it: the
+ * same checks and the same execution, without a trigger.  In execute mode
+ * it waits for the migration to end.  TRUE when the request was written
+ * (advise) or the guest was migrated (execute). */
+gboolean migrator_request_named(Migrator *m, Conn *conn, const Config *cfg,
+                                const char *name,
+                                GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* TRUE while a migration is in flight. */
+gboolean migrator_busy(const Migrator *m);
