@@ -149,7 +149,7 @@ static void reset_state(DaemonCtx *ctx)
 
 /* One tick: snapshot, decide, and (when act) apply or print.  The very
  * same function runs under the main loop and for --once. */
-static gboolean run_tick(DaemonCtx *ctx, gboolean act, GError **error)
+static gboolean tick_body(DaemonCtx *ctx, gboolean act, GError **error)
 {
     g_autoptr(Snapshot) snap = NULL;
     g_autoptr(Plan) plan = NULL;
@@ -180,6 +180,9 @@ static gboolean run_tick(DaemonCtx *ctx, gboolean act, GError **error)
         daemon_print_plan(plan);
         return TRUE;
     }
+    /* A quit signal during the snapshot: exit before acting on it. */
+    if (ctx->guard && quit_guard_requested(ctx->guard))
+        return TRUE;
     /* Before apply, so that no action reaches a guest under migration. */
     migrator_tick(ctx->migrator, ctx->conn, &ctx->cfg, snap, plan);
     if (plan_len(plan) == 0)
@@ -191,6 +194,18 @@ static gboolean run_tick(DaemonCtx *ctx, gboolean act, GError **error)
         return FALSE;
     }
     return TRUE;
+}
+
+static gboolean run_tick(DaemonCtx *ctx, gboolean act, GError **error)
+{
+    gboolean ok;
+
+    if (ctx->guard)
+        quit_guard_tick_begin(ctx->guard);
+    ok = tick_body(ctx, act, error);
+    if (ctx->guard)
+        quit_guard_tick_end(ctx->guard);
+    return ok;
 }
 
 static gboolean on_timer(gpointer data)
@@ -209,15 +224,6 @@ static gboolean on_timer(gpointer data)
         return G_SOURCE_CONTINUE;
     if (complaint_should_log(&ctx->tick_trouble, g_get_monotonic_time()))
         g_warning("tick failed: %s", err ? err->message : "?");
-    return G_SOURCE_CONTINUE;
-}
-
-static gboolean on_quit(gpointer data)
-{
-    DaemonCtx *ctx = data;
-
-    g_message("signal received, exiting");
-    g_main_loop_quit(ctx->loop);
     return G_SOURCE_CONTINUE;
 }
 
@@ -290,6 +296,7 @@ static int run_once(DaemonCtx *ctx)
         g_printerr("%s: %s\n", ctx->ops->cli.prog, err->message);
         return EXIT_LIBVIRT;
     }
+    ctx->guard = quit_guard_new(NULL, 900);
     /* Utilisation and consumption rates need two samples. */
     if (!run_tick(ctx, FALSE, &err)) {
         g_printerr("%s: %s\n", ctx->ops->cli.prog, err->message);
@@ -312,14 +319,14 @@ static int run_daemon(DaemonCtx *ctx)
         return EXIT_LIBVIRT;
     }
     ctx->loop = g_main_loop_new(NULL, FALSE);
-    g_unix_signal_add(SIGINT, on_quit, ctx);
-    g_unix_signal_add(SIGTERM, on_quit, ctx);
+    ctx->guard = quit_guard_new(ctx->loop, 900);
     g_unix_signal_add(SIGHUP, on_reload, ctx);
     g_message("started: uri %s, interval %.3g s%s", ctx->cfg.uri,
               ctx->cfg.interval_s, ctx->cfg.dry_run ? ", dry run" : "");
     on_timer(ctx);
     restart_timer(ctx);
     g_main_loop_run(ctx->loop);
+    g_clear_pointer(&ctx->guard, quit_guard_free);
     g_main_loop_unref(ctx->loop);
     g_message("stopped after %" G_GUINT64_FORMAT " ticks, %" G_GUINT64_FORMAT
               " actions applied, %" G_GUINT64_FORMAT " failed",

@@ -10,6 +10,7 @@
 #include "collect.h"
 #include "migrate_exec.h"
 #include "plan.h"
+#include "quit_guard.h"
 
 typedef struct DaemonCtx DaemonCtx;
 
@@ -38,6 +39,7 @@ struct DaemonCtx {
     gpointer state;
     guint state_generation;   /* connection generation the state belongs to */
     GMainLoop *loop;
+    QuitGuard *guard;         /* SIGINT/SIGTERM, also mid-tick */
     guint timer_id;
     guint64 ticks;
     guint64 actions_applied;

@@ -427,28 +427,28 @@ static char *relief_words(const MigrateTrigger *trig, const MigrateGuest *g)
                 "least cost (%.0f MiB to copy)",
                 g->name, mib(g->held_kib), trig->deficit / KIB_PER_MIB,
                 mib(g->cost_kib));
-        return g_strdup_printf("%s holds %.0f MiB, the most of the %.0f MiB "
-                               "deficit any guest that can move covers "
-                               "(%.0f MiB to copy)",
-                               g->name, mib(g->held_kib),
-                               trig->deficit / KIB_PER_MIB, mib(g->cost_kib));
+        return g_strdup_printf("no guest that may move clears the %.0f MiB "
+                               "deficit alone; %s covers the most of it, "
+                               "%.0f MiB (%.0f MiB to copy)",
+                               trig->deficit / KIB_PER_MIB, g->name,
+                               mib(g->held_kib), mib(g->cost_kib));
     case MIGRATE_TRIGGER_CPU:
         if (g->relief >= trig->deficit)
             return g_strdup_printf(
                 "%s uses %.0f%% of a pCPU, which clears the %.0f%% overload "
                 "at the least cost (%.0f MiB to copy)",
                 g->name, g->relief, trig->deficit, mib(g->cost_kib));
-        return g_strdup_printf("%s uses %.0f%% of a pCPU, the most of the "
-                               "%.0f%% overload any guest that can move "
-                               "covers (%.0f MiB to copy)",
-                               g->name, g->relief, trig->deficit,
+        return g_strdup_printf("no guest that may move clears the %.0f%% "
+                               "overload alone; %s covers the most of it, "
+                               "%.0f%% of a pCPU (%.0f MiB to copy)",
+                               trig->deficit, g->name, g->relief,
                                mib(g->cost_kib));
     case MIGRATE_TRIGGER_MANUAL:
     case MIGRATE_TRIGGER_NONE:
         break;
     }
-    return g_strdup_printf("%s was named (%.0f MiB to copy)", g->name,
-                           mib(g->cost_kib));
+    return g_strdup_printf("%s was named by an operator (%.0f MiB to copy)",
+                           g->name, mib(g->cost_kib));
 }
 
 /* The best peer for g, with its TSC verdict in *tsc; NULL when none. */

@@ -49,15 +49,21 @@ static void ensure_stats_period(DaemonCtx *ctx, const DomainSample *d)
 static void observe(DaemonCtx *ctx, const Snapshot *snap, gpointer data)
 {
     MemDaemonState *st = data;
+    GHashTable *now = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                            NULL);
     guint i;
 
+    /* Only guests in this snapshot are remembered: one that stopped and
+     * came back is a new QEMU process whose stats period must be set
+     * again. */
     for (i = 0; i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
-        if (g_hash_table_contains(st->seen, d->uuid))
-            continue;
-        g_hash_table_add(st->seen, g_strdup(d->uuid));
-        ensure_stats_period(ctx, d);
+        if (!g_hash_table_contains(st->seen, d->uuid))
+            ensure_stats_period(ctx, d);
+        g_hash_table_add(now, g_strdup(d->uuid));
     }
+    g_hash_table_unref(st->seen);
+    st->seen = now;
 }
 
 static Plan *decide(const Snapshot *snap, const Config *cfg, gpointer data)

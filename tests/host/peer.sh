@@ -87,8 +87,11 @@ ns_body() {
     mount --bind "$STATE/log" /var/log/libvirt
     mount --bind "$STATE/cache" /var/cache/libvirt
     mount --bind "$STATE/etc" /etc/libvirt
-    virtlogd -d
-    LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" libvirtd -d --listen
+    # Inherited descriptors are closed: a daemon must not keep a caller's
+    # lock (flock /tmp/aos-testhost.lock) for the rest of its life.
+    virtlogd -d 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+    LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" \
+        libvirtd -d --listen 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
     i=0
     while [ ! -s /run/libvirtd.pid ] || [ ! -s /run/virtlogd.pid ]; do
         i=$((i + 1))

@@ -1,0 +1,23 @@
+/* SIGINT and SIGTERM, watched from a thread of their own.
+ *
+ * The main loop only sees a signal between ticks; a tick blocked in a
+ * libvirt call (a hung libvirtd) would delay the exit indefinitely.  The
+ * guard asks the loop to quit, stops a tick from starting new actions,
+ * and, if the tick is still running after the grace time, exits at once:
+ * every libvirt action is atomic on its own, so a plan cut short leaves
+ * guests in a state the next run simply re-plans from. */
+#pragma once
+
+#include <glib.h>
+
+typedef struct QuitGuard QuitGuard;
+
+/* loop may be NULL (--once): a signal outside a tick then exits at once. */
+QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms);
+void quit_guard_free(QuitGuard *g);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(QuitGuard, quit_guard_free)
+
+void quit_guard_tick_begin(QuitGuard *g);
+void quit_guard_tick_end(QuitGuard *g);
+/* TRUE once a quit signal arrived; a tick checks it before acting. */
+gboolean quit_guard_requested(QuitGuard *g);

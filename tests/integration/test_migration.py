@@ -1,0 +1,572 @@
+#!/usr/bin/python3
+"""Migration requests on the real hosts: the test host's libvirtd and a
+second libvirtd in its own mount namespace (tests/host/peer.sh) on
+qemu+tcp://127.0.0.1:16599/system.
+
+  (d) an unreachable peer is skipped with a reason, the daemon does not
+      crash, and it does not retry on every tick;
+  (c) a peer whose capabilities give no TSC frequency (libvirt's
+      test:///default) is refused with the reason; the guests stay put;
+  clock: without allow_unsynced_clock an unsynchronised host refuses to
+      execute (this machine's ntp_adjtime says unsynchronised);
+  (a) memory_coordinator, under a budget too small for its guests, in
+      execute mode, live-migrates a guest to the peer, where it keeps
+      running with balloon stats; downtime and predicted TSC advance;
+  timing: the same guest migrated by our execute path (tools/migrate_request)
+      and by a plain `virsh migrate --live --p2p`, in the same run;
+  (b) a guest with an explicit TSC frequency of the host's +150 ppm is
+      migrated and keeps its frequency in the destination XML.
+
+Every config here sets allow_unsynced_clock=true (and the tool gets
+--allow-unsynced-clock): this machine's clock is not NTP-disciplined, so
+the migration delta from wall clocks carries its error, which is accepted
+for a test.
+
+At the end the guests are back on the test host at 512 MiB with working
+control channels (a guest whose channel a migration took away is
+restarted), the extra guest is gone and the peer is stopped.
+
+Needs the test host (tests/host/up.sh) and must run alone on it: the
+caller holds /tmp/aos-testhost.lock (make check does).
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from common import MIB, ROOT, URI, Tap, guestctl  # noqa: E402
+
+import libvirt  # noqa: E402
+
+PEER_URI = "qemu+tcp://127.0.0.1:16599/system"
+UNREACHABLE_URI = "qemu+tcp://127.0.0.1:1/system"
+TEST_URI = "test:///default"
+GUESTS = [f"aos_vm{i}" for i in range(1, 5)]
+TSC_GUEST = "aos_tsc1"
+PEER_SH = os.path.join(ROOT, "tests", "host", "peer.sh")
+STATE = os.path.join(ROOT, "tests", "host", "state")
+MEMORY_COORDINATOR = os.environ.get(
+    "MEMORY_COORDINATOR", os.path.join(ROOT, "memory_coordinator", "memory_coordinator"))
+MIGRATE_REQUEST = os.environ.get(
+    "MIGRATE_REQUEST", os.path.join(ROOT, "tools", "migrate_request"))
+# Four idle guests use about 125 MiB each; at a 1 s interval each needs
+# that plus min_unused (100) and the onset headroom (50): about 1100 MiB.
+# A 1100 MiB budget keeps 200 in reserve, leaving 900: short by about 200,
+# and enough for three.
+BUDGET_MIB = 1100
+
+tap = Tap(19)
+tmp = tempfile.mkdtemp(prefix="aos-migration-")
+
+
+def note(text):
+    tap.note(text)
+
+
+def jlines(path):
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    out.append(json.loads(line))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def write_conf(name, peers, trigger_ticks=3, interval=1, budget=BUDGET_MIB):
+    path = os.path.join(tmp, f"{name}.conf")
+    log = os.path.join(tmp, f"{name}.jsonl")
+    with open(path, "w") as f:
+        f.write(f"""[daemon]
+uri={URI}
+interval={interval}
+[memory]
+guest_budget_mib={budget}
+[migration]
+mode=execute
+peers={';'.join(peers)}
+trigger_ticks={trigger_ticks}
+cooldown_s=300
+allow_unsynced_clock=true
+advise_log={log}
+""")
+    return path, log
+
+
+def run_daemon(name, conf, log, seconds=None, until=None, timeout=90):
+    """memory_coordinator -v with conf, until `until(lines)` holds or for
+    `seconds`; then SIGTERM.  Returns (exit status or None if it died
+    early, seconds it ran, stderr text, JSON lines)."""
+    err_path = os.path.join(tmp, f"{name}.stderr")
+    with open(err_path, "w") as err:
+        p = subprocess.Popen([MEMORY_COORDINATOR, "--config", conf, "-v"],
+                             stdout=subprocess.DEVNULL, stderr=err)
+    t0 = time.monotonic()
+    died = False
+    limit = seconds if seconds is not None else timeout
+    while time.monotonic() - t0 < limit:
+        if p.poll() is not None:
+            died = True
+            break
+        if until and until(jlines(log)):
+            break
+        time.sleep(0.25)
+    ran = time.monotonic() - t0
+    if not died:
+        p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    with open(err_path) as f:
+        text = f.read()
+    return (None if died else rc), ran, text, jlines(log)
+
+
+def open_conn(uri):
+    try:
+        return libvirt.open(uri)
+    except libvirt.libvirtError:
+        return None
+
+
+def running_names(conn):
+    if conn is None:
+        return set()
+    return {d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
+
+
+def host_tsc_hz(conn):
+    caps = ET.fromstring(conn.getCapabilities())
+    c = caps.find("./host/cpu/counter[@name='tsc']")
+    return int(c.get("frequency")) if c is not None and c.get("frequency") else None
+
+
+def set_512(conn, names):
+    for n in names:
+        try:
+            conn.lookupByName(n).setMemoryFlags(512 * MIB, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as e:
+            note(f"setmem {n}: {e}")
+    deadline = time.monotonic() + 60
+    for n in names:
+        while time.monotonic() < deadline:
+            try:
+                act = conn.lookupByName(n).memoryStats().get("actual", 0)
+            except libvirt.libvirtError:
+                break
+            if abs(act - 512 * MIB) <= 4096:
+                break
+            time.sleep(0.2)
+
+
+def all_home(host, peer):
+    home = running_names(host)
+    away = running_names(peer)
+    return all(g in home for g in GUESTS) and not any(g in away for g in GUESTS)
+
+
+def migrate_back(name, host, peer):
+    """From the peer to the test host.  The test host's libvirtd is not
+    reachable from the peer's namespace, so this client drives it (not
+    peer-to-peer).  Returns the seconds it took."""
+    t0 = time.monotonic()
+    peer.lookupByName(name).migrate(host, libvirt.VIR_MIGRATE_LIVE, None,
+                                    "tcp://127.0.0.1", 0)
+    return time.monotonic() - t0
+
+
+def completed_downtime(conns, name):
+    """Downtime (ms) of the last completed job of name, from the first of
+    conns that has it."""
+    for c in conns:
+        try:
+            st = c.lookupByName(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except libvirt.libvirtError:
+            continue
+        if "downtime" in st:
+            return st["downtime"]
+    return None
+
+
+def channel_ok(name):
+    try:
+        g = guestctl.Guest(name, uri=URI)
+        try:
+            g.connect(timeout=8)
+            return True
+        finally:
+            g.close()
+            g.conn.close()
+    except (guestctl.GuestError, libvirt.libvirtError, OSError):
+        return False
+
+
+def peer_sh(cmd):
+    r = subprocess.run([PEER_SH, cmd], capture_output=True, text=True, timeout=120)
+    note(f"peer.sh {cmd}: rc {r.returncode}: {(r.stdout + r.stderr).strip()}")
+    return r.returncode == 0
+
+
+def balloon_alive(conn, name, wait=4.0):
+    """actual/unused/last_update present, and last_update moves on."""
+    dom = conn.lookupByName(name)
+    s0 = dom.memoryStats()
+    time.sleep(wait)
+    s1 = dom.memoryStats()
+    note(f"{name} on the peer: actual {s1.get('actual')} KiB, unused "
+         f"{s1.get('unused')} KiB, last_update {s0.get('last_update')} -> "
+         f"{s1.get('last_update')}")
+    return (all(k in s1 for k in ("actual", "unused", "last_update"))
+            and s1["last_update"] > s0.get("last_update", 0))
+
+
+def tsc_guest_xml(host, hz):
+    """A transient guest like the test guests (same kernel and initramfs),
+    with an explicit TSC frequency and no control channel."""
+    base = ET.fromstring(host.lookupByName("aos_vm1").XMLDesc(0))
+    kernel = base.find("./os/kernel").text
+    initrd = base.find("./os/initrd").text
+    console = os.path.join(STATE, f"{TSC_GUEST}.console.log")
+    open(console, "w").close()
+    return console, f"""<domain type='qemu'>
+  <name>{TSC_GUEST}</name>
+  <memory unit='MiB'>2048</memory>
+  <currentMemory unit='MiB'>512</currentMemory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{kernel}</kernel>
+    <initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 aos.name={TSC_GUEST} panic=-1 mitigations=off</cmdline>
+  </os>
+  <features><acpi/><apic/></features>
+  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
+  <clock offset='utc'><timer name='tsc' frequency='{hz}'/></clock>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <serial type='file'><source path='{console}'/><target port='0'/></serial>
+    <video><model type='none'/></video>
+    <memballoon model='virtio'><stats period='1'/></memballoon>
+  </devices>
+</domain>"""
+
+
+def dest_tsc_freq(conn, name):
+    root = ET.fromstring(conn.lookupByName(name).XMLDesc(0))
+    t = root.find("./clock/timer[@name='tsc']")
+    return int(t.get("frequency")) if t is not None and t.get("frequency") else None
+
+
+def run_tool(name, log, extra=()):
+    args = [MIGRATE_REQUEST, "--mode", "execute", "--guest", name, "--peer",
+            PEER_URI, "--log", log, *extra]
+    t0 = time.monotonic()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    return r.returncode, time.monotonic() - t0, r.stderr
+
+
+def cleanup(host):
+    """Guests home at 512 MiB with working channels, the extra guest gone,
+    the peer stopped.  Returns what could not be restored."""
+    problems = []
+    peer = open_conn(PEER_URI)
+    for c in (host, peer):
+        if c is None:
+            continue
+        try:
+            c.lookupByName(TSC_GUEST).destroy()
+        except libvirt.libvirtError:
+            pass
+    for g in sorted(running_names(peer) & set(GUESTS)):
+        try:
+            took = migrate_back(g, host, peer)
+            note(f"cleanup: {g} migrated back in {took:.2f} s")
+        except libvirt.libvirtError as e:
+            note(f"cleanup: {g} could not come back ({e}); destroyed on the peer")
+            try:
+                peer.lookupByName(g).destroy()
+            except libvirt.libvirtError:
+                pass
+    for g in GUESTS:
+        if g in running_names(host) and channel_ok(g):
+            continue
+        # A migrated guest's control socket is removed when the QEMU it
+        # left exits (the path is the same on both hosts), so it gets a
+        # clean boot here.
+        note(f"cleanup: {g} has no working control channel; restarting it")
+        try:
+            gg = guestctl.Guest(g, uri=URI)
+            gg.restart()
+            gg.close()
+            gg.conn.close()
+        except (guestctl.GuestError, libvirt.libvirtError) as e:
+            problems.append(f"{g}: {e}")
+    set_512(host, GUESTS)
+    for g in GUESTS:
+        try:
+            act = host.lookupByName(g).memoryStats().get("actual", 0)
+            if abs(act - 512 * MIB) > 4096:
+                problems.append(f"{g} at {act} KiB, not 512 MiB")
+        except libvirt.libvirtError as e:
+            problems.append(f"{g}: {e}")
+    if peer is not None:
+        peer.close()
+    if not peer_sh("down") or open_conn(PEER_URI) is not None:
+        problems.append("the peer did not stop")
+    return problems
+
+
+def main():
+    host = libvirt.open(URI)
+    missing = [g for g in GUESTS if g not in running_names(host)]
+    if missing:
+        tap.bail(f"guests not running: {missing} (run tests/host/up.sh)")
+    for exe in (MEMORY_COORDINATOR, MIGRATE_REQUEST):
+        if not os.access(exe, os.X_OK):
+            tap.bail(f"{exe} is not built (make all)")
+    hz = host_tsc_hz(host)
+    note(f"test host TSC {hz} Hz (capabilities); every config sets "
+         "allow_unsynced_clock=true: this machine's ntp_adjtime reports an "
+         "unsynchronised clock")
+    set_512(host, GUESTS)
+    try:
+        body(host, hz)
+    finally:
+        problems = cleanup(host)
+        for p in problems:
+            note(f"cleanup: {p}")
+        tap.ok(not problems,
+               "host restored: aos_vm1..4 on the test host at 512 MiB with "
+               "working control channels, the extra guest gone, the peer stopped")
+        host.close()
+    tap.done()
+
+
+def body(host, hz):
+    # 1 ---------------------------------------------------------------- peer
+    up = peer_sh("up")
+    peer = open_conn(PEER_URI)
+    peer_hz = host_tsc_hz(peer) if peer else None
+    peer_uuid = ET.fromstring(peer.getCapabilities()).findtext("./host/uuid") if peer else None
+    host_uuid = ET.fromstring(host.getCapabilities()).findtext("./host/uuid")
+    tap.ok(up and peer is not None and hz and peer_hz == hz and peer_uuid != host_uuid,
+           f"peer answers on {PEER_URI}: TSC {peer_hz} Hz, host UUID "
+           f"{peer_uuid} (test host {host_uuid})")
+    if peer is None or not hz:
+        tap.bail("no peer, or no TSC frequency on the test host")
+
+    # 2-5 ------------------------------------------ (d) unreachable peer
+    conf, log = write_conf("unreachable", [UNREACHABLE_URI], trigger_ticks=1,
+                           interval=0.5)
+    rc, ran, err, lines = run_daemon("unreachable", conf, log, seconds=12)
+    probes = err.count(f"probing migration peer {UNREACHABLE_URI}")
+    warned = [ln for ln in err.splitlines() if "is unreachable" in ln]
+    noreq = [j for j in lines if j["event"] == "no-request"]
+    reqs = [j for j in lines if j["event"] == "request"]
+    for ln in warned[:2]:
+        note(ln)
+    tap.ok(rc == 0, f"(d) memory_coordinator with only an unreachable peer ran "
+           f"{ran:.0f} s at 0.5 s ticks and exited {rc} on SIGTERM")
+    tap.ok(len(warned) >= 1 and "Connection refused" in warned[0]
+           and any(UNREACHABLE_URI in r and "Connection refused" in r
+                   for j in noreq for r in j["refusals"]),
+           "(d) the unreachable peer is skipped with its reason, in the log "
+           "and in the no-request line")
+    tap.ok(probes == 1 and len(noreq) == 1 and not reqs,
+           f"(d) no retry storm: {probes} connection attempt(s) and "
+           f"{len(noreq)} attempt(s) in {ran:.0f} s with trigger_ticks=1 "
+           "(the next waits 30 s)")
+    tap.ok(all_home(host, peer), "(d) the guests stay on the test host")
+    set_512(host, GUESTS)
+
+    # 6-7 ------------------------------------------ (c) no TSC frequency
+    conf, log = write_conf("test-driver", [TEST_URI], trigger_ticks=2)
+    rc, ran, err, lines = run_daemon(
+        "test-driver", conf, log, timeout=30,
+        until=lambda ls: any(j["event"] == "no-request" for j in ls))
+    want = (f"-> {TEST_URI} refused: guest TSC {hz} Hz, but the peer reports "
+            "no TSC frequency so the ppm distance is unknown, and "
+            "allow_unknown_tsc is off")
+    refusals = [r for j in lines if j["event"] == "no-request" for r in j["refusals"]]
+    for r in refusals:
+        note(f"refusal: {r}")
+    tap.ok(any(want in r for r in refusals) and want in err
+           and not any(j["event"] == "request" for j in lines),
+           "(c) test:///default (no TSC counter in its capabilities) is "
+           "refused with the reason, in the log and the no-request line")
+    tap.ok(rc == 0 and all_home(host, peer),
+           f"(c) no request; the guests stay put; the daemon exited {rc}")
+    set_512(host, GUESTS)
+
+    # 8 -------------------------------------------- clock sync refusal
+    clog = os.path.join(tmp, "clock.jsonl")
+    rc_adv = subprocess.run([MIGRATE_REQUEST, "--guest", "aos_vm4", "--peer",
+                             PEER_URI, "--log", clog], capture_output=True,
+                            text=True, timeout=60).returncode
+    adv = [j for j in jlines(clog) if j["event"] == "request"]
+    synced = adv[0]["clock"]["synchronised"] if adv else None
+    rc_ex, _, err = run_tool("aos_vm4", clog)
+    note(f"advise: exit {rc_adv}, clock {adv[0]['clock'] if adv else None}")
+    note(f"execute without --allow-unsynced-clock: exit {rc_ex}: {err.strip()}")
+    if synced is False:
+        ok = (rc_ex == 1 and "local clock not synchronised" in err
+              and "allow_unsynced_clock is off" in err and all_home(host, peer))
+    else:
+        ok = rc_ex == 0
+    tap.ok(rc_adv == 0 and ok,
+           f"clock {'unsynchronised' if synced is False else 'synchronised'}: "
+           "advise still writes the request with the clock facts; execute "
+           + ("is refused with the reason and the guest stays put"
+              if synced is False else "proceeds"))
+    if synced is not False:
+        migrate_back("aos_vm4", host, peer)
+
+    # 9-13 ------------------------------- (a) the daemon migrates a guest
+    conf, log = write_conf("execute", [PEER_URI], trigger_ticks=3)
+    t0 = time.monotonic()
+    rc, ran, err, lines = run_daemon(
+        "execute", conf, log, timeout=120,
+        until=lambda ls: any(j["event"] == "result" for j in ls))
+    reqs = [j for j in lines if j["event"] == "request"]
+    results = [j for j in lines if j["event"] == "result"]
+    req = reqs[0] if reqs else {}
+    res = results[0] if results else {}
+    moved = req.get("guest")
+    note(f"request: {req.get('reason')}")
+    note(f"trigger: {req.get('trigger', {}).get('text')}")
+    note(f"clock: {req.get('clock', {}).get('reason')}")
+    note(f"time data: {req.get('time_data')}")
+    note(f"result: {res}")
+    tap.ok(len(reqs) == 1 and moved in GUESTS
+           and req["trigger"]["kind"] == "memory" and req["trigger"]["ticks"] >= 3
+           and req["tsc"]["verdict"] == "within-tolerance"
+           and req["tsc"]["guest_hz"] == hz and req["tsc"]["peer_hz"] == hz
+           and req["clock"]["may_execute"] and req["time_data"]["known"],
+           f"(a) under a {BUDGET_MIB} MiB budget memory_coordinator requested "
+           f"one migration ({moved}) after the deficit lasted "
+           f"{req.get('trigger', {}).get('ticks')} ticks; TSC and clock checked")
+    peer_running = running_names(peer)
+    host_running = running_names(host)
+    tap.ok(res.get("ok") and moved in peer_running and moved not in host_running
+           and res.get("dest_running"),
+           f"(a) {moved} was live-migrated: running on the peer, not here "
+           f"({ran:.1f} s after the daemon started)")
+    tap.ok(moved in peer_running and balloon_alive(peer, moved),
+           f"(a) {moved} keeps its balloon stats on the peer")
+    down_ms = res.get("downtime_ms")
+    adv = res.get("tsc_advance")
+    expect_adv = down_ms * 1000000 * hz // 10**9 if down_ms is not None else None
+    note(f"daemon's migration: wall {res.get('wall_ms', 0) / 1000:.2f} s, "
+         f"downtime {down_ms} ms (job stats from the {res.get('stats_from')}), "
+         f"predicted guest TSC advance {adv} ticks at {hz} Hz, "
+         f"{res.get('data_processed_bytes', 0) / 2**20:.0f} MiB sent in "
+         f"{res.get('memory_iterations')} passes")
+    tap.ok(down_ms is not None and adv == expect_adv,
+           f"(a) downtime {down_ms} ms from the job stats; predicted TSC "
+           f"advance {adv} = {down_ms} ms x {hz} Hz")
+    tap.ok(rc == 0 and len(results) == 1,
+           f"(a) one request, one result; the daemon exited {rc}")
+    daemon_wall = res.get("wall_ms", 0) / 1000
+    # Without a migration above, the comparison still runs on one guest.
+    moved = moved or GUESTS[-1]
+
+    # 14-15 --------------------------- our execute path vs virsh, same guest
+    if moved and moved in running_names(peer):
+        back = migrate_back(moved, host, peer)
+        note(f"{moved} migrated back in {back:.2f} s")
+        set_512(host, [moved])
+    tlog = os.path.join(tmp, "tool.jsonl")
+    rc_t, tool_s, err = run_tool(moved, tlog, ["--allow-unsynced-clock"])
+    tres = [j for j in jlines(tlog) if j["event"] == "result"]
+    tres = tres[-1] if tres else {}
+    ours_wall = tres.get("wall_ms", 0) / 1000
+    ours_down = tres.get("downtime_ms")
+    tap.ok(rc_t == 0 and tres.get("ok") and moved in running_names(peer),
+           f"our execute path (migrate_request) moved {moved} at 512 MiB: "
+           f"virDomainMigrateToURI3 {ours_wall:.2f} s, whole tool "
+           f"{tool_s:.2f} s, downtime {ours_down} ms")
+    if rc_t != 0:
+        note(err)
+    if moved in running_names(peer):
+        back = migrate_back(moved, host, peer)
+        note(f"{moved} migrated back in {back:.2f} s")
+    t0 = time.monotonic()
+    r = subprocess.run(["virsh", "-c", URI, "migrate", "--live", "--p2p", moved,
+                        PEER_URI, "--migrateuri", "tcp://127.0.0.1"],
+                       capture_output=True, text=True, timeout=300)
+    virsh_wall = time.monotonic() - t0
+    virsh_down = completed_downtime([host, peer], moved)
+    note(f"virsh migrate --live --p2p: exit {r.returncode} {r.stderr.strip()}")
+    note(f"TIMING {moved}: ours {ours_wall:.2f} s (API call; tool process "
+         f"{tool_s:.2f} s), downtime {ours_down} ms | virsh {virsh_wall:.2f} s, "
+         f"downtime {virsh_down} ms | daemon's own migration {daemon_wall:.2f} "
+         f"s, downtime {down_ms} ms")
+    tap.ok(r.returncode == 0 and moved in running_names(peer)
+           and ours_wall <= 2 * virsh_wall + 1.0,
+           f"virsh migrate --live --p2p of {moved}: {virsh_wall:.2f} s, "
+           f"downtime {virsh_down} ms; ours {ours_wall:.2f} s is within "
+           "2x + 1 s of it")
+    if moved in running_names(peer):
+        migrate_back(moved, host, peer)
+
+    # 16-18 ----------------------------- (b) explicit TSC frequency +150 ppm
+    freq = hz * 1000150 // 1000000
+    console, xml = tsc_guest_xml(host, freq)
+    booted = False
+    try:
+        host.createXML(xml, 0)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with open(console, errors="replace") as f:
+                if guestctl.READY_MARK in f.read():
+                    booted = True
+                    break
+            time.sleep(0.2)
+    except libvirt.libvirtError as e:
+        note(f"{TSC_GUEST}: {e}")
+    here = dest_tsc_freq(host, TSC_GUEST) if booted else None
+    tap.ok(booted and here == freq,
+           f"(b) {TSC_GUEST} boots here with <timer name='tsc' "
+           f"frequency='{freq}'/> (host {hz} Hz + "
+           f"{(freq - hz) / hz * 1e6:.1f} ppm)")
+    blog = os.path.join(tmp, "tsc.jsonl")
+    rc_b, b_s, err = run_tool(TSC_GUEST, blog, ["--allow-unsynced-clock"])
+    breq = [j for j in jlines(blog) if j["event"] == "request"]
+    bres = [j for j in jlines(blog) if j["event"] == "result"]
+    breq = breq[-1] if breq else {}
+    bres = bres[-1] if bres else {}
+    note(f"request: {breq.get('tsc')}")
+    note(f"result: {bres}")
+    if rc_b != 0:
+        note(err)
+    tap.ok(rc_b == 0 and bres.get("ok") and breq.get("tsc", {}).get("guest_hz") == freq
+           and breq["tsc"]["guest_hz_explicit"] and abs(breq["tsc"]["ppm"] - 150) < 0.1,
+           f"(b) migrated: its explicit {freq} Hz is "
+           f"{breq.get('tsc', {}).get('ppm', -1):.1f} ppm from the peer's "
+           f"{breq.get('tsc', {}).get('peer_hz')} Hz, inside 250 ppm "
+           f"({bres.get('wall_ms', 0) / 1000:.2f} s, downtime "
+           f"{bres.get('downtime_ms')} ms)")
+    there = dest_tsc_freq(peer, TSC_GUEST) if TSC_GUEST in running_names(peer) else None
+    tap.ok(there == freq and bres.get("dest_tsc_hz") == freq,
+           f"(b) the peer runs it with <timer name='tsc' frequency='{there}'/> "
+           "in its live XML")
+    peer.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+/* migrate_request: one migration request for a named guest, made by an
+ * operator rather than by a daemon's trigger, with the daemons' own checks
+ * (TSC rule, free memory and load read live from the peers, local clock)
+ * and their own execution (live peer-to-peer migration, TSC frequency
+ * pinned for invtsc guests, job followed, downtime recorded, TSC advance
+ * predicted).  The JSON lines go where a daemon's would. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <glib.h>
+
+#include "conn.h"
+#include "migrate_exec.h"
+
+enum {
+    EXIT_REQ_OK = 0,
+    EXIT_REQ_REFUSED = 1, /* nothing requested, or the migration failed */
+    EXIT_REQ_USAGE = 2,   /* bad option or config */
+    EXIT_REQ_LIBVIRT = 3, /* the source could not be reached */
+};
+
+typedef struct {
+    char *uri;
+    char **peers;
+    char *guest;
+    char *mode;
+    char *config;
+    char *log;
+    gboolean allow_unsynced;
+    gboolean allow_unknown;
+    double tolerance;
+    gboolean verbose;
+} Options;
+
+static void options_clear(Options *o)
+{
+    g_free(o->uri);
+    g_strfreev(o->peers);
+    g_free(o->guest);
+    g_free(o->mode);
+    g_free(o->config);
+    g_free(o->log);
+}
+
+/* Defaults, then the config file, then the options. */
+static gboolean build_config(const Options *o, Config *cfg, GError **error)
+{
+    config_defaults(cfg);
+    if (o->config && !config_load_file(cfg, o->config, error))
+        return FALSE;
+    if (o->uri) {
+        g_free(cfg->uri);
+        cfg->uri = g_strdup(o->uri);
+    }
+    if (o->peers) {
+        g_strfreev(cfg->peers);
+        cfg->peers = g_strdupv(o->peers);
+    }
+    if (o->mode && !migration_mode_parse(o->mode, &cfg->migration_mode)) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "--mode '%s': expected advise or execute", o->mode);
+        return FALSE;
+    }
+    if (!o->mode && cfg->migration_mode == MIGRATION_OFF)
+        cfg->migration_mode = MIGRATION_ADVISE;
+    if (cfg->migration_mode == MIGRATION_OFF) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "--mode off requests nothing");
+        return FALSE;
+    }
+    if (o->log) {
+        g_free(cfg->advise_log);
+        cfg->advise_log = g_strdup(o->log);
+    }
+    if (o->allow_unsynced)
+        cfg->allow_unsynced_clock = TRUE;
+    if (o->allow_unknown)
+        cfg->allow_unknown_tsc = TRUE;
+    if (o->tolerance > 0)
+        cfg->tsc_tolerance_ppm = o->tolerance;
+    return config_validate(cfg, error);
+}
+
+int main(int argc, char **argv)
+{
+    Options o = {0};
+    GOptionEntry entries[] = {
+        {"uri", 'c', 0, G_OPTION_ARG_STRING, &o.uri,
+         "libvirt URI of the source (default qemu:///system)", "URI"},
+        {"guest", 'g', 0, G_OPTION_ARG_STRING, &o.guest,
+         "name of the guest to move (required)", "NAME"},
+        {"peer", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &o.peers,
+         "libvirt URI of a peer (repeatable; default: the config's)", "URI"},
+        {"mode", 'm', 0, G_OPTION_ARG_STRING, &o.mode,
+         "advise (default) or execute", "MODE"},
+        {"config", 'f', 0, G_OPTION_ARG_FILENAME, &o.config,
+         "a daemon's config file, for its [migration] settings", "FILE"},
+        {"log", 'l', 0, G_OPTION_ARG_FILENAME, &o.log,
+         "append the JSON lines here (default: advise_log, else stdout)",
+         "FILE"},
+        {"allow-unsynced-clock", 0, 0, G_OPTION_ARG_NONE, &o.allow_unsynced,
+         "execute even when this host's clock is not synchronised", NULL},
+        {"allow-unknown-tsc", 0, 0, G_OPTION_ARG_NONE, &o.allow_unknown,
+         "accept peers or guests whose TSC frequency is unknown", NULL},
+        {"tolerance-ppm", 0, 0, G_OPTION_ARG_DOUBLE, &o.tolerance,
+         "TSC tolerance in ppm (default 250)", "PPM"},
+        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
+         "debug messages, e.g. the job's progress", NULL},
+        {NULL}};
+    g_autoptr(GOptionContext) octx = g_option_context_new(NULL);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(Conn) conn = NULL;
+    g_autoptr(Migrator) m = NULL;
+    Config cfg = {0};
+    int rc = EXIT_REQ_OK;
+
+    g_option_context_set_summary(
+        octx, "Requests the migration of one guest to a peer host, with the "
+              "daemons' TSC, memory, load and clock checks.\n"
+              "Exit status: 0 advised or migrated, 1 refused or failed, 2 "
+              "usage, 3 source unreachable.");
+    g_option_context_add_main_entries(octx, entries, NULL);
+    if (!g_option_context_parse(octx, &argc, &argv, &err) || argc > 1 ||
+        !o.guest) {
+        g_printerr("migrate_request: %s\n",
+                   err ? err->message
+                       : (argc > 1 ? "unexpected argument" : "--guest is "
+                                                             "required"));
+        options_clear(&o);
+        return EXIT_REQ_USAGE;
+    }
+    if (o.verbose)
+        g_log_set_debug_enabled(TRUE);
+    if (!build_config(&o, &cfg, &err)) {
+        g_printerr("migrate_request: %s\n", err->message);
+        rc = EXIT_REQ_USAGE;
+        goto cleanup;
+    }
+    conn = conn_new(cfg.uri, FALSE);
+    if (!conn_open_now(conn, &err)) {
+        g_printerr("migrate_request: %s\n", err->message);
+        rc = EXIT_REQ_LIBVIRT;
+        goto cleanup;
+    }
+    m = migrator_new("migrate_request", NULL, NULL);
+    if (!migrator_request_named(m, conn, &cfg, o.guest, &err)) {
+        g_printerr("migrate_request: %s\n", err->message);
+        rc = EXIT_REQ_REFUSED;
+    }
+
+cleanup:
+    g_clear_pointer(&m, migrator_free);
+    config_clear(&cfg);
+    options_clear(&o);
+    return rc;
+}
