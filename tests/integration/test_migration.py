@@ -31,7 +31,6 @@ caller holds /tmp/aos-testhost.lock (make check does).
 """
 import json
 import os
-import re
 import signal
 import subprocess
 import sys

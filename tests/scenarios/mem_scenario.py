@@ -48,25 +48,23 @@ def consumer_outcome(log):
     return m.group(2), int(m.group(1))
 
 
-def released_back(samples, name, baseline, start_k):
-    """Ticks from the consumer's release until the guest's balloon is back
-    within 64 MiB of where it was before the consumer started."""
-    peak_unused = None
-    release_k = None
+def released_back(samples, name, baseline, release_k):
+    """Ticks from the consumer freeing its memory (release_k) until the
+    guest's balloon is back within 64 MiB of where it was before the
+    consumer started."""
+    if release_k is None:
+        return None
     for s in samples:
-        if s["k"] < start_k:
-            continue
         g = s["guests"].get(name)
-        if not g or g["unused"] is None:
-            continue
-        if release_k is None:
-            # a release shows as unused jumping by over 200 MiB in one sample
-            if peak_unused is not None and g["unused"] - peak_unused > 200:
-                release_k = s["k"]
-            peak_unused = g["unused"]
-        elif g["actual"] <= baseline + 64:
+        if s["k"] >= release_k and g and g["actual"] <= baseline + 64:
             return s["k"] - release_k
     return None
+
+
+def release_tick(log, start_k):
+    """The tick at which the consumer freed its memory, from its log."""
+    m = re.search(r"freed at ([\d.]+) s", log)
+    return None if not m else start_k + int(float(m.group(1)) + 0.5)
 
 
 def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
@@ -137,8 +135,8 @@ def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
             "final_actual": round(series[-1]["actual"], 1) if series else None,
             "oom_events": len(ooms[n]),
             "consumer": outcome, "consumer_reached_mib": reached,
-            "ticks_until_released": released_back(samples, n, baseline,
-                                                  started.get(n, 0))
+            "ticks_until_released": released_back(
+                samples, n, baseline, release_tick(logs[n], started[n]))
             if n in started else None,
         }
     held = [sum(g["actual"] for g in s["guests"].values()) for s in samples]

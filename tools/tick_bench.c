@@ -1,0 +1,578 @@
+/* tick_bench: what one tick of each daemon costs on a libvirt URI.
+ *
+ * A tick here is what a daemon does before it acts: snapshot_collect()
+ * with the daemon's collect flags, then its pure policy.  Both paths of
+ * the snapshot are measured in the same run, interleaved tick by tick on
+ * two connections: the bulk path (one virConnectGetAllDomainStats call,
+ * per-domain calls only where it cannot help) and the per-domain path
+ * (the fallback for drivers without bulk stats).
+ *
+ * Per tick and path it records wall time, CPU time of this process
+ * (getrusage: all threads), CPU time of a server process (--server-pid,
+ * e.g. libvirtd), the libvirt calls the snapshot made and the domains it
+ * held; at the end, the process's RSS.  It prints JSON on stdout and a
+ * short table on stderr.  It reports what it measured; it never fails a
+ * run for being slow.
+ *
+ *   tick_bench --uri qemu:///system --server-pid $(pidof libvirtd)
+ *   tick_bench --domains 1000 --xml-dir build/bench [--via-libvirtd]
+ *
+ * Exit status: 0 measured, 1 a tick failed, 2 bad command line,
+ * 4 libvirt unreachable. */
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "../memory_coordinator/policy.h"
+#include "../vcpu_scheduler/policy.h"
+#include "cli.h"
+#include "collect.h"
+
+typedef struct {
+    const char *name;
+    guint what;
+    gpointer (*state_new)(void);
+    void (*state_free)(gpointer st);
+    Plan *(*decide)(const Snapshot *snap, const Config *cfg, gpointer st);
+} DaemonKind;
+
+static gpointer vcpu_state_new(void)
+{
+    return vcpu_policy_state_new();
+}
+
+static void vcpu_state_free(gpointer st)
+{
+    vcpu_policy_state_free(st);
+}
+
+static Plan *vcpu_decide(const Snapshot *snap, const Config *cfg, gpointer st)
+{
+    return vcpu_policy_decide(snap, cfg, st);
+}
+
+static gpointer mem_state_new(void)
+{
+    return mem_policy_state_new();
+}
+
+static void mem_state_free(gpointer st)
+{
+    mem_policy_state_free(st);
+}
+
+static Plan *mem_decide(const Snapshot *snap, const Config *cfg, gpointer st)
+{
+    return mem_policy_decide(snap, cfg, st);
+}
+
+/* The collect flags are the daemons' own (vcpu_scheduler/main.c,
+ * memory_coordinator/main.c). */
+static const DaemonKind daemon_kinds[] = {
+    {"vcpu_scheduler", COLLECT_VCPU | COLLECT_AFFINITY, vcpu_state_new,
+     vcpu_state_free, vcpu_decide},
+    {"memory_coordinator", COLLECT_BALLOON | COLLECT_NODE_MEMORY,
+     mem_state_new, mem_state_free, mem_decide},
+};
+
+/* One daemon on one snapshot path. */
+typedef struct {
+    const DaemonKind *kind;
+    Conn *conn; /* not owned */
+    gboolean per_domain;
+    gpointer state;
+    GArray *wall_us;    /* gint64 per measured tick */
+    gint64 collect_us;  /* sums over measured ticks */
+    gint64 decide_us;
+    gint64 cpu_us;
+    gint64 server_ticks; /* clock ticks of --server-pid */
+    guint64 rpc_calls;
+    guint rpc_min;
+    guint rpc_max;
+    guint domains;
+    gboolean bulk_used;
+    guint actions;      /* in the last plan */
+} Run;
+
+typedef struct {
+    gint64 vm_rss_kib;
+    gint64 vm_hwm_kib;
+    gint64 rss_anon_kib;
+    gint64 rss_file_kib;
+} MemUse;
+
+static gint64 status_field(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+
+    if (!p)
+        return -1;
+    return g_ascii_strtoll(p + strlen(key), NULL, 10);
+}
+
+static MemUse read_mem_use(void)
+{
+    g_autofree char *text = NULL;
+    MemUse m = {-1, -1, -1, -1};
+
+    if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL))
+        return m;
+    m.vm_rss_kib = status_field(text, "\nVmRSS:");
+    m.vm_hwm_kib = status_field(text, "\nVmHWM:");
+    m.rss_anon_kib = status_field(text, "\nRssAnon:");
+    m.rss_file_kib = status_field(text, "\nRssFile:");
+    return m;
+}
+
+static gint64 cpu_now_us(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (gint64)ru.ru_utime.tv_sec * G_USEC_PER_SEC + ru.ru_utime.tv_usec +
+           (gint64)ru.ru_stime.tv_sec * G_USEC_PER_SEC + ru.ru_stime.tv_usec;
+}
+
+/* utime + stime of a process in clock ticks, -1 when unreadable. */
+static gint64 proc_cpu_ticks(gint pid)
+{
+    g_autofree char *path = NULL;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) fields = NULL;
+    const char *rest;
+
+    if (pid <= 0)
+        return -1;
+    path = g_strdup_printf("/proc/%d/stat", pid);
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return -1;
+    /* The command name may hold spaces; fields restart after its ')'. */
+    rest = strrchr(text, ')');
+    if (!rest)
+        return -1;
+    fields = g_strsplit(rest + 2, " ", 0);
+    /* fields[0] is stat field 3 (state); utime and stime are 14 and 15. */
+    if (g_strv_length(fields) < 13)
+        return -1;
+    return g_ascii_strtoll(fields[11], NULL, 10) +
+           g_ascii_strtoll(fields[12], NULL, 10);
+}
+
+static gboolean run_tick(Run *r, const Config *cfg, gboolean measured,
+                         gint server_pid, GError **error)
+{
+    g_autoptr(Snapshot) snap = NULL;
+    g_autoptr(Plan) plan = NULL;
+    gint64 cpu0 = cpu_now_us();
+    gint64 srv0 = proc_cpu_ticks(server_pid);
+    gint64 t0 = g_get_monotonic_time();
+    gint64 t1;
+    gint64 t2;
+    gint64 wall;
+
+    snap = snapshot_collect(r->conn, r->kind->what, error);
+    if (!snap)
+        return FALSE;
+    t1 = g_get_monotonic_time();
+    plan = r->kind->decide(snap, cfg, r->state);
+    t2 = g_get_monotonic_time();
+    if (!measured)
+        return TRUE;
+    wall = t2 - t0;
+    g_array_append_val(r->wall_us, wall);
+    r->collect_us += t1 - t0;
+    r->decide_us += t2 - t1;
+    r->cpu_us += cpu_now_us() - cpu0;
+    if (srv0 >= 0)
+        r->server_ticks += proc_cpu_ticks(server_pid) - srv0;
+    r->rpc_calls += snap->rpc_calls;
+    r->rpc_min = r->wall_us->len == 1 ? snap->rpc_calls
+                                      : MIN(r->rpc_min, snap->rpc_calls);
+    r->rpc_max = MAX(r->rpc_max, snap->rpc_calls);
+    r->domains = snap->domains->len;
+    r->bulk_used = snap->bulk;
+    r->actions = plan_len(plan);
+    return TRUE;
+}
+
+static int cmp_gint64(gconstpointer a, gconstpointer b)
+{
+    gint64 x = *(const gint64 *)a;
+    gint64 y = *(const gint64 *)b;
+
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    double wall_ms;      /* mean */
+    double wall_ms_median;
+    double wall_ms_max;
+    double collect_ms;
+    double decide_ms;
+    double cpu_ms;
+    double server_cpu_ms; /* < 0 when not measured */
+    double rpc;          /* mean calls per tick */
+} RunStats;
+
+static RunStats run_stats(const Run *r, gint server_pid)
+{
+    RunStats s = {0};
+    g_autoptr(GArray) sorted = NULL;
+    guint n = r->wall_us->len;
+    gint64 sum = 0;
+    guint i;
+
+    s.server_cpu_ms = -1;
+    if (n == 0)
+        return s;
+    sorted = g_array_copy(r->wall_us);
+    g_array_sort(sorted, cmp_gint64);
+    for (i = 0; i < n; i++)
+        sum += g_array_index(sorted, gint64, i);
+    s.wall_ms = sum / 1000.0 / n;
+    s.wall_ms_median = (n % 2 ? g_array_index(sorted, gint64, n / 2)
+                              : (g_array_index(sorted, gint64, n / 2 - 1) +
+                                 g_array_index(sorted, gint64, n / 2)) /
+                                    2.0) /
+                       1000.0;
+    s.wall_ms_max = g_array_index(sorted, gint64, n - 1) / 1000.0;
+    s.collect_ms = r->collect_us / 1000.0 / n;
+    s.decide_ms = r->decide_us / 1000.0 / n;
+    s.cpu_ms = r->cpu_us / 1000.0 / n;
+    if (server_pid > 0)
+        s.server_cpu_ms =
+            r->server_ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK) / n;
+    s.rpc = (double)r->rpc_calls / n;
+    return s;
+}
+
+static void add_num(JsonBuilder *b, const char *name, double v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_double_value(b, v);
+}
+
+static void add_int(JsonBuilder *b, const char *name, gint64 v)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_add_int_value(b, v);
+}
+
+static void add_mem(JsonBuilder *b, const char *name, const MemUse *m)
+{
+    json_builder_set_member_name(b, name);
+    json_builder_begin_object(b);
+    add_int(b, "vm_rss_kib", m->vm_rss_kib);
+    add_int(b, "vm_hwm_kib", m->vm_hwm_kib);
+    add_int(b, "rss_anon_kib", m->rss_anon_kib);
+    add_int(b, "rss_file_kib", m->rss_file_kib);
+    json_builder_end_object(b);
+}
+
+static void add_run(JsonBuilder *b, const Run *r, const RunStats *s)
+{
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "bulk_used");
+    json_builder_add_boolean_value(b, r->bulk_used);
+    add_int(b, "domains", r->domains);
+    add_int(b, "ticks", r->wall_us->len);
+    add_num(b, "wall_ms", s->wall_ms);
+    add_num(b, "wall_ms_median", s->wall_ms_median);
+    add_num(b, "wall_ms_max", s->wall_ms_max);
+    add_num(b, "collect_ms", s->collect_ms);
+    add_num(b, "decide_ms", s->decide_ms);
+    add_num(b, "cpu_ms", s->cpu_ms);
+    json_builder_set_member_name(b, "server_cpu_ms");
+    if (s->server_cpu_ms >= 0)
+        json_builder_add_double_value(b, s->server_cpu_ms);
+    else
+        json_builder_add_null_value(b);
+    add_num(b, "rpc_calls", s->rpc);
+    add_int(b, "rpc_calls_min", r->rpc_min);
+    add_int(b, "rpc_calls_max", r->rpc_max);
+    add_int(b, "plan_actions", r->actions);
+    json_builder_end_object(b);
+}
+
+static double ratio(double per_domain, double bulk)
+{
+    return bulk > 0 ? per_domain / bulk : 0;
+}
+
+/* A libvirt test-driver node of n running domains shaped like the real
+ * guests: 1 vCPU, 512 MiB of 2048 MiB. */
+static gboolean write_node_xml(const char *path, guint n, GError **error)
+{
+    g_autoptr(GString) xml = g_string_new("<node>\n");
+    guint i;
+
+    for (i = 0; i < n; i++)
+        g_string_append_printf(
+            xml,
+            "<domain type='test'><name>bench%u</name>"
+            "<memory unit='MiB'>2048</memory>"
+            "<currentMemory unit='MiB'>512</currentMemory>"
+            "<vcpu>1</vcpu><os><type>hvm</type></os>"
+            "<devices><memballoon model='virtio'/></devices></domain>\n",
+            i);
+    g_string_append(xml, "</node>\n");
+    return g_file_set_contents(path, xml->str, (gssize)xml->len, error);
+}
+
+typedef struct {
+    char *uri;
+    gint ticks;
+    gint pause_ms;
+    gint server_pid;
+    gint domains;
+    char *xml_dir;
+    gboolean via_libvirtd;
+    char *policy;
+    char *label;
+} Options;
+
+static void options_clear(Options *o)
+{
+    g_free(o->uri);
+    g_free(o->xml_dir);
+    g_free(o->policy);
+    g_free(o->label);
+}
+
+static gboolean parse_options(Options *o, int argc, char **argv,
+                              GError **error)
+{
+    GOptionEntry entries[] = {
+        {"uri", 'c', 0, G_OPTION_ARG_STRING, &o->uri,
+         "libvirt URI (default qemu:///system)", "URI"},
+        {"ticks", 'n', 0, G_OPTION_ARG_INT, &o->ticks,
+         "measured ticks per daemon and path (default 10)", "N"},
+        {"pause-ms", 0, 0, G_OPTION_ARG_INT, &o->pause_ms,
+         "pause between ticks, so counters move (default 200)", "MS"},
+        {"server-pid", 0, 0, G_OPTION_ARG_INT, &o->server_pid,
+         "also measure this process's CPU time (e.g. libvirtd)", "PID"},
+        {"domains", 0, 0, G_OPTION_ARG_INT, &o->domains,
+         "generate a test:/// node of N domains and measure it", "N"},
+        {"xml-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->xml_dir,
+         "where --domains writes node-N.xml (default build/bench)", "DIR"},
+        {"via-libvirtd", 0, 0, G_OPTION_ARG_NONE, &o->via_libvirtd,
+         "with --domains: open it through libvirtd (test+unix://)", NULL},
+        {"policy", 0, 0, G_OPTION_ARG_STRING, &o->policy,
+         "memory policy: course (default) or idle-tax", "NAME"},
+        {"label", 0, 0, G_OPTION_ARG_STRING, &o->label,
+         "a name for this measurement in the JSON", "TEXT"},
+        {NULL}};
+    g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+
+    o->ticks = 10;
+    o->pause_ms = 200;
+    g_option_context_set_summary(ctx, "Measures one tick (snapshot and "
+                                      "policy) of each daemon, bulk and "
+                                      "per-domain paths, and prints JSON.");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, error))
+        return FALSE;
+    if (argc > 1) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "unexpected argument '%s'", argv[1]);
+        return FALSE;
+    }
+    if (o->ticks < 1 || o->pause_ms < 0 || o->domains < 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--ticks must be >= 1, --pause-ms and --domains >= 0");
+        return FALSE;
+    }
+    if (o->domains > 0 && o->uri) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "--domains and --uri exclude each other");
+        return FALSE;
+    }
+    if (o->policy && strcmp(o->policy, "course") != 0 &&
+        strcmp(o->policy, "idle-tax") != 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--policy must be course or idle-tax, not '%s'",
+                    o->policy);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* With --domains: writes the node file and points o->uri at it. */
+static gboolean prepare_uri(Options *o, GError **error)
+{
+    g_autofree char *dir = NULL;
+    g_autofree char *name = NULL;
+    g_autofree char *path = NULL;
+
+    if (o->domains == 0) {
+        if (!o->uri)
+            o->uri = g_strdup("qemu:///system");
+        return TRUE;
+    }
+    dir = g_canonicalize_filename(o->xml_dir ? o->xml_dir : "build/bench",
+                                  NULL);
+    if (g_mkdir_with_parents(dir, 0755) < 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                    "cannot create %s: %s", dir, g_strerror(errno));
+        return FALSE;
+    }
+    name = g_strdup_printf("node-%d.xml", o->domains);
+    path = g_build_filename(dir, name, NULL);
+    if (!write_node_xml(path, (guint)o->domains, error))
+        return FALSE;
+    o->uri = g_strdup_printf("%s://%s",
+                             o->via_libvirtd ? "test+unix" : "test", path);
+    return TRUE;
+}
+
+static void print_row(const Run *r, const RunStats *s)
+{
+    g_printerr("  %-18s %-10s %5u dom  %8.2f ms wall (median %.2f)  "
+               "%8.2f ms cpu  %6.0f calls\n",
+               r->kind->name, r->per_domain ? "per-domain" : "bulk",
+               r->domains, s->wall_ms, s->wall_ms_median, s->cpu_ms, s->rpc);
+}
+
+int main(int argc, char **argv)
+{
+    Options o = {0};
+    Config cfg;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(Conn) conn_bulk = NULL;
+    g_autoptr(Conn) conn_per = NULL;
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *text = NULL;
+    Run runs[2 * G_N_ELEMENTS(daemon_kinds)];
+    guint nruns = G_N_ELEMENTS(runs);
+    MemUse at_start;
+    MemUse at_connect;
+    MemUse at_end;
+    gint64 started;
+    guint i;
+    guint d;
+    gint t;
+    int rc = EXIT_OK;
+
+    at_start = read_mem_use();
+    if (!parse_options(&o, argc, argv, &err) || !prepare_uri(&o, &err)) {
+        g_printerr("tick_bench: %s\n", err->message);
+        options_clear(&o);
+        return EXIT_USAGE;
+    }
+    config_defaults(&cfg);
+    if (o.policy && !mem_policy_parse(o.policy, &cfg.mem_policy))
+        g_assert_not_reached();
+    conn_bulk = conn_new(o.uri, TRUE);
+    conn_per = conn_new(o.uri, TRUE);
+    if (!conn_open_now(conn_bulk, &err) || !conn_open_now(conn_per, &err)) {
+        g_printerr("tick_bench: %s\n", err->message);
+        config_clear(&cfg);
+        options_clear(&o);
+        return EXIT_LIBVIRT;
+    }
+    conn_per->bulk_unsupported = TRUE;
+    at_connect = read_mem_use();
+
+    memset(runs, 0, sizeof(runs));
+    for (d = 0; d < G_N_ELEMENTS(daemon_kinds); d++) {
+        for (i = 0; i < 2; i++) {
+            Run *r = &runs[2 * d + i];
+            r->kind = &daemon_kinds[d];
+            r->per_domain = i == 1;
+            r->conn = r->per_domain ? conn_per : conn_bulk;
+            r->state = r->kind->state_new();
+            r->wall_us = g_array_new(FALSE, FALSE, sizeof(gint64));
+        }
+    }
+
+    g_printerr("tick_bench: %s: 1 warm-up + %d measured ticks per daemon "
+               "and path\n",
+               o.uri, o.ticks);
+    started = g_get_monotonic_time();
+    /* Tick 0 warms up: the policies only record their first sample. */
+    for (t = 0; t <= o.ticks && rc == EXIT_OK; t++) {
+        for (i = 0; i < nruns; i++) {
+            if (!run_tick(&runs[i], &cfg, t > 0, o.server_pid, &err)) {
+                g_printerr("tick_bench: %s (%s path): %s\n",
+                           runs[i].kind->name,
+                           runs[i].per_domain ? "per-domain" : "bulk",
+                           err->message);
+                rc = EXIT_RUNTIME;
+                break;
+            }
+        }
+        if (o.pause_ms > 0 && t < o.ticks)
+            g_usleep((gulong)o.pause_ms * 1000);
+    }
+    at_end = read_mem_use();
+
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "label");
+    json_builder_add_string_value(b, o.label ? o.label : o.uri);
+    json_builder_set_member_name(b, "uri");
+    json_builder_add_string_value(b, o.uri);
+    add_int(b, "ticks", o.ticks);
+    add_int(b, "pause_ms", o.pause_ms);
+    json_builder_set_member_name(b, "mem_policy");
+    json_builder_add_string_value(b, mem_policy_name(cfg.mem_policy));
+    add_num(b, "elapsed_s",
+            (g_get_monotonic_time() - started) / (double)G_USEC_PER_SEC);
+    json_builder_set_member_name(b, "ok");
+    json_builder_add_boolean_value(b, rc == EXIT_OK);
+    add_mem(b, "mem_at_start", &at_start);
+    add_mem(b, "mem_after_connect", &at_connect);
+    add_mem(b, "mem_at_end", &at_end);
+    json_builder_set_member_name(b, "daemons");
+    json_builder_begin_object(b);
+    g_printerr("tick_bench: %s\n", o.uri);
+    for (d = 0; d < G_N_ELEMENTS(daemon_kinds); d++) {
+        const Run *bulk = &runs[2 * d];
+        const Run *per = &runs[2 * d + 1];
+        RunStats sb = run_stats(bulk, o.server_pid);
+        RunStats sp = run_stats(per, o.server_pid);
+
+        print_row(bulk, &sb);
+        print_row(per, &sp);
+        json_builder_set_member_name(b, daemon_kinds[d].name);
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "bulk");
+        add_run(b, bulk, &sb);
+        json_builder_set_member_name(b, "per_domain");
+        add_run(b, per, &sp);
+        json_builder_set_member_name(b, "per_domain_over_bulk");
+        json_builder_begin_object(b);
+        add_num(b, "wall", ratio(sp.wall_ms, sb.wall_ms));
+        add_num(b, "cpu", ratio(sp.cpu_ms, sb.cpu_ms));
+        add_num(b, "rpc_calls", ratio(sp.rpc, sb.rpc));
+        if (o.server_pid > 0)
+            add_num(b, "server_cpu",
+                    ratio(sp.server_cpu_ms, sb.server_cpu_ms));
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+    }
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+    g_printerr("  RSS %" G_GINT64_FORMAT " KiB after connect, %" G_GINT64_FORMAT
+               " KiB at end (peak %" G_GINT64_FORMAT " KiB)\n",
+               at_connect.vm_rss_kib, at_end.vm_rss_kib, at_end.vm_hwm_kib);
+
+    root = json_builder_get_root(b);
+    json_generator_set_root(gen, root);
+    json_generator_set_pretty(gen, TRUE);
+    text = json_generator_to_data(gen, NULL);
+    printf("%s\n", text);
+
+    for (i = 0; i < nruns; i++) {
+        runs[i].kind->state_free(runs[i].state);
+        g_array_unref(runs[i].wall_us);
+    }
+    config_clear(&cfg);
+    options_clear(&o);
+    return rc;
+}
