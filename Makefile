@@ -218,3 +218,28 @@ fuzz-coverage: $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/cov/%)
 fuzz-clean:
 	rm -rf $(FUZZ_BUILD)
 # ---- end of fuzzing and security verification ----
+
+# ---- Benchmark (tests/bench, tools/tick_bench) ----
+#   make bench               every CPU and memory course scenario on the real
+#                            guests (both memory policies), the cost of one
+#                            tick on the 4 guests and on 100/1,000/5,000
+#                            generated test:/// domains, a PNG per scenario;
+#                            report in build/bench/results.{md,json} (~27 min)
+#   make bench BENCH_QUICK=1 [BENCH_RESULTS=DIR]
+#                            no guests, no lock: reuses the scenario results
+#                            in DIR and the last full run's real-guest cost
+# tick_bench measures both daemons' policies, so it links their libraries.
+.PHONY: bench
+TICK_BENCH := $(filter %/tick_bench,$(TOOL_BIN))
+tools/tick_bench $(BUILD)/bin/tick_bench: $(BUILD)/tools/tick_bench.o $(BUILD)/libvcpu.a \
+        $(BUILD)/libmem.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+bench:
+	@if [ -z "$(BENCH_QUICK)" ]; then $(MAKE) --no-print-directory deps; fi
+	@$(MAKE) --no-print-directory all $(if $(BENCH_QUICK),,guest)
+	@VCPU_SCHEDULER=$(VCPU_BIN) MEMORY_COORDINATOR=$(MEM_BIN) \
+	    $(PYTHON) tests/bench/bench.py --tick-bench $(TICK_BENCH) \
+	    $(if $(BENCH_QUICK),--quick $(if $(BENCH_RESULTS),--results $(BENCH_RESULTS)))
+# ---- end of benchmark ----

@@ -193,8 +193,7 @@ static void start_cooldown(MigrateState *st, const char *uuid,
 }
 
 void migrate_note_request(MigrateState *st, const char *uuid,
-                          gboolean in_flight, const Config *cfg,
-                          gint64 now_us)
+                          gboolean in_flight, const Config *cfg, gint64 now_us)
 {
     start_cooldown(st, uuid, cfg, now_us);
     st->signal_ticks = 0;
@@ -293,7 +292,6 @@ GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
         g->held_kib = held_kib(d);
         g->cost_kib = cost_kib(d, g->held_kib);
         g->cpu_pct = t ? t->pct : -1;
-        g->nvcpus = d->nvcpus;
         switch (trig->kind) {
         case MIGRATE_TRIGGER_MEMORY:
             g->relief = (double)g->held_kib;
@@ -510,8 +508,8 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
     out->clock_ok = clocksync_may_migrate(clock, cfg->allow_unsynced_clock,
                                           &out->clock_reason);
     if (cfg->migration_mode == MIGRATION_EXECUTE && !out->clock_ok) {
-        out->reason = g_strdup_printf("not executing a migration: %s",
-                                      out->clock_reason);
+        out->reason =
+            g_strdup_printf("not executing a migration: %s", out->clock_reason);
         return;
     }
 
@@ -534,8 +532,8 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
         return;
     }
     if (nusable == 0) {
-        out->reason = g_strdup_printf("none of the %u peers can be used",
-                                      peers->len);
+        out->reason =
+            g_strdup_printf("none of the %u peers can be used", peers->len);
         return;
     }
     g_ptr_array_sort_with_data(order, guest_order, &deficit);
@@ -566,9 +564,9 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
 
 /* ---- Time data -------------------------------------------------------- */
 
-gboolean migrate_time_data(guint64 guest_hz, guint64 wall_ns,
-                           guint64 hrtime_ns, guint64 boot_hrtime_ns,
-                           MigrateTimeData *out, GError **error)
+gboolean migrate_time_data(guint64 guest_hz, guint64 wall_ns, guint64 hrtime_ns,
+                           guint64 boot_hrtime_ns, MigrateTimeData *out,
+                           GError **error)
 {
     MigrateTimeData td = {0};
 

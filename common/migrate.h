@@ -64,8 +64,7 @@ gboolean migrate_observe(MigrateState *st, const Snapshot *snap,
  * count and the retry pause reset, and in execute mode (in_flight) no
  * other request is made until migrate_note_done(). */
 void migrate_note_request(MigrateState *st, const char *uuid,
-                          gboolean in_flight, const Config *cfg,
-                          gint64 now_us);
+                          gboolean in_flight, const Config *cfg, gint64 now_us);
 /* The migration in flight ended (either way); the guest's cooldown starts
  * again from now_us, so a failure is not retried at once. */
 void migrate_note_done(MigrateState *st, const Config *cfg, gint64 now_us);
@@ -86,11 +85,10 @@ gint64 migrate_backoff_us(guint failures);
 typedef struct {
     char uuid[VIR_UUID_STRING_BUFLEN];
     char *name;
-    guint64 held_kib; /* memory it holds here: the peer must have it free */
-    guint64 cost_kib; /* memory a live migration copies: what it uses */
-    double relief;    /* what moving it removes from the deficit */
-    double cpu_pct;   /* its CPU use, percent of one pCPU, -1 unknown */
-    guint nvcpus;
+    guint64 held_kib;     /* memory it holds here: the peer must have it free */
+    guint64 cost_kib;     /* memory a live migration copies: what it uses */
+    double relief;        /* what moving it removes from the deficit */
+    double cpu_pct;       /* its CPU use, percent of one pCPU, -1 unknown */
     gboolean clock_known; /* clock read from its domain XML */
     GuestClock clock;
     char *skip; /* why it may not move now, NULL when it may */
@@ -102,8 +100,8 @@ void migrate_guest_free(MigrateGuest *g);
  * holds; CPU: its CPU use) and cost.  Guests cooling down or in flight
  * have skip set.  Clocks are left for the caller to fill. */
 GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
-                              const MigrateTrigger *trig, gint64 now_us)
-    G_GNUC_WARN_UNUSED_RESULT;
+                              const MigrateTrigger *trig,
+                              gint64 now_us) G_GNUC_WARN_UNUSED_RESULT;
 
 /* ---- Peers ------------------------------------------------------------ */
 
@@ -132,7 +130,7 @@ typedef struct {
     TscCompat tsc;
     gboolean clock_ok; /* the local clock allows executing */
     char *clock_reason;
-    char *reason; /* why this guest and this peer, or why nothing */
+    char *reason;        /* why this guest and this peer, or why nothing */
     GPtrArray *refusals; /* char*, one per peer or guest/peer turned down */
 } MigrateDecision;
 
@@ -165,17 +163,16 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
  * as its uptime at its frequency, since a guest's TSC starts at 0 when its
  * virtual machine is created. */
 typedef struct {
-    gboolean known; /* FALSE when the guest's start time was not found */
-    guint64 wall_ns;        /* source wall clock */
-    TscTimeData td;         /* guest_hz, guest_tsc, hrtime, boot_hrtime */
+    gboolean known;  /* FALSE when the guest's start time was not found */
+    guint64 wall_ns; /* source wall clock */
+    TscTimeData td;  /* guest_hz, guest_tsc, hrtime, boot_hrtime */
     guint64 uptime_ns;
 } MigrateTimeData;
 
 /* Fills *out from the readings; FALSE (error set) when they contradict
  * each other or overflow. */
-gboolean migrate_time_data(guint64 guest_hz, guint64 wall_ns,
-                           guint64 hrtime_ns, guint64 boot_hrtime_ns,
-                           MigrateTimeData *out,
+gboolean migrate_time_data(guint64 guest_hz, guint64 wall_ns, guint64 hrtime_ns,
+                           guint64 boot_hrtime_ns, MigrateTimeData *out,
                            GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* The guest TSC advance the maths predicts for downtime_ns, and the TSC a

@@ -25,7 +25,7 @@ typedef struct {
     char *name;
     char *src_uri;
     char *peer_uri;
-    char *migrate_uri; /* where QEMU sends the data, NULL for libvirt's choice */
+    char *migrate_uri; /* where QEMU sends the data, NULL: libvirt picks */
     char *dest_xml;    /* with the TSC frequency pinned, NULL when not needed */
     guint64 guest_hz;
     guint64 pin_hz;
@@ -351,11 +351,11 @@ static MigratePeer *probe_peer(Migrator *m, const char *uri, gint64 now_us)
         g_hash_table_insert(m->peers, g_strdup(uri), b);
     }
     if (now_us < b->next_us) {
-        p->error = g_strdup_printf("unreachable at the last try (%s); next "
-                                   "try in %.0f s",
-                                   b->last_error ? b->last_error : "?",
-                                   (double)(b->next_us - now_us) /
-                                       G_USEC_PER_SEC);
+        p->error =
+            g_strdup_printf("unreachable at the last try (%s); next "
+                            "try in %.0f s",
+                            b->last_error ? b->last_error : "?",
+                            (double)(b->next_us - now_us) / G_USEC_PER_SEC);
         return p;
     }
     g_debug("probing migration peer %s", uri);
@@ -366,11 +366,11 @@ static MigratePeer *probe_peer(Migrator *m, const char *uri, gint64 now_us)
         b->next_us = now_us + wait_us;
         g_free(b->last_error);
         b->last_error = g_strdup(conn_last_error_message());
-        p->error = g_strdup_printf("unreachable: %s; next try in %" G_GINT64_FORMAT
-                                   " s",
-                                   b->last_error, wait_us / G_USEC_PER_SEC);
-        g_warning("migration peer %s is unreachable: %s; next try in %" G_GINT64_FORMAT
-                  " s",
+        p->error = g_strdup_printf(
+            "unreachable: %s; next try in %" G_GINT64_FORMAT " s",
+            b->last_error, wait_us / G_USEC_PER_SEC);
+        g_warning("migration peer %s is unreachable: %s; next try in "
+                  "%" G_GINT64_FORMAT " s",
                   uri, b->last_error, wait_us / G_USEC_PER_SEC);
         return p;
     }
@@ -444,8 +444,8 @@ static void read_guest(virConnectPtr c, MigrateGuest *g)
         return;
     }
     if (!hostcaps_parse_domain_clock(xml, &g->clock, &err)) {
-        g->skip = g_strdup_printf("its clock could not be read: %s",
-                                  err->message);
+        g->skip =
+            g_strdup_printf("its clock could not be read: %s", err->message);
         return;
     }
     g->clock_known = TRUE;
@@ -464,8 +464,7 @@ static guint64 clock_ns(clockid_t id)
  * of /proc/PID/stat counts clock ticks since boot. */
 static gboolean guest_boot_ns(const char *name, guint64 *out, char **why)
 {
-    g_autofree char *pidfile =
-        g_strdup_printf("%s/%s.pid", QEMU_PID_DIR, name);
+    g_autofree char *pidfile = g_strdup_printf("%s/%s.pid", QEMU_PID_DIR, name);
     g_autofree char *pidtext = NULL;
     g_autofree char *statpath = NULL;
     g_autofree char *stat = NULL;
@@ -551,8 +550,8 @@ static void read_job_stats(virDomainPtr dom, MigrateJob *j, const char *from)
         virTypedParamsFree(params, nparams);
         return;
     }
-    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DOWNTIME,
-                                &v) == 1) {
+    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DOWNTIME, &v) ==
+        1) {
         j->have_stats = TRUE;
         j->downtime_ms = v;
         g_free(j->stats_from);
@@ -658,9 +657,9 @@ static gpointer job_run(gpointer data)
     if ((j->migrate_uri &&
          virTypedParamsAddString(&params, &nparams, &maxparams,
                                  VIR_MIGRATE_PARAM_URI, j->migrate_uri) < 0) ||
-        (j->dest_xml &&
-         virTypedParamsAddString(&params, &nparams, &maxparams,
-                                 VIR_MIGRATE_PARAM_DEST_XML, j->dest_xml) < 0)) {
+        (j->dest_xml && virTypedParamsAddString(&params, &nparams, &maxparams,
+                                                VIR_MIGRATE_PARAM_DEST_XML,
+                                                j->dest_xml) < 0)) {
         j->error = g_strdup(conn_last_error_message());
         keep_on_source(dom, j);
         goto cleanup;
@@ -697,18 +696,18 @@ static void follow_job(Migrator *m, Conn *conn)
     unsigned long long processed = 0;
     unsigned long long remaining = 0;
     unsigned long long iteration = 0;
-    double running_s = (double)(g_get_monotonic_time() - j->start_us) /
-                       G_USEC_PER_SEC;
+    double running_s =
+        (double)(g_get_monotonic_time() - j->start_us) / G_USEC_PER_SEC;
 
     if (!conn->conn ||
         !(dom = virDomainLookupByUUIDString(conn->conn, j->uuid)))
         return;
     if (virDomainGetJobStats(dom, &type, &params, &nparams, 0) == 0 &&
         type != VIR_DOMAIN_JOB_NONE) {
-        virTypedParamsGetULLong(params, nparams,
-                                VIR_DOMAIN_JOB_DATA_PROCESSED, &processed);
-        virTypedParamsGetULLong(params, nparams,
-                                VIR_DOMAIN_JOB_DATA_REMAINING, &remaining);
+        virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DATA_PROCESSED,
+                                &processed);
+        virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DATA_REMAINING,
+                                &remaining);
         virTypedParamsGetULLong(params, nparams,
                                 VIR_DOMAIN_JOB_MEMORY_ITERATION, &iteration);
         g_debug("migrating %s to %s: %.1f s, %.0f MiB sent, %.0f MiB left, "
@@ -866,8 +865,7 @@ static void emit_request(Migrator *m, const Config *cfg,
                          const HostFacts *source, const ClockSync *cs,
                          const MigrateTimeData *td, const char *td_error)
 {
-    g_autoptr(JsonBuilder) b =
-        line_begin(m, cfg->migration_mode, "request");
+    g_autoptr(JsonBuilder) b = line_begin(m, cfg->migration_mode, "request");
 
     add_str(b, "guest", d->guest->name);
     add_str(b, "uuid", d->guest->uuid);
@@ -895,8 +893,7 @@ static void emit_no_request(Migrator *m, const Config *cfg,
                             const MigrateTrigger *trig, const char *reason,
                             const GPtrArray *refusals)
 {
-    g_autoptr(JsonBuilder) b =
-        line_begin(m, cfg->migration_mode, "no-request");
+    g_autoptr(JsonBuilder) b = line_begin(m, cfg->migration_mode, "no-request");
 
     add_str(b, "source", cfg->uri);
     add_str(b, "reason", reason);
@@ -1075,8 +1072,8 @@ void migrator_free(Migrator *m)
     if (!m)
         return;
     if (m->job) {
-        g_message("waiting for the migration of %s to %s to end",
-                  m->job->name, m->job->peer_uri);
+        g_message("waiting for the migration of %s to %s to end", m->job->name,
+                  m->job->peer_uri);
         while (!g_atomic_int_get(&m->job->done))
             g_usleep(G_USEC_PER_SEC / 10);
         finish_job(m, NULL);

@@ -51,6 +51,9 @@ typedef struct {
     guint64 actual_kib;
     guint64 unused_kib;
     guint64 used_kib; /* actual - unused */
+    /* available - unused: both from one guest report, so a balloon move
+     * between reports never shows in it; rates are measured on this. */
+    guint64 reported_used_kib;
     guint64 need_kib; /* min_unused + rate * (interval + horizon) */
     guint64 lo_kib;   /* max(floor, used + need): nothing shrinks below */
     guint64 hi_kib;   /* lo + slack: growth aims here */

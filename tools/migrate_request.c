@@ -124,8 +124,9 @@ int main(int argc, char **argv)
         !o.guest) {
         g_printerr("migrate_request: %s\n",
                    err ? err->message
-                       : (argc > 1 ? "unexpected argument" : "--guest is "
-                                                             "required"));
+                       : (argc > 1 ? "unexpected argument"
+                                   : "--guest is "
+                                     "required"));
         options_clear(&o);
         return EXIT_REQ_USAGE;
     }

@@ -19,6 +19,7 @@
  *
  * Exit status: 0 measured, 1 a tick failed, 2 bad command line,
  * 4 libvirt unreachable. */
+#include <errno.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,8 +75,8 @@ static Plan *mem_decide(const Snapshot *snap, const Config *cfg, gpointer st)
 static const DaemonKind daemon_kinds[] = {
     {"vcpu_scheduler", COLLECT_VCPU | COLLECT_AFFINITY, vcpu_state_new,
      vcpu_state_free, vcpu_decide},
-    {"memory_coordinator", COLLECT_BALLOON | COLLECT_NODE_MEMORY,
-     mem_state_new, mem_state_free, mem_decide},
+    {"memory_coordinator", COLLECT_BALLOON | COLLECT_NODE_MEMORY, mem_state_new,
+     mem_state_free, mem_decide},
 };
 
 /* One daemon on one snapshot path. */
@@ -84,8 +85,8 @@ typedef struct {
     Conn *conn; /* not owned */
     gboolean per_domain;
     gpointer state;
-    GArray *wall_us;    /* gint64 per measured tick */
-    gint64 collect_us;  /* sums over measured ticks */
+    GArray *wall_us;   /* gint64 per measured tick */
+    gint64 collect_us; /* sums over measured ticks */
     gint64 decide_us;
     gint64 cpu_us;
     gint64 server_ticks; /* clock ticks of --server-pid */
@@ -94,7 +95,8 @@ typedef struct {
     guint rpc_max;
     guint domains;
     gboolean bulk_used;
-    guint actions;      /* in the last plan */
+    guint actions;       /* in the last plan */
+    gint64 load_base_us; /* first snapshot's time, with --load */
 } Run;
 
 typedef struct {
@@ -102,6 +104,7 @@ typedef struct {
     gint64 vm_hwm_kib;
     gint64 rss_anon_kib;
     gint64 rss_file_kib;
+    gint64 pss_kib; /* shared library pages counted by their share */
 } MemUse;
 
 static gint64 status_field(const char *text, const char *key)
@@ -116,8 +119,11 @@ static gint64 status_field(const char *text, const char *key)
 static MemUse read_mem_use(void)
 {
     g_autofree char *text = NULL;
-    MemUse m = {-1, -1, -1, -1};
+    g_autofree char *rollup = NULL;
+    MemUse m = {-1, -1, -1, -1, -1};
 
+    if (g_file_get_contents("/proc/self/smaps_rollup", &rollup, NULL, NULL))
+        m.pss_kib = status_field(rollup, "\nPss:");
     if (!g_file_get_contents("/proc/self/status", &text, NULL, NULL))
         return m;
     m.vm_rss_kib = status_field(text, "\nVmRSS:");
@@ -162,8 +168,58 @@ static gint64 proc_cpu_ticks(gint pid)
            g_ascii_strtoll(fields[12], NULL, 10);
 }
 
+/* A stable weight in [1, 1000] for a guest's vCPU or memory pattern. */
+static guint weight_of(const DomainSample *d, guint salt)
+{
+    return (g_str_hash(d->uuid) ^ (salt * 2654435761u)) % 1000 + 1;
+}
+
+/* --load: libvirt's test driver reports idle, identical guests, on which
+ * both policies have nothing to do.  This rewrites the snapshot as a busy
+ * host: vCPUs get uneven demand adding up to 80 % of the pCPUs (each at
+ * most one pCPU), a quarter of the guests run short of unused memory and
+ * another quarter sit on idle memory.  The policies then plan as they
+ * would on a loaded host; nothing is applied, so every tick plans again. */
+static void apply_load(Snapshot *snap, gint64 base_us)
+{
+    double elapsed_ns = (double)(snap->mono_us - base_us) * 1000.0;
+    double total = 0;
+    double demand = 0.8 * snap->node.npcpus;
+    guint i;
+    guint v;
+
+    for (i = 0; i < snap->domains->len; i++) {
+        const DomainSample *d = g_ptr_array_index(snap->domains, i);
+        for (v = 0; v < d->nvcpus; v++)
+            total += weight_of(d, v + 1);
+    }
+    for (i = 0; i < snap->domains->len; i++) {
+        DomainSample *d = g_ptr_array_index(snap->domains, i);
+        guint64 actual = d->balloon.actual_kib;
+        for (v = 0; v < d->nvcpus; v++) {
+            double share = MIN(1.0, weight_of(d, v + 1) / total * demand);
+            d->vcpus[v].time_ns += (guint64)(elapsed_ns * share);
+        }
+        if (!d->has_balloon_stats)
+            continue;
+        d->balloon.last_update = snap->wall_us / G_USEC_PER_SEC;
+        d->balloon.present |= BALLOON_HAS_LAST_UPDATE;
+        switch (weight_of(d, 0) % 4) {
+        case 0:
+            d->balloon.unused_kib = 60 * 1024;
+            break;
+        case 1:
+            if (actual > 160 * 1024)
+                d->balloon.unused_kib = actual - 160 * 1024;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 static gboolean run_tick(Run *r, const Config *cfg, gboolean measured,
-                         gint server_pid, GError **error)
+                         gboolean load, gint server_pid, GError **error)
 {
     g_autoptr(Snapshot) snap = NULL;
     g_autoptr(Plan) plan = NULL;
@@ -177,6 +233,11 @@ static gboolean run_tick(Run *r, const Config *cfg, gboolean measured,
     snap = snapshot_collect(r->conn, r->kind->what, error);
     if (!snap)
         return FALSE;
+    if (load) {
+        if (r->load_base_us == 0)
+            r->load_base_us = snap->mono_us;
+        apply_load(snap, r->load_base_us);
+    }
     t1 = g_get_monotonic_time();
     plan = r->kind->decide(snap, cfg, r->state);
     t2 = g_get_monotonic_time();
@@ -208,14 +269,14 @@ static int cmp_gint64(gconstpointer a, gconstpointer b)
 }
 
 typedef struct {
-    double wall_ms;      /* mean */
+    double wall_ms; /* mean */
     double wall_ms_median;
     double wall_ms_max;
     double collect_ms;
     double decide_ms;
     double cpu_ms;
     double server_cpu_ms; /* < 0 when not measured */
-    double rpc;          /* mean calls per tick */
+    double rpc;           /* mean calls per tick */
 } RunStats;
 
 static RunStats run_stats(const Run *r, gint server_pid)
@@ -270,6 +331,7 @@ static void add_mem(JsonBuilder *b, const char *name, const MemUse *m)
     add_int(b, "vm_hwm_kib", m->vm_hwm_kib);
     add_int(b, "rss_anon_kib", m->rss_anon_kib);
     add_int(b, "rss_file_kib", m->rss_file_kib);
+    add_int(b, "pss_kib", m->pss_kib);
     json_builder_end_object(b);
 }
 
@@ -331,7 +393,9 @@ typedef struct {
     gint domains;
     char *xml_dir;
     gboolean via_libvirtd;
+    gboolean load;
     char *policy;
+    MemPolicyKind policy_kind;
     char *label;
 } Options;
 
@@ -343,8 +407,7 @@ static void options_clear(Options *o)
     g_free(o->label);
 }
 
-static gboolean parse_options(Options *o, int argc, char **argv,
-                              GError **error)
+static gboolean parse_options(Options *o, int argc, char **argv, GError **error)
 {
     GOptionEntry entries[] = {
         {"uri", 'c', 0, G_OPTION_ARG_STRING, &o->uri,
@@ -361,6 +424,10 @@ static gboolean parse_options(Options *o, int argc, char **argv,
          "where --domains writes node-N.xml (default build/bench)", "DIR"},
         {"via-libvirtd", 0, 0, G_OPTION_ARG_NONE, &o->via_libvirtd,
          "with --domains: open it through libvirtd (test+unix://)", NULL},
+        {"load", 0, 0, G_OPTION_ARG_NONE, &o->load,
+         "rewrite each snapshot as a busy host (for libvirt's test driver, "
+         "whose guests are idle and identical)",
+         NULL},
         {"policy", 0, 0, G_OPTION_ARG_STRING, &o->policy,
          "memory policy: course (default) or idle-tax", "NAME"},
         {"label", 0, 0, G_OPTION_ARG_STRING, &o->label,
@@ -391,11 +458,9 @@ static gboolean parse_options(Options *o, int argc, char **argv,
                     "--domains and --uri exclude each other");
         return FALSE;
     }
-    if (o->policy && strcmp(o->policy, "course") != 0 &&
-        strcmp(o->policy, "idle-tax") != 0) {
+    if (o->policy && !mem_policy_parse(o->policy, &o->policy_kind)) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--policy must be course or idle-tax, not '%s'",
-                    o->policy);
+                    "--policy must be course or idle-tax, not '%s'", o->policy);
         return FALSE;
     }
     return TRUE;
@@ -413,8 +478,8 @@ static gboolean prepare_uri(Options *o, GError **error)
             o->uri = g_strdup("qemu:///system");
         return TRUE;
     }
-    dir = g_canonicalize_filename(o->xml_dir ? o->xml_dir : "build/bench",
-                                  NULL);
+    dir =
+        g_canonicalize_filename(o->xml_dir ? o->xml_dir : "build/bench", NULL);
     if (g_mkdir_with_parents(dir, 0755) < 0) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
                     "cannot create %s: %s", dir, g_strerror(errno));
@@ -424,8 +489,8 @@ static gboolean prepare_uri(Options *o, GError **error)
     path = g_build_filename(dir, name, NULL);
     if (!write_node_xml(path, (guint)o->domains, error))
         return FALSE;
-    o->uri = g_strdup_printf("%s://%s",
-                             o->via_libvirtd ? "test+unix" : "test", path);
+    o->uri = g_strdup_printf("%s://%s", o->via_libvirtd ? "test+unix" : "test",
+                             path);
     return TRUE;
 }
 
@@ -433,146 +498,205 @@ static void print_row(const Run *r, const RunStats *s)
 {
     g_printerr("  %-18s %-10s %5u dom  %8.2f ms wall (median %.2f)  "
                "%8.2f ms cpu  %6.0f calls\n",
-               r->kind->name, r->per_domain ? "per-domain" : "bulk",
-               r->domains, s->wall_ms, s->wall_ms_median, s->cpu_ms, s->rpc);
+               r->kind->name, r->per_domain ? "per-domain" : "bulk", r->domains,
+               s->wall_ms, s->wall_ms_median, s->cpu_ms, s->rpc);
 }
 
-int main(int argc, char **argv)
-{
-    Options o = {0};
+typedef struct {
+    Options opt;
     Config cfg;
-    g_autoptr(GError) err = NULL;
-    g_autoptr(Conn) conn_bulk = NULL;
-    g_autoptr(Conn) conn_per = NULL;
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-    g_autofree char *text = NULL;
+    Conn *conn_bulk;
+    Conn *conn_per;
     Run runs[2 * G_N_ELEMENTS(daemon_kinds)];
-    guint nruns = G_N_ELEMENTS(runs);
     MemUse at_start;
     MemUse at_connect;
     MemUse at_end;
     gint64 started;
+    double elapsed_s;
+} Bench;
+
+static void bench_clear(Bench *bench)
+{
     guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(bench->runs); i++) {
+        Run *r = &bench->runs[i];
+        if (r->state)
+            r->kind->state_free(r->state);
+        if (r->wall_us)
+            g_array_unref(r->wall_us);
+    }
+    g_clear_pointer(&bench->conn_bulk, conn_free);
+    g_clear_pointer(&bench->conn_per, conn_free);
+    config_clear(&bench->cfg);
+    options_clear(&bench->opt);
+}
+
+/* Two connections, so that the bulk path keeps its own view of what the
+ * driver supports; one run per daemon and path. */
+static gboolean bench_open(Bench *bench, GError **error)
+{
     guint d;
-    gint t;
-    int rc = EXIT_OK;
+    guint i;
 
-    at_start = read_mem_use();
-    if (!parse_options(&o, argc, argv, &err) || !prepare_uri(&o, &err)) {
-        g_printerr("tick_bench: %s\n", err->message);
-        options_clear(&o);
-        return EXIT_USAGE;
-    }
-    config_defaults(&cfg);
-    if (o.policy && !mem_policy_parse(o.policy, &cfg.mem_policy))
-        g_assert_not_reached();
-    conn_bulk = conn_new(o.uri, TRUE);
-    conn_per = conn_new(o.uri, TRUE);
-    if (!conn_open_now(conn_bulk, &err) || !conn_open_now(conn_per, &err)) {
-        g_printerr("tick_bench: %s\n", err->message);
-        config_clear(&cfg);
-        options_clear(&o);
-        return EXIT_LIBVIRT;
-    }
-    conn_per->bulk_unsupported = TRUE;
-    at_connect = read_mem_use();
-
-    memset(runs, 0, sizeof(runs));
+    bench->conn_bulk = conn_new(bench->opt.uri, TRUE);
+    bench->conn_per = conn_new(bench->opt.uri, TRUE);
+    if (!conn_open_now(bench->conn_bulk, error) ||
+        !conn_open_now(bench->conn_per, error))
+        return FALSE;
+    bench->conn_per->bulk_unsupported = TRUE;
+    bench->at_connect = read_mem_use();
     for (d = 0; d < G_N_ELEMENTS(daemon_kinds); d++) {
         for (i = 0; i < 2; i++) {
-            Run *r = &runs[2 * d + i];
+            Run *r = &bench->runs[2 * d + i];
             r->kind = &daemon_kinds[d];
             r->per_domain = i == 1;
-            r->conn = r->per_domain ? conn_per : conn_bulk;
+            r->conn = r->per_domain ? bench->conn_per : bench->conn_bulk;
             r->state = r->kind->state_new();
             r->wall_us = g_array_new(FALSE, FALSE, sizeof(gint64));
         }
     }
+    return TRUE;
+}
+
+/* Interleaves the runs tick by tick, so that both paths see the same
+ * host.  Tick 0 warms up: the policies only record their first sample. */
+static gboolean bench_measure(Bench *bench, GError **error)
+{
+    const Options *o = &bench->opt;
+    gint t;
+    guint i;
 
     g_printerr("tick_bench: %s: 1 warm-up + %d measured ticks per daemon "
                "and path\n",
-               o.uri, o.ticks);
-    started = g_get_monotonic_time();
-    /* Tick 0 warms up: the policies only record their first sample. */
-    for (t = 0; t <= o.ticks && rc == EXIT_OK; t++) {
-        for (i = 0; i < nruns; i++) {
-            if (!run_tick(&runs[i], &cfg, t > 0, o.server_pid, &err)) {
-                g_printerr("tick_bench: %s (%s path): %s\n",
-                           runs[i].kind->name,
-                           runs[i].per_domain ? "per-domain" : "bulk",
-                           err->message);
-                rc = EXIT_RUNTIME;
-                break;
+               o->uri, o->ticks);
+    bench->started = g_get_monotonic_time();
+    for (t = 0; t <= o->ticks; t++) {
+        for (i = 0; i < G_N_ELEMENTS(bench->runs); i++) {
+            Run *r = &bench->runs[i];
+            if (!run_tick(r, &bench->cfg, t > 0, o->load, o->server_pid,
+                          error)) {
+                g_prefix_error(error, "%s (%s path): ", r->kind->name,
+                               r->per_domain ? "per-domain" : "bulk");
+                return FALSE;
             }
         }
-        if (o.pause_ms > 0 && t < o.ticks)
-            g_usleep((gulong)o.pause_ms * 1000);
+        bench->elapsed_s =
+            (g_get_monotonic_time() - bench->started) / (double)G_USEC_PER_SEC;
+        /* Slow runs (thousands of domains through libvirtd) show they
+         * are alive. */
+        if (bench->elapsed_s > 2)
+            g_printerr("tick_bench: tick %d of %d done after %.1f s\n", t,
+                       o->ticks, bench->elapsed_s);
+        if (o->pause_ms > 0 && t < o->ticks)
+            g_usleep((gulong)o->pause_ms * 1000);
     }
-    at_end = read_mem_use();
+    bench->at_end = read_mem_use();
+    return TRUE;
+}
+
+static void add_daemon(JsonBuilder *b, const Bench *bench, guint d)
+{
+    const Run *bulk = &bench->runs[2 * d];
+    const Run *per = &bench->runs[2 * d + 1];
+    gint pid = bench->opt.server_pid;
+    RunStats sb = run_stats(bulk, pid);
+    RunStats sp = run_stats(per, pid);
+
+    print_row(bulk, &sb);
+    print_row(per, &sp);
+    json_builder_set_member_name(b, daemon_kinds[d].name);
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "bulk");
+    add_run(b, bulk, &sb);
+    json_builder_set_member_name(b, "per_domain");
+    add_run(b, per, &sp);
+    json_builder_set_member_name(b, "per_domain_over_bulk");
+    json_builder_begin_object(b);
+    add_num(b, "wall", ratio(sp.wall_ms, sb.wall_ms));
+    add_num(b, "cpu", ratio(sp.cpu_ms, sb.cpu_ms));
+    add_num(b, "rpc_calls", ratio(sp.rpc, sb.rpc));
+    if (pid > 0)
+        add_num(b, "server_cpu", ratio(sp.server_cpu_ms, sb.server_cpu_ms));
+    json_builder_end_object(b);
+    json_builder_end_object(b);
+}
+
+/* The JSON on stdout; the same numbers in short on stderr. */
+static JsonNode *bench_report(const Bench *bench)
+{
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    const Options *o = &bench->opt;
+    const MemUse *end = &bench->at_end;
+    guint d;
 
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "label");
-    json_builder_add_string_value(b, o.label ? o.label : o.uri);
+    json_builder_add_string_value(b, o->label ? o->label : o->uri);
     json_builder_set_member_name(b, "uri");
-    json_builder_add_string_value(b, o.uri);
-    add_int(b, "ticks", o.ticks);
-    add_int(b, "pause_ms", o.pause_ms);
+    json_builder_add_string_value(b, o->uri);
+    add_int(b, "ticks", o->ticks);
+    add_int(b, "pause_ms", o->pause_ms);
+    json_builder_set_member_name(b, "synthetic_load");
+    json_builder_add_boolean_value(b, o->load);
     json_builder_set_member_name(b, "mem_policy");
-    json_builder_add_string_value(b, mem_policy_name(cfg.mem_policy));
-    add_num(b, "elapsed_s",
-            (g_get_monotonic_time() - started) / (double)G_USEC_PER_SEC);
-    json_builder_set_member_name(b, "ok");
-    json_builder_add_boolean_value(b, rc == EXIT_OK);
-    add_mem(b, "mem_at_start", &at_start);
-    add_mem(b, "mem_after_connect", &at_connect);
-    add_mem(b, "mem_at_end", &at_end);
+    json_builder_add_string_value(b, mem_policy_name(bench->cfg.mem_policy));
+    add_num(b, "elapsed_s", bench->elapsed_s);
+    add_mem(b, "mem_at_start", &bench->at_start);
+    add_mem(b, "mem_after_connect", &bench->at_connect);
+    add_mem(b, "mem_at_end", end);
+    g_printerr("tick_bench: %s\n", o->uri);
     json_builder_set_member_name(b, "daemons");
     json_builder_begin_object(b);
-    g_printerr("tick_bench: %s\n", o.uri);
-    for (d = 0; d < G_N_ELEMENTS(daemon_kinds); d++) {
-        const Run *bulk = &runs[2 * d];
-        const Run *per = &runs[2 * d + 1];
-        RunStats sb = run_stats(bulk, o.server_pid);
-        RunStats sp = run_stats(per, o.server_pid);
-
-        print_row(bulk, &sb);
-        print_row(per, &sp);
-        json_builder_set_member_name(b, daemon_kinds[d].name);
-        json_builder_begin_object(b);
-        json_builder_set_member_name(b, "bulk");
-        add_run(b, bulk, &sb);
-        json_builder_set_member_name(b, "per_domain");
-        add_run(b, per, &sp);
-        json_builder_set_member_name(b, "per_domain_over_bulk");
-        json_builder_begin_object(b);
-        add_num(b, "wall", ratio(sp.wall_ms, sb.wall_ms));
-        add_num(b, "cpu", ratio(sp.cpu_ms, sb.cpu_ms));
-        add_num(b, "rpc_calls", ratio(sp.rpc, sb.rpc));
-        if (o.server_pid > 0)
-            add_num(b, "server_cpu",
-                    ratio(sp.server_cpu_ms, sb.server_cpu_ms));
-        json_builder_end_object(b);
-        json_builder_end_object(b);
-    }
+    for (d = 0; d < G_N_ELEMENTS(daemon_kinds); d++)
+        add_daemon(b, bench, d);
     json_builder_end_object(b);
     json_builder_end_object(b);
     g_printerr("  RSS %" G_GINT64_FORMAT " KiB after connect, %" G_GINT64_FORMAT
-               " KiB at end (peak %" G_GINT64_FORMAT " KiB)\n",
-               at_connect.vm_rss_kib, at_end.vm_rss_kib, at_end.vm_hwm_kib);
+               " KiB at end (peak %" G_GINT64_FORMAT
+               ", anonymous %" G_GINT64_FORMAT ", PSS %" G_GINT64_FORMAT
+               " KiB)\n",
+               bench->at_connect.vm_rss_kib, end->vm_rss_kib, end->vm_hwm_kib,
+               end->rss_anon_kib, end->pss_kib);
+    return json_builder_get_root(b);
+}
 
-    root = json_builder_get_root(b);
+int main(int argc, char **argv)
+{
+    Bench bench = {0};
+    g_autoptr(GError) err = NULL;
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = NULL;
+    g_autofree char *text = NULL;
+    int rc = EXIT_OK;
+
+    bench.at_start = read_mem_use();
+    config_defaults(&bench.cfg);
+    if (!parse_options(&bench.opt, argc, argv, &err) ||
+        !prepare_uri(&bench.opt, &err)) {
+        g_printerr("tick_bench: %s\n", err->message);
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
+    if (bench.opt.policy)
+        bench.cfg.mem_policy = bench.opt.policy_kind;
+    if (!bench_open(&bench, &err)) {
+        g_printerr("tick_bench: %s\n", err->message);
+        rc = EXIT_LIBVIRT;
+        goto cleanup;
+    }
+    if (!bench_measure(&bench, &err)) {
+        g_printerr("tick_bench: %s\n", err->message);
+        rc = EXIT_RUNTIME;
+        goto cleanup;
+    }
+    root = bench_report(&bench);
     json_generator_set_root(gen, root);
     json_generator_set_pretty(gen, TRUE);
     text = json_generator_to_data(gen, NULL);
     printf("%s\n", text);
 
-    for (i = 0; i < nruns; i++) {
-        runs[i].kind->state_free(runs[i].state);
-        g_array_unref(runs[i].wall_us);
-    }
-    config_clear(&cfg);
-    options_clear(&o);
+cleanup:
+    bench_clear(&bench);
     return rc;
 }

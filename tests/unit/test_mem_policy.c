@@ -198,6 +198,7 @@ static Plan *world_tick(World *w, guint n, double t, const Config *cfg,
         d->cur_kib = w[i].cur_kib;
         d->max_kib = w[i].max_kib;
         d->balloon.actual_kib = w[i].cur_kib;
+        d->balloon.available_kib = w[i].cur_kib;
         d->balloon.unused_kib = mem_kib_sub(w[i].cur_kib, used);
     }
     plan = mem_policy_decide(snap, cfg, st);
@@ -554,6 +555,43 @@ static void test_rho(void)
 
 /* ---- idle guests: taxed to near their floor ------------------------- */
 
+/* The host sees a grant (actual) before the guest's next report shows it
+ * (available, unused).  Measured on the test host, reading used as
+ * actual - unused turned every grant into "consumption" and the rate ran
+ * away to 500 MiB/s for a 25 MB/s consumer.  Steps: actual, available,
+ * unused in MiB, one report per step. */
+static void test_grant_between_reports(void)
+{
+    static const guint64 steps[][3] = {
+        {512, 512, 300}, {512, 512, 300}, {1012, 512, 300},
+        {1012, 1012, 800}, {1012, 1012, 800},
+    };
+    guint p;
+    guint i;
+
+    for (p = 0; p < 2; p++) {
+        g_autoptr(MemPolicyState) st = mem_policy_state_new();
+        Config cfg;
+
+        tm_config(&cfg, (MemPolicyKind)p);
+        for (i = 0; i < G_N_ELEMENTS(steps); i++) {
+            g_autoptr(Snapshot) snap = tm_snapshot(i, HOST_MIB, HOST_FREE_MIB);
+            DomainSample *d = tm_guest(snap, "g", 0, 2048, 0);
+            g_autoptr(Plan) plan = NULL;
+            const Action *a;
+
+            d->cur_kib = 1012 * TM_MIB;
+            d->balloon.actual_kib = steps[i][0] * TM_MIB;
+            d->balloon.available_kib = steps[i][1] * TM_MIB;
+            d->balloon.unused_kib = steps[i][2] * TM_MIB;
+            plan = mem_policy_decide(snap, &cfg, st);
+            a = tm_action_for(plan, "g");
+            /* 212 MiB used all along: nothing may grow the guest. */
+            g_assert_true(a == NULL || a->new_kib <= a->old_kib);
+        }
+    }
+}
+
 static void test_idle_settles(void)
 {
     guint64 settled[2];
@@ -725,6 +763,8 @@ int main(int argc, char **argv)
                     test_unballooned_reported_once);
     g_test_add_func("/mem/policy/rho", test_rho);
     g_test_add_func("/mem/policy/idle-settles-near-floor", test_idle_settles);
+    g_test_add_func("/mem/policy/grant-between-reports",
+                    test_grant_between_reports);
     g_test_add_func("/mem/policy/pending-growth-not-doubled",
                     test_pending_growth_not_doubled);
     g_test_add_func("/mem/policy/min-step", test_min_step);

@@ -194,6 +194,8 @@ static Snapshot *sim_snapshot(Sim *sim, double t)
         d->cur_kib = g->cur_kib;
         d->max_kib = g->max_kib;
         d->balloon.actual_kib = (guint64)(g->st_actual_mib * TM_MIB);
+        /* The guest reports its total with its unused memory. */
+        d->balloon.available_kib = d->balloon.actual_kib;
         d->balloon.unused_kib = (guint64)(g->st_unused_mib * TM_MIB);
         d->balloon.last_update = g->st_stamp;
         d->has_balloon_stats = g->st_have;

@@ -72,13 +72,19 @@ static void mig_config(Config *cfg, MigrationMode mode)
 
 /* A synchronised clock, as ntp_adjtime reports it on a disciplined host. */
 static const ClockSync synced = {
-    .state = TIME_OK, .status = STA_PLL, .synchronised = TRUE,
-    .maxerror_us = 1000, .esterror_us = 10,
+    .state = TIME_OK,
+    .status = STA_PLL,
+    .synchronised = TRUE,
+    .maxerror_us = 1000,
+    .esterror_us = 10,
 };
 /* What this machine reports: the kernel was never disciplined. */
 static const ClockSync unsynced = {
-    .state = TIME_ERROR, .status = STA_UNSYNC, .synchronised = FALSE,
-    .maxerror_us = 16000000, .esterror_us = 16000000,
+    .state = TIME_ERROR,
+    .status = STA_UNSYNC,
+    .synchronised = FALSE,
+    .maxerror_us = 16000000,
+    .esterror_us = 16000000,
 };
 
 static gboolean has_refusal(const MigrateDecision *d, const char *needle)
@@ -109,8 +115,13 @@ typedef struct {
     guint64 deficit_mib;
     gboolean overloaded;
     gboolean expect; /* migrate_observe says "attempt now" */
-    enum { DO_NOTHING, DO_REQUEST, DO_REQUEST_FLIGHT, DO_DONE,
-           DO_FRUITLESS } then;
+    enum {
+        DO_NOTHING,
+        DO_REQUEST,
+        DO_REQUEST_FLIGHT,
+        DO_DONE,
+        DO_FRUITLESS
+    } then;
 } TickStep;
 
 typedef struct {
@@ -123,39 +134,81 @@ typedef struct {
 } TriggerCase;
 
 static const TriggerCase trigger_cases[] = {
-    {"fires after K ticks, then counts again", MIGRATION_ADVISE, 3, 1,
-     {{100, 0, FALSE, DO_NOTHING}, {100, 0, FALSE, DO_NOTHING},
-      {100, 0, TRUE, DO_REQUEST}, {100, 0, FALSE, DO_NOTHING},
-      {100, 0, FALSE, DO_NOTHING}, {100, 0, TRUE, DO_NOTHING}},
+    {"fires after K ticks, then counts again",
+     MIGRATION_ADVISE,
+     3,
+     1,
+     {{100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, TRUE, DO_REQUEST},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, TRUE, DO_NOTHING}},
      6},
-    {"an interruption restarts the count", MIGRATION_ADVISE, 3, 1,
-     {{100, 0, FALSE, DO_NOTHING}, {100, 0, FALSE, DO_NOTHING},
-      {0, 0, FALSE, DO_NOTHING}, {100, 0, FALSE, DO_NOTHING},
-      {100, 0, FALSE, DO_NOTHING}, {100, 0, TRUE, DO_NOTHING}},
+    {"an interruption restarts the count",
+     MIGRATION_ADVISE,
+     3,
+     1,
+     {{100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {0, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, TRUE, DO_NOTHING}},
      6},
-    {"K = 1 fires on the first tick", MIGRATION_EXECUTE, 1, 1,
-     {{1, 0, TRUE, DO_NOTHING}}, 1},
-    {"off never fires", MIGRATION_OFF, 1, 1,
-     {{100, 0, FALSE, DO_NOTHING}, {100, 1, FALSE, DO_NOTHING}}, 2},
-    {"cpu overload counts like a deficit", MIGRATION_ADVISE, 2, 1,
-     {{0, 1, FALSE, DO_NOTHING}, {0, 1, TRUE, DO_NOTHING},
+    {"K = 1 fires on the first tick",
+     MIGRATION_EXECUTE,
+     1,
+     1,
+     {{1, 0, TRUE, DO_NOTHING}},
+     1},
+    {"off never fires",
+     MIGRATION_OFF,
+     1,
+     1,
+     {{100, 0, FALSE, DO_NOTHING}, {100, 1, FALSE, DO_NOTHING}},
+     2},
+    {"cpu overload counts like a deficit",
+     MIGRATION_ADVISE,
+     2,
+     1,
+     {{0, 1, FALSE, DO_NOTHING},
+      {0, 1, TRUE, DO_NOTHING},
       {0, 0, FALSE, DO_NOTHING}},
      3},
-    {"one in flight: nothing until it is done", MIGRATION_EXECUTE, 1, 1,
-     {{100, 0, TRUE, DO_REQUEST_FLIGHT}, {100, 0, FALSE, DO_NOTHING},
-      {100, 0, FALSE, DO_DONE}, {100, 0, TRUE, DO_NOTHING}},
+    {"one in flight: nothing until it is done",
+     MIGRATION_EXECUTE,
+     1,
+     1,
+     {{100, 0, TRUE, DO_REQUEST_FLIGHT},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_DONE},
+      {100, 0, TRUE, DO_NOTHING}},
      4},
     /* 30 s pause after the first fruitless attempt, at 10 s per tick. */
-    {"a fruitless attempt pauses the next", MIGRATION_EXECUTE, 1, 10,
-     {{100, 0, TRUE, DO_FRUITLESS}, {100, 0, FALSE, DO_NOTHING},
-      {100, 0, FALSE, DO_NOTHING}, {100, 0, TRUE, DO_FRUITLESS},
-      {100, 0, FALSE, DO_NOTHING}, {100, 0, FALSE, DO_NOTHING},
-      {100, 0, FALSE, DO_NOTHING}, {100, 0, FALSE, DO_NOTHING},
-      {100, 0, FALSE, DO_NOTHING}, {100, 0, TRUE, DO_NOTHING}},
+    {"a fruitless attempt pauses the next",
+     MIGRATION_EXECUTE,
+     1,
+     10,
+     {{100, 0, TRUE, DO_FRUITLESS},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, TRUE, DO_FRUITLESS},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, TRUE, DO_NOTHING}},
      10},
-    {"a pause outlives a gap in the signal", MIGRATION_EXECUTE, 1, 10,
-     {{100, 0, TRUE, DO_FRUITLESS}, {0, 0, FALSE, DO_NOTHING},
-      {100, 0, FALSE, DO_NOTHING}, {100, 0, TRUE, DO_NOTHING}},
+    {"a pause outlives a gap in the signal",
+     MIGRATION_EXECUTE,
+     1,
+     10,
+     {{100, 0, TRUE, DO_FRUITLESS},
+      {0, 0, FALSE, DO_NOTHING},
+      {100, 0, FALSE, DO_NOTHING},
+      {100, 0, TRUE, DO_NOTHING}},
      4},
 };
 
@@ -217,8 +270,8 @@ static void test_backoff(void)
     static const struct {
         guint failures;
         gint64 seconds;
-    } cases[] = {{0, 30}, {1, 30}, {2, 60}, {3, 120}, {4, 240}, {5, 480},
-                 {6, 960}, {7, 960}, {1000, 960}};
+    } cases[] = {{0, 30},  {1, 30},  {2, 60},  {3, 120},   {4, 240},
+                 {5, 480}, {6, 960}, {7, 960}, {1000, 960}};
     guint i;
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++)
@@ -323,8 +376,8 @@ static void test_cooldown(void)
     g_assert_null(migrate_in_flight(st));
     g_assert_cmpfloat(migrate_cooldown_left_s(st, "uuid-a", t0 + 130 * SEC), ==,
                       30.0);
-    g_assert_nonnull(
-        strstr(skip_of(st, snap, "a", t0 + 130 * SEC, &skip), "cooling down, 30 s left"));
+    g_assert_nonnull(strstr(skip_of(st, snap, "a", t0 + 130 * SEC, &skip),
+                            "cooling down, 30 s left"));
     g_free(skip);
     g_assert_null(skip_of(st, snap, "a", t0 + 160 * SEC, &skip));
 
@@ -357,30 +410,57 @@ typedef struct {
 } GuestCase;
 
 static const GuestCase guest_cases[] = {
-    {"the cheapest guest that clears the deficit", MIGRATE_TRIGGER_MEMORY, 300,
-     {{"big", 1024, 900}, {"cheap", 512, 80}, {"small", 256, 20},
+    {"the cheapest guest that clears the deficit",
+     MIGRATE_TRIGGER_MEMORY,
+     300,
+     {{"big", 1024, 900},
+      {"cheap", 512, 80},
+      {"small", 256, 20},
       {"costly", 512, 400}},
-     "cheap", "clears the 300 MiB deficit at the least cost"},
-    {"equal cost: the smaller relief disturbs less", MIGRATE_TRIGGER_MEMORY,
-     300, {{"b", 1024, 100}, {"a", 512, 100}, {"c", 512, 100}}, "a", NULL},
-    {"none clears it: the one that covers most", MIGRATE_TRIGGER_MEMORY, 4000,
+     "cheap",
+     "clears the 300 MiB deficit at the least cost"},
+    {"equal cost: the smaller relief disturbs less",
+     MIGRATE_TRIGGER_MEMORY,
+     300,
+     {{"b", 1024, 100}, {"a", 512, 100}, {"c", 512, 100}},
+     "a",
+     NULL},
+    {"none clears it: the one that covers most",
+     MIGRATE_TRIGGER_MEMORY,
+     4000,
      {{"a", 512, 10}, {"b", 1024, 900}, {"c", 768, 10}},
-     "b", "clears the 4000 MiB deficit alone; b covers the most"},
+     "b",
+     "clears the 4000 MiB deficit alone; b covers the most"},
     {"cooling down and unknown clocks are not considered",
-     MIGRATE_TRIGGER_MEMORY, 300,
-     {{"a", 512, 10, 0, TRUE}, {"b", 512, 20, 0, FALSE, TRUE},
-      {"c", 512, 30}},
-     "c", NULL},
-    {"nobody may move", MIGRATE_TRIGGER_MEMORY, 300,
-     {{"a", 512, 10, 0, TRUE}}, NONE_EXPECTED, "no guest may move now"},
+     MIGRATE_TRIGGER_MEMORY,
+     300,
+     {{"a", 512, 10, 0, TRUE}, {"b", 512, 20, 0, FALSE, TRUE}, {"c", 512, 30}},
+     "c",
+     NULL},
+    {"nobody may move",
+     MIGRATE_TRIGGER_MEMORY,
+     300,
+     {{"a", 512, 10, 0, TRUE}},
+     NONE_EXPECTED,
+     "no guest may move now"},
     {"cpu: the cheapest guest whose load clears the overload",
-     MIGRATE_TRIGGER_CPU, 40,
+     MIGRATE_TRIGGER_CPU,
+     40,
      {{"hot", 2048, 1500, 95}, {"warm", 512, 100, 45}, {"idle", 256, 10, 1}},
-     "warm", "clears the 40% overload"},
-    {"cpu: none clears it, the busiest", MIGRATE_TRIGGER_CPU, 150,
-     {{"hot", 2048, 1500, 95}, {"warm", 512, 100, 45}}, "hot", NULL},
-    {"manual: the named guest", MIGRATE_TRIGGER_MANUAL, 0,
-     {{"only", 512, 100}}, "only", "was named by an operator"},
+     "warm",
+     "clears the 40% overload"},
+    {"cpu: none clears it, the busiest",
+     MIGRATE_TRIGGER_CPU,
+     150,
+     {{"hot", 2048, 1500, 95}, {"warm", 512, 100, 45}},
+     "hot",
+     NULL},
+    {"manual: the named guest",
+     MIGRATE_TRIGGER_MANUAL,
+     0,
+     {{"only", 512, 100}},
+     "only",
+     "was named by an operator"},
 };
 
 static MigratePeer *make_peer(const char *uri, const char *caps,
@@ -454,11 +534,11 @@ static void test_guest_table(void)
         Config cfg;
 
         mig_config(&cfg, MIGRATION_EXECUTE);
-        trig.deficit =
-            gc->kind == MIGRATE_TRIGGER_MEMORY ? gc->deficit * TM_MIB : gc->deficit;
+        trig.deficit = gc->kind == MIGRATE_TRIGGER_MEMORY ? gc->deficit * TM_MIB
+                                                          : gc->deficit;
         for (i = 0; i < G_N_ELEMENTS(gc->guests) && gc->guests[i].name; i++)
-            g_ptr_array_add(guests, make_guest(&gc->guests[i], gc->kind,
-                                               "plain.xml"));
+            g_ptr_array_add(guests,
+                            make_guest(&gc->guests[i], gc->kind, "plain.xml"));
         g_ptr_array_add(peers, make_peer("qemu+tcp://peer/system",
                                          "peer-2596700000-noscale.xml", NULL,
                                          16384, 0, 0));
@@ -502,87 +582,145 @@ typedef struct {
     guint64 pin_hz;
 } PeerCase;
 
-#define NEAR "peer-2596700000-noscale.xml"   /* 223.4 ppm from the source */
-#define FAR "peer-2597000000-noscale.xml"    /* 338.9 ppm */
-#define SCALE "peer-2100000000-scale.xml"    /* 2.1 GHz, scaling */
-#define NOTSC "test-driver.xml"              /* libvirt's test:///default */
+#define NEAR "peer-2596700000-noscale.xml" /* 223.4 ppm from the source */
+#define FAR "peer-2597000000-noscale.xml"  /* 338.9 ppm */
+#define SCALE "peer-2100000000-scale.xml"  /* 2.1 GHz, scaling */
+#define NOTSC "test-driver.xml"            /* libvirt's test:///default */
 #define SAME_UUID "6b1c1e8a-3f0d-4d5e-9a7c-2e41f0b3c901" /* the source's */
 
 static const PeerCase peer_cases[] = {
-    {"an unreachable peer is skipped with its reason", "plain.xml", FALSE,
+    {"an unreachable peer is skipped with its reason",
+     "plain.xml",
+     FALSE,
      {{"qemu+tcp://127.0.0.1:1/system", NULL},
       {"qemu+tcp://near/system", NEAR, NULL, 8192}},
-     "qemu+tcp://near/system", TSC_VERDICT_WITHIN_TOLERANCE,
+     "qemu+tcp://near/system",
+     TSC_VERDICT_WITHIN_TOLERANCE,
      {"peer qemu+tcp://127.0.0.1:1/system skipped: unable to connect",
       "Connection refused"}},
-    {"only an unreachable peer: nothing", "plain.xml", FALSE,
-     {{"qemu+tcp://127.0.0.1:1/system", NULL}}, NONE_EXPECTED, 0,
+    {"only an unreachable peer: nothing",
+     "plain.xml",
+     FALSE,
+     {{"qemu+tcp://127.0.0.1:1/system", NULL}},
+     NONE_EXPECTED,
+     0,
      {"Connection refused"}},
     {"no TSC frequency (test:///default) is refused with the reason",
-     "plain.xml", FALSE, {{"test:///default", NOTSC, NULL, 8192, 0, 16}},
-     NONE_EXPECTED, 0,
+     "plain.xml",
+     FALSE,
+     {{"test:///default", NOTSC, NULL, 8192, 0, 16}},
+     NONE_EXPECTED,
+     0,
      {"aos -> test:///default refused: guest TSC 2596120000 Hz, but the peer "
       "reports no TSC frequency",
       "allow_unknown_tsc is off"}},
-    {"no TSC frequency, allowed by config", "plain.xml", TRUE,
-     {{"test:///default", NOTSC, NULL, 8192, 0, 16}}, "test:///default",
+    {"no TSC frequency, allowed by config",
+     "plain.xml",
+     TRUE,
+     {{"test:///default", NOTSC, NULL, 8192, 0, 16}},
+     "test:///default",
      TSC_VERDICT_UNKNOWN_ALLOWED},
     {"338.9 ppm away without scaling: refused naming both and the distance",
-     "plain.xml", FALSE, {{"qemu+tcp://far/system", FAR, NULL, 8192}},
-     NONE_EXPECTED, 0,
+     "plain.xml",
+     FALSE,
+     {{"qemu+tcp://far/system", FAR, NULL, 8192}},
+     NONE_EXPECTED,
+     0,
      {"guest TSC 2596120000 Hz is 338.9 ppm from peer's 2597000000 Hz",
       "the peer cannot scale"}},
-    {"the far peer refused, the near one taken", "plain.xml", FALSE,
+    {"the far peer refused, the near one taken",
+     "plain.xml",
+     FALSE,
      {{"qemu+tcp://far/system", FAR, NULL, 8192},
       {"qemu+tcp://near/system", NEAR, NULL, 8192}},
-     "qemu+tcp://near/system", TSC_VERDICT_WITHIN_TOLERANCE,
+     "qemu+tcp://near/system",
+     TSC_VERDICT_WITHIN_TOLERANCE,
      {"338.9 ppm"}},
-    {"a scaling peer 19% slower", "plain.xml", FALSE,
-     {{"qemu+tcp://amd/system", SCALE, NULL, 8192}}, "qemu+tcp://amd/system",
+    {"a scaling peer 19% slower",
+     "plain.xml",
+     FALSE,
+     {{"qemu+tcp://amd/system", SCALE, NULL, 8192}},
+     "qemu+tcp://amd/system",
      TSC_VERDICT_SCALING},
-    {"explicit +150 ppm guest on a host of the source's kind", "tsc-plus150ppm.xml",
-     FALSE, {{"qemu+tcp://twin/system", SOURCE_CAPS,
-              "11111111-2222-4333-8444-555555555555", 8192}},
-     "qemu+tcp://twin/system", TSC_VERDICT_WITHIN_TOLERANCE},
+    {"explicit +150 ppm guest on a host of the source's kind",
+     "tsc-plus150ppm.xml",
+     FALSE,
+     {{"qemu+tcp://twin/system", SOURCE_CAPS,
+       "11111111-2222-4333-8444-555555555555", 8192}},
+     "qemu+tcp://twin/system",
+     TSC_VERDICT_WITHIN_TOLERANCE},
     {"explicit 2599000000 guest: 1109 ppm from every peer here",
-     "tsc-2599000000.xml", FALSE,
-     {{"qemu+tcp://near/system", NEAR, NULL, 8192}}, NONE_EXPECTED, 0,
+     "tsc-2599000000.xml",
+     FALSE,
+     {{"qemu+tcp://near/system", NEAR, NULL, 8192}},
+     NONE_EXPECTED,
+     0,
      {"guest TSC 2599000000 Hz is"}},
-    {"the source itself is not a peer", "plain.xml", FALSE,
-     {{"qemu:///system", SOURCE_CAPS, SAME_UUID, 8192}}, NONE_EXPECTED, 0,
+    {"the source itself is not a peer",
+     "plain.xml",
+     FALSE,
+     {{"qemu:///system", SOURCE_CAPS, SAME_UUID, 8192}},
+     NONE_EXPECTED,
+     0,
      {"it is this host (host UUID " SAME_UUID ")"}},
-    {"capabilities that cannot be read", "plain.xml", FALSE,
-     {{"qemu+tcp://odd/system", "unreadable", NULL, 8192}}, NONE_EXPECTED, 0,
+    {"capabilities that cannot be read",
+     "plain.xml",
+     FALSE,
+     {{"qemu+tcp://odd/system", "unreadable", NULL, 8192}},
+     NONE_EXPECTED,
+     0,
      {"its capabilities could not be read"}},
     {"too little free memory for 512 MiB plus the 200 MiB reserve",
-     "plain.xml", FALSE,
+     "plain.xml",
+     FALSE,
      {{"qemu+tcp://full/system", NEAR, NULL, 700},
       {"qemu+tcp://roomy/system", NEAR, "22222222-2222-4333-8444-555555555555",
        712}},
-     "qemu+tcp://roomy/system", TSC_VERDICT_WITHIN_TOLERANCE,
+     "qemu+tcp://roomy/system",
+     TSC_VERDICT_WITHIN_TOLERANCE,
      {"the peer has 700 MiB free, the guest needs 512 MiB plus the 200 MiB "
       "reserve"}},
-    {"the lowest load wins", "plain.xml", FALSE,
+    {"the lowest load wins",
+     "plain.xml",
+     FALSE,
      {{"qemu+tcp://busy/system", NEAR, NULL, 16384, 4, 2},
       {"qemu+tcp://calm/system", NEAR, NULL, 8192, 1, 2},
       {"qemu+tcp://calmer/system", SCALE, NULL, 4096, 1, 8}},
-     "qemu+tcp://calmer/system", TSC_VERDICT_SCALING},
-    {"equal load: the most free memory", "plain.xml", FALSE,
+     "qemu+tcp://calmer/system",
+     TSC_VERDICT_SCALING},
+    {"equal load: the most free memory",
+     "plain.xml",
+     FALSE,
      {{"qemu+tcp://a/system", NEAR, NULL, 4096, 1, 2},
       {"qemu+tcp://b/system", NEAR, NULL, 8192, 1, 2}},
-     "qemu+tcp://b/system", TSC_VERDICT_WITHIN_TOLERANCE},
-    {"all equal: config order", "plain.xml", FALSE,
+     "qemu+tcp://b/system",
+     TSC_VERDICT_WITHIN_TOLERANCE},
+    {"all equal: config order",
+     "plain.xml",
+     FALSE,
      {{"qemu+tcp://a/system", NEAR, NULL, 8192, 1, 2},
       {"qemu+tcp://b/system", NEAR, NULL, 8192, 1, 2}},
-     "qemu+tcp://a/system", TSC_VERDICT_WITHIN_TOLERANCE},
-    {"invtsc without a frequency: the source's is pinned", "invtsc.xml",
-     FALSE, {{"qemu+tcp://near/system", NEAR, NULL, 8192}},
-     "qemu+tcp://near/system", TSC_VERDICT_WITHIN_TOLERANCE, {NULL}, TRUE,
+     "qemu+tcp://a/system",
+     TSC_VERDICT_WITHIN_TOLERANCE},
+    {"invtsc without a frequency: the source's is pinned",
+     "invtsc.xml",
+     FALSE,
+     {{"qemu+tcp://near/system", NEAR, NULL, 8192}},
+     "qemu+tcp://near/system",
+     TSC_VERDICT_WITHIN_TOLERANCE,
+     {NULL},
+     TRUE,
      2596120000},
-    {"invtsc with its own frequency: nothing to pin", "invtsc-pinned.xml",
-     FALSE, {{"qemu+tcp://twin/system", SOURCE_CAPS,
-              "11111111-2222-4333-8444-555555555555", 8192}},
-     "qemu+tcp://twin/system", TSC_VERDICT_WITHIN_TOLERANCE, {NULL}, FALSE, 0},
+    {"invtsc with its own frequency: nothing to pin",
+     "invtsc-pinned.xml",
+     FALSE,
+     {{"qemu+tcp://twin/system", SOURCE_CAPS,
+       "11111111-2222-4333-8444-555555555555", 8192}},
+     "qemu+tcp://twin/system",
+     TSC_VERDICT_WITHIN_TOLERANCE,
+     {NULL},
+     FALSE,
+     0},
 };
 
 static void test_peer_table(void)
@@ -600,7 +738,8 @@ static void test_peer_table(void)
         g_autoptr(GPtrArray) peers = peer_list();
         g_auto(MigrateDecision) d = {0};
         MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY,
-                               .deficit = 100 * TM_MIB, .ticks = 3};
+                               .deficit = 100 * TM_MIB,
+                               .ticks = 3};
         Config cfg;
 
         mig_config(&cfg, MIGRATION_EXECUTE);
@@ -609,9 +748,9 @@ static void test_peer_table(void)
         for (i = 0; i < G_N_ELEMENTS(pc->peers) && pc->peers[i].uri; i++) {
             const TPeer *tp = &pc->peers[i];
 
-            g_ptr_array_add(peers, make_peer(tp->uri, tp->caps, tp->uuid,
-                                             tp->free_mib, tp->vcpus,
-                                             tp->ncpus));
+            g_ptr_array_add(peers,
+                            make_peer(tp->uri, tp->caps, tp->uuid, tp->free_mib,
+                                      tp->vcpus, tp->ncpus));
         }
         g_test_message("case: %s", pc->what);
         migrate_decide(&trig, guests, peers, &source, &synced, &cfg, &d);
@@ -657,8 +796,8 @@ static const ClockCase clock_cases[] = {
      TRUE, TRUE, NULL},
     {"execute, clock unknown: refused", MIGRATION_EXECUTE, NULL, FALSE, FALSE,
      FALSE, "local clock state unknown"},
-    {"advise reports the clock but is not refused", MIGRATION_ADVISE,
-     &unsynced, FALSE, TRUE, FALSE, NULL},
+    {"advise reports the clock but is not refused", MIGRATION_ADVISE, &unsynced,
+     FALSE, TRUE, FALSE, NULL},
 };
 
 static void test_clock_table(void)
@@ -675,14 +814,15 @@ static void test_clock_table(void)
         g_autoptr(GPtrArray) peers = peer_list();
         g_auto(MigrateDecision) d = {0};
         MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY,
-                               .deficit = 100 * TM_MIB, .ticks = 3};
+                               .deficit = 100 * TM_MIB,
+                               .ticks = 3};
         Config cfg;
 
         mig_config(&cfg, cc->mode);
         cfg.allow_unsynced_clock = cc->allow_unsynced;
         g_ptr_array_add(guests, make_guest(&tg, trig.kind, "plain.xml"));
-        g_ptr_array_add(peers, make_peer("qemu+tcp://near/system", NEAR, NULL,
-                                         8192, 0, 0));
+        g_ptr_array_add(
+            peers, make_peer("qemu+tcp://near/system", NEAR, NULL, 8192, 0, 0));
         g_test_message("case: %s", cc->what);
         migrate_decide(&trig, guests, peers, &source, cc->clock, &cfg, &d);
         dump_refusals(&d);
