@@ -24,10 +24,12 @@
  *   --step MB       block size (default 1)
  *   --report MB     print a progress line every this many MB (default 32)
  *   --stay          after freeing, sleep until killed instead of exiting
- *   --min-available MB
- *                   treat a guest whose MemAvailable is below MB as out of
+ *   --min-free MB   treat a guest whose MemFree is below MB as out of
  *                   memory: stop growing, as an allocation failure would
- *                   (with overcommit on, a real failure is the OOM killer)
+ *                   (with overcommit on, a real failure is the OOM killer).
+ *                   MemFree, not MemAvailable: a ballooned-down guest keeps
+ *                   the watermarks of its boot size, so its MemAvailable
+ *                   reads tens of MB below MemFree long before it is short
  *
  * Output, one line each, flushed at once:
  *   consumer: start rate=25 MB/s limit=512 MB hold=10 s
@@ -67,8 +69,8 @@ static void sleep_until(double t)
         ;
 }
 
-/* MemAvailable from /proc/meminfo in MB, or -1 when unreadable. */
-static double mem_available_mb(void)
+/* MemFree from /proc/meminfo in MB, or -1 when unreadable. */
+static double mem_free_mb(void)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     char line[128];
@@ -77,7 +79,7 @@ static double mem_available_mb(void)
     if (f == NULL)
         return -1;
     while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+        if (sscanf(line, "MemFree: %lf kB", &kb) == 1)
             break;
     }
     fclose(f);
@@ -89,7 +91,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: consumer [--rate MBPS] [--limit MB] [--hold SECONDS]\n"
             "                [--step MB] [--report MB] [--stay]\n"
-            "                [--min-available MB]\n");
+            "                [--min-free MB]\n");
     exit(2);
 }
 
@@ -114,7 +116,7 @@ int main(int argc, char **argv)
     double step = 1.0;
     double report = 32.0;
     int stay = 0;
-    double min_available = 0.0;
+    double min_free = 0.0;
     size_t block;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     char **blocks = NULL;
@@ -144,8 +146,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--report") == 0) {
             report = parse_num(v);
             i++;
-        } else if (strcmp(a, "--min-available") == 0) {
-            min_available = parse_num(v);
+        } else if (strcmp(a, "--min-free") == 0) {
+            min_free = parse_num(v);
             i++;
         } else if (strcmp(a, "--stay") == 0) {
             stay = 1;
@@ -153,7 +155,7 @@ int main(int argc, char **argv)
             usage();
         }
     }
-    if (rate < 0 || limit < 0 || step <= 0 || report <= 0 || min_available < 0 ||
+    if (rate < 0 || limit < 0 || step <= 0 || report <= 0 || min_free < 0 ||
         (hold < 0 && hold != -1))
         usage();
 
@@ -174,9 +176,9 @@ int main(int argc, char **argv)
             break;
         if (rate > 0)
             sleep_until(start + (have + (double)block / MB) / rate);
-        if (min_available > 0) {
-            double avail = mem_available_mb();
-            if (avail >= 0 && avail < min_available + (double)block / MB) {
+        if (min_free > 0) {
+            double avail = mem_free_mb();
+            if (avail >= 0 && avail < min_free + (double)block / MB) {
                 why = "low memory";
                 break;
             }

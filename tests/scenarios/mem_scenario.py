@@ -17,10 +17,11 @@ import memory_monitor
 MIB = 1024
 RESERVE_MIB = 200
 UNUSED_MIN_MIB = 100
-# Consumers stop growing when the guest's available memory falls below
-# this, as the course's consumer stops when an allocation fails: without
-# it a guest whose budget ran out could only end in its OOM killer.
-CONSUMER_MIN_AVAILABLE_MIB = 40
+# Consumers stop growing when the guest's free memory falls below this, as
+# the course's consumer stops when an allocation fails: without it a guest
+# whose budget ran out could only end in its OOM killer.  40 MiB is well
+# above the guest kernel's min watermark (about 6 MiB for 2 GiB at boot).
+CONSUMER_MIN_FREE_MIB = 40
 
 
 def host_free_mib(conn):
@@ -97,8 +98,8 @@ def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
                     for n in subset(names, c["guests"]):
                         gs[n].consume(rate=c["rate"], limit=c.get("limit"),
                                       hold=c.get("hold"), extra=[
-                                          "--min-available",
-                                          str(CONSUMER_MIN_AVAILABLE_MIB)])
+                                          "--min-free",
+                                          str(CONSUMER_MIN_FREE_MIB)])
                         started[n] = k
             time.sleep(max(0.0, t0 + k - time.monotonic()))
             rows = memory_monitor.sample_memory(conn, "aos_vm")
