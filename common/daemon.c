@@ -341,6 +341,10 @@ int daemon_main(const DaemonOps *ops, int argc, char **argv)
     int rc;
 
     ctx.ops = ops;
+    /* A write to libvirtd's socket after libvirtd died must fail with
+     * EPIPE, not kill the daemon: measured here, SIGKILL of libvirtd took
+     * both daemons down with SIGPIPE until this was ignored. */
+    signal(SIGPIPE, SIG_IGN);
     g_log_set_writer_func(log_writer, (gpointer)ops->log_domain, NULL);
     if (!cli_parse(&ops->cli, argc, argv, &ctx.cli, &err)) {
         g_printerr("%s: %s\n", ops->cli.prog, err->message);

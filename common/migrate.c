@@ -271,6 +271,17 @@ static guint64 cost_kib(const DomainSample *d, guint64 held)
     return held;
 }
 
+static gboolean balloon_moving(const DomainSample *d)
+{
+    guint64 a = d->balloon.actual_kib;
+
+    if (!d->has_balloon_stats || !(d->balloon.present & BALLOON_HAS_ACTUAL) ||
+        d->cur_kib == 0)
+        return FALSE;
+    return (a > d->cur_kib ? a - d->cur_kib : d->cur_kib - a) >
+           MIGRATE_SETTLE_KIB;
+}
+
 GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
                               const MigrateTrigger *trig, gint64 now_us)
 {
@@ -305,10 +316,17 @@ GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
             break;
         }
         left = migrate_cooldown_left_s(st, d->uuid, now_us);
-        if (g_strcmp0(st->in_flight, d->uuid) == 0)
+        if (g_strcmp0(st->in_flight, d->uuid) == 0) {
             g->skip = g_strdup("its migration is in flight");
-        else if (left > 0)
+        } else if (left > 0) {
             g->skip = g_strdup_printf("cooling down, %.0f s left", ceil(left));
+        } else if (balloon_moving(d)) {
+            g->skip = g_strdup_printf(
+                "its balloon is still moving (actual %.0f MiB, target %.0f "
+                "MiB)",
+                mib(d->balloon.actual_kib), mib(d->cur_kib));
+            g->settling = TRUE;
+        }
         g_ptr_array_add(out, g);
     }
     return out;
@@ -501,6 +519,7 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
     g_autofree gboolean *usable = g_new0(gboolean, peers->len + 1);
     double deficit = trig->deficit;
     guint nusable = 0;
+    guint nsettling = 0;
     guint i;
 
     *out = (MigrateDecision){0};
@@ -520,6 +539,7 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
     for (i = 0; i < guests->len; i++) {
         MigrateGuest *g = g_ptr_array_index(guests, i);
 
+        nsettling += g->settling;
         if (g->skip)
             refuse(out, "%s not considered: %s", g->name, g->skip);
         else if (!g->clock_known)
@@ -528,7 +548,11 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
             g_ptr_array_add(order, g);
     }
     if (order->len == 0) {
-        out->reason = g_strdup("no guest may move now");
+        out->retry_soon = nsettling > 0;
+        out->reason =
+            g_strdup(out->retry_soon ? "no guest may move until its balloon "
+                                       "settles"
+                                     : "no guest may move now");
         return;
     }
     if (nusable == 0) {

@@ -26,6 +26,12 @@
 #define MIGRATE_RETRY_FIRST_S 30
 #define MIGRATE_RETRY_MAX_S 960
 
+/* A guest whose balloon is further than this from its target is still
+ * inflating or deflating and is not migrated until it settles: a TCG
+ * guest migrated while its balloon driver was busy was seen to crash on
+ * the destination. */
+#define MIGRATE_SETTLE_KIB (16 * 1024)
+
 typedef enum {
     MIGRATE_TRIGGER_NONE = 0,
     MIGRATE_TRIGGER_MEMORY, /* deficit in KiB of budget */
@@ -91,14 +97,16 @@ typedef struct {
     double cpu_pct;       /* its CPU use, percent of one pCPU, -1 unknown */
     gboolean clock_known; /* clock read from its domain XML */
     GuestClock clock;
-    char *skip; /* why it may not move now, NULL when it may */
+    char *skip;        /* why it may not move now, NULL when it may */
+    gboolean settling; /* skipped only until its balloon settles */
 } MigrateGuest;
 
 void migrate_guest_free(MigrateGuest *g);
 
 /* Every running guest of snap, with its relief for trig (memory: what it
- * holds; CPU: its CPU use) and cost.  Guests cooling down or in flight
- * have skip set.  Clocks are left for the caller to fill. */
+ * holds; CPU: its CPU use) and cost.  Guests cooling down, in flight, or
+ * whose balloon has not reached its target have skip set.  Clocks are
+ * left for the caller to fill. */
 GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
                               const MigrateTrigger *trig,
                               gint64 now_us) G_GNUC_WARN_UNUSED_RESULT;
@@ -132,6 +140,9 @@ typedef struct {
     char *clock_reason;
     char *reason;        /* why this guest and this peer, or why nothing */
     GPtrArray *refusals; /* char*, one per peer or guest/peer turned down */
+    /* Nothing now, but only because balloons are still moving: worth
+     * another attempt next tick rather than a retry pause. */
+    gboolean retry_soon;
 } MigrateDecision;
 
 void migrate_decision_clear(MigrateDecision *d);

@@ -47,6 +47,7 @@ typedef struct {
     guint64 iterations;
     char *stats_from;
     gboolean dest_running;
+    char *dest_state;
     gboolean dest_clock_known;
     gboolean dest_has_freq;
     guint64 dest_tsc_hz;
@@ -89,6 +90,7 @@ static void job_free(MigrateJob *j)
     g_free(j->error);
     g_free(j->stats_from);
     g_free(j->source_state);
+    g_free(j->dest_state);
     g_free(j);
 }
 
@@ -621,13 +623,20 @@ static void check_destination(MigrateJob *j)
     int state = 0;
     int reason = 0;
 
-    if (!c)
+    if (!c) {
+        j->dest_state =
+            g_strdup_printf("unknown: %s", conn_last_error_message());
         return;
+    }
     dom = virDomainLookupByUUIDString(c, j->uuid);
-    if (!dom)
+    if (!dom) {
+        j->dest_state = g_strdup("gone");
         return;
-    if (virDomainGetState(dom, &state, &reason, 0) == 0)
+    }
+    if (virDomainGetState(dom, &state, &reason, 0) == 0) {
         j->dest_running = state == VIR_DOMAIN_RUNNING;
+        j->dest_state = g_strdup(state_name(state));
+    }
     if (!j->have_stats)
         read_job_stats(dom, j, "destination");
     xml = virDomainGetXMLDesc(dom, 0);
@@ -779,6 +788,7 @@ static void finish_job(Migrator *m, const Config *cfg)
     add_u64(b, "pinned_hz", j->pin_hz);
     if (j->ok) {
         add_bool(b, "dest_running", j->dest_running);
+        add_str(b, "dest_state", j->dest_state);
         if (j->dest_clock_known && j->dest_has_freq)
             add_u64(b, "dest_tsc_hz", j->dest_tsc_hz);
         else
@@ -801,6 +811,9 @@ static void finish_job(Migrator *m, const Config *cfg)
         if (!j->have_stats)
             g_warning("migrated %s, but its job stats give no downtime",
                       j->name);
+        if (!j->dest_running)
+            g_warning("migrated %s, but it is not running on %s (%s)", j->name,
+                      j->peer_uri, j->dest_state ? j->dest_state : "unknown");
     } else {
         action_set_reason(a, "%s; the guest is %s on this host", j->reason,
                           j->source_state ? j->source_state : "unknown");
@@ -903,12 +916,17 @@ static void emit_no_request(Migrator *m, const Config *cfg,
     emit(m, cfg, b);
 }
 
+typedef enum {
+    ATTEMPT_REQUESTED,
+    ATTEMPT_NOTHING, /* worth a retry pause */
+    ATTEMPT_WAIT,    /* only balloons still moving: again next tick */
+} AttemptOutcome;
+
 /* One attempt: reads the facts, decides, and advises or starts the
- * migration.  only_name limits the candidates to one guest.  TRUE when a
- * request was made. */
-static gboolean attempt(Migrator *m, Conn *conn, const Config *cfg,
-                        const Snapshot *snap, const MigrateTrigger *trig,
-                        const char *only_name, char **failure)
+ * migration.  only_name limits the candidates to one guest. */
+static AttemptOutcome attempt(Migrator *m, Conn *conn, const Config *cfg,
+                              const Snapshot *snap, const MigrateTrigger *trig,
+                              const char *only_name, char **failure)
 {
     gint64 now = g_get_monotonic_time();
     g_autoptr(GPtrArray) guests = NULL;
@@ -947,7 +965,7 @@ static gboolean attempt(Migrator *m, Conn *conn, const Config *cfg,
     }
     if (only_name && guests->len == 0) {
         *failure = g_strdup_printf("no running guest called %s", only_name);
-        return FALSE;
+        return ATTEMPT_NOTHING;
     }
     /* Peers are read only when some guest may move and the clock allows
      * it, so a trigger that cannot lead anywhere costs no connection. */
@@ -966,20 +984,28 @@ static gboolean attempt(Migrator *m, Conn *conn, const Config *cfg,
     if (d.ok)
         take_time_data(d.guest, d.tsc.guest_hz, &td, &td_error);
 
+    if (!d.ok && d.retry_soon && !only_name) {
+        g_debug("no migration request yet (%s): %s", trig_text, d.reason);
+        return ATTEMPT_WAIT;
+    }
     if (!d.ok) {
         g_message("no migration request (%s): %s", trig_text, d.reason);
         for (i = 0; i < d.refusals->len; i++)
             g_message("  %s", (const char *)g_ptr_array_index(d.refusals, i));
         emit_no_request(m, cfg, trig, d.reason, d.refusals);
-        *failure = g_strdup(d.reason);
-        return FALSE;
+        *failure = d.refusals->len
+                       ? g_strdup_printf("%s: %s", d.reason,
+                                         (const char *)g_ptr_array_index(
+                                             d.refusals, d.refusals->len - 1))
+                       : g_strdup(d.reason);
+        return ATTEMPT_NOTHING;
     }
     if (cfg->migration_mode == MIGRATION_EXECUTE &&
         !start_job(m, conn, cfg, &d, &td, &why)) {
         g_warning("no migration request (%s): %s", trig_text, why);
         emit_no_request(m, cfg, trig, why, d.refusals);
         *failure = g_steal_pointer(&why);
-        return FALSE;
+        return ATTEMPT_NOTHING;
     }
     emit_request(m, cfg, trig, &d, have_source ? &source : NULL,
                  have_clock ? &cs : NULL, &td, td_error);
@@ -988,7 +1014,7 @@ static gboolean attempt(Migrator *m, Conn *conn, const Config *cfg,
               d.peer->uri, trig_text, d.reason);
     migrate_note_request(m->st, d.guest->uuid,
                          cfg->migration_mode == MIGRATION_EXECUTE, cfg, now);
-    return TRUE;
+    return ATTEMPT_REQUESTED;
 }
 
 /* Actions on a guest under a migration job would wait for the job, and
@@ -1025,10 +1051,9 @@ void migrator_tick(Migrator *m, Conn *conn, const Config *cfg,
         else
             follow_job(m, conn);
     }
-    if (migrate_observe(m->st, snap, plan, cfg, &trig) && conn->conn) {
-        if (!attempt(m, conn, cfg, snap, &trig, NULL, &failure))
-            migrate_note_fruitless(m->st, g_get_monotonic_time());
-    }
+    if (migrate_observe(m->st, snap, plan, cfg, &trig) && conn->conn &&
+        attempt(m, conn, cfg, snap, &trig, NULL, &failure) == ATTEMPT_NOTHING)
+        migrate_note_fruitless(m->st, g_get_monotonic_time());
     hold_back_actions(m, plan);
 }
 
@@ -1048,7 +1073,8 @@ gboolean migrator_request_named(Migrator *m, Conn *conn, const Config *cfg,
     snap = snapshot_collect(conn, COLLECT_BALLOON, error);
     if (!snap)
         return FALSE;
-    if (!attempt(m, conn, cfg, snap, &trig, name, &failure)) {
+    if (attempt(m, conn, cfg, snap, &trig, name, &failure) !=
+        ATTEMPT_REQUESTED) {
         g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "%s", failure);
         return FALSE;
     }

@@ -37,6 +37,26 @@ import sys
 
 MIN_UNUSED = 100
 GUEST_FLOOR = 200
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+SCENARIOS = os.path.join(ROOT, "tests", "scenarios")
+
+
+def consumer_guests(scenario, names):
+    """Guests the scenario started a consumer in, from its definition and
+    the runner's own guest subsets; None when that cannot be told."""
+    sc = read_json(os.path.join(SCENARIOS, f"{scenario}.json"))
+    if not sc:
+        return None
+    try:
+        sys.path.insert(0, SCENARIOS)
+        from run import subset
+    except ImportError:
+        return None
+    out = set()
+    for c in sc.get("consumers", []):
+        out.update(subset(names, c["guests"]))
+    return out
 
 
 def read_json(path):
@@ -131,12 +151,21 @@ def memory_metrics(res, path):
             "peak_actual_mib": r.get("peak_actual"),
         }
     calls = count_actions(path[:-5] + ".decisions.jsonl", "balloon")
-    released = [g["ticks_until_released"] for g in guests.values()
-                if g["ticks_until_released"] is not None]
+    # Guests that ran a consumer: ticks until released, or None when the
+    # memory was not back by the end of the run.
+    scenario = (res.get("file_name") or res.get("name", "")) \
+        .rsplit("-" + res.get("policy", ""), 1)[0]
+    consumers = consumer_guests(scenario, names)
+    if consumers is None:
+        consumers = {n for n, g in guests.items()
+                     if g["ticks_until_released"] is not None}
+    released = [guests[n]["ticks_until_released"] for n in names
+                if n in consumers]
+    for n in names:
+        guests[n]["ran_consumer"] = n in consumers
     return {
         "name": res.get("file_name") or res.get("name"),
-        "scenario": (res.get("file_name") or res.get("name", ""))
-        .rsplit("-" + res.get("policy", ""), 1)[0],
+        "scenario": scenario,
         "title": res.get("title"), "policy": res.get("policy"),
         "budget_mib": res.get("budget_mib"), "samples": len(samples),
         "guests": guests,
@@ -225,15 +254,17 @@ def memory_section(mem, plots):
            "slack on top). Idle memory left unreclaimed = sum over 1 s "
            "samples of max(0, min(actual - 200, unused - 100)) MiB, "
            "so MiB*s. Released = ticks from the consumer's release until "
-           "its balloon was back within 64 MiB of where it started.", ""]
+           "its balloon was back within 64 MiB of where it started, one "
+           "number per guest that ran a consumer (\"not back\": not by the "
+           "end of the run).", ""]
     rows = []
     for m in mem:
         rows.append([m["scenario"], m["policy"],
                      m["budget_mib"] or "host", m["lowest_unused_mib"],
                      m["samples_below_100"], m["oom_events"],
                      m["reserve_violations"], m["budget_violations"],
-                     ", ".join(str(t) for t in m["ticks_until_released"])
-                     or "-",
+                     ", ".join("not back" if t is None else str(t)
+                               for t in m["ticks_until_released"]) or "-",
                      m["idle_unreclaimed_mib_s"], m["balloon_calls"],
                      m["peak_held_mib"]])
     out += table(["scenario", "policy", "budget MiB", "lowest unused MiB",
@@ -247,7 +278,10 @@ def memory_section(mem, plots):
         for n, g in m["guests"].items():
             rows.append([m["scenario"], m["policy"], n,
                          g["lowest_unused_mib"], g["samples_below_100"],
-                         g["oom_events"], g["ticks_until_released"],
+                         g["oom_events"],
+                         "not back" if g["ran_consumer"]
+                         and g["ticks_until_released"] is None
+                         else g["ticks_until_released"],
                          g["idle_unreclaimed_mib_s"],
                          g["idle_unreclaimed_mean_mib"], g["peak_actual_mib"]])
     out += table(["scenario", "policy", "guest", "lowest unused MiB",

@@ -252,6 +252,21 @@ def sigterm_mid_tick(tap, tmp):
            f"{took:.2f} s")
 
 
+def restore_guests(conn):
+    """Puts every test guest back at 512 MiB for the tests after this one."""
+    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+        if dom.name().startswith("aos_vm"):
+            dom.setMemoryFlags(512 * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if all(abs(d.memoryStats().get("actual", 0) - 512 * 1024) <= 4096
+               for d in conn.listAllDomains(
+                   libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+               if d.name().startswith("aos_vm")):
+            return
+        time.sleep(0.5)
+
+
 def main():
     tap = Tap(12)
     tmp = tempfile.mkdtemp(prefix="aos-resilience-")
@@ -262,6 +277,7 @@ def main():
     no_balloon(tap, tmp, conn)
     sighup_broken(tap, tmp)
     sigterm_mid_tick(tap, tmp)
+    restore_guests(libvirt.open(URI))
     tap.note(f"daemon logs in {tmp}")
     tap.done()
 

@@ -324,9 +324,15 @@ static void test_candidates(void)
         /* 1.5 s of vCPU time in 2 s. */
         g_assert_cmpfloat_with_epsilon(a->cpu_pct, 75.0, 1e-9);
         g_assert_null(a->skip);
-        /* What b holds is its balloon's actual size until it shrinks. */
+        /* What b holds is its balloon's actual size until it shrinks;
+         * and until it has, b does not move. */
         g_assert_cmpuint(b->held_kib, ==, 600 * TM_MIB);
         g_assert_cmpuint(b->cost_kib, ==, 400 * TM_MIB);
+        g_assert_true(b->settling);
+        g_assert_cmpstr(b->skip, ==,
+                        "its balloon is still moving (actual 600 MiB, target "
+                        "400 MiB)");
+        g_assert_false(a->settling);
     }
     cpu = migrate_candidates(st, s1, &tc, s1->mono_us);
     g_assert_cmpfloat_with_epsilon(
@@ -389,6 +395,36 @@ static void test_cooldown(void)
     config_clear(&cfg);
 }
 
+/* A balloon within MIGRATE_SETTLE_KIB of its target has settled. */
+static void test_settling(void)
+{
+    static const struct {
+        gint64 actual_mib;
+        gboolean has_stats;
+        gboolean settling;
+    } cases[] = {
+        {512, TRUE, FALSE},   {528, TRUE, FALSE}, {496, TRUE, FALSE},
+        {529, TRUE, TRUE},    {495, TRUE, TRUE},  {2048, TRUE, TRUE},
+        {2048, FALSE, FALSE}, /* no stats: nothing says it moves */
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(MigrateState) st = migrate_state_new();
+        g_autoptr(Snapshot) snap = tm_snapshot(0, 8192, 8000);
+        g_autoptr(GPtrArray) c = NULL;
+        MigrateTrigger t = {.kind = MIGRATE_TRIGGER_MEMORY};
+        DomainSample *d = tm_guest(snap, "a", 512, 2048, 100);
+
+        d->balloon.actual_kib = (guint64)cases[i].actual_mib * TM_MIB;
+        d->has_balloon_stats = cases[i].has_stats;
+        c = migrate_candidates(st, snap, &t, snap->mono_us);
+        g_assert_cmpint(
+            ((const MigrateGuest *)g_ptr_array_index(c, 0))->settling, ==,
+            cases[i].settling);
+    }
+}
+
 /* ---- choice of guest ---------------------------------------------------- */
 
 typedef struct {
@@ -398,6 +434,7 @@ typedef struct {
     double cpu_pct;
     gboolean skip;
     gboolean clock_unknown;
+    gboolean settling; /* skipped until its balloon settles */
 } TGuest;
 
 typedef struct {
@@ -407,6 +444,7 @@ typedef struct {
     TGuest guests[5];
     const char *expect; /* NONE_EXPECTED: no guest */
     const char *reason_has;
+    gboolean retry_soon;
 } GuestCase;
 
 static const GuestCase guest_cases[] = {
@@ -443,6 +481,19 @@ static const GuestCase guest_cases[] = {
      {{"a", 512, 10, 0, TRUE}},
      NONE_EXPECTED,
      "no guest may move now"},
+    {"a settled guest moves while another's balloon moves",
+     MIGRATE_TRIGGER_MEMORY,
+     300,
+     {{"a", 512, 10, 0, TRUE, FALSE, TRUE}, {"b", 512, 90}},
+     "b",
+     NULL},
+    {"only balloons still moving: again next tick",
+     MIGRATE_TRIGGER_MEMORY,
+     300,
+     {{"a", 512, 10, 0, TRUE, FALSE, TRUE}, {"b", 512, 10, 0, TRUE}},
+     NONE_EXPECTED,
+     "until its balloon settles",
+     TRUE},
     {"cpu: the cheapest guest whose load clears the overload",
      MIGRATE_TRIGGER_CPU,
      40,
@@ -508,8 +559,11 @@ static MigrateGuest *make_guest(const TGuest *tg, MigrateTriggerKind kind,
     g->relief = kind == MIGRATE_TRIGGER_MEMORY ? (double)g->held_kib
                 : kind == MIGRATE_TRIGGER_CPU  ? tg->cpu_pct
                                                : 0;
-    if (tg->skip)
+    if (tg->settling)
+        g->skip = g_strdup("its balloon is still moving");
+    else if (tg->skip)
         g->skip = g_strdup("cooling down, 10 s left");
+    g->settling = tg->settling;
     if (!tg->clock_unknown) {
         clock_fixture(domain_fixture, &g->clock);
         g->clock_known = TRUE;
@@ -555,6 +609,7 @@ static void test_guest_table(void)
         }
         if (gc->reason_has)
             g_assert_nonnull(strstr(d.reason, gc->reason_has));
+        g_assert_cmpint(d.retry_soon, ==, gc->retry_soon);
         config_clear(&cfg);
     }
 }
@@ -978,6 +1033,7 @@ int main(int argc, char **argv)
     g_test_add_func("/migrate/trigger/backoff", test_backoff);
     g_test_add_func("/migrate/candidates/relief-cost", test_candidates);
     g_test_add_func("/migrate/candidates/cooldown-in-flight", test_cooldown);
+    g_test_add_func("/migrate/candidates/settling", test_settling);
     g_test_add_func("/migrate/choice/guest", test_guest_table);
     g_test_add_func("/migrate/choice/peer", test_peer_table);
     g_test_add_func("/migrate/choice/clock", test_clock_table);
