@@ -7,6 +7,8 @@ qemu+tcp://127.0.0.1:16599/system.
       crash, and it does not retry on every tick;
   (c) a peer whose capabilities give no TSC frequency (libvirt's
       test:///default) is refused with the reason; the guests stay put;
+  cpu: vcpu_scheduler in advise mode, with both pCPUs kept busy by two
+      spinning guests, writes a request for one of them (no migration);
   clock: without allow_unsynced_clock an unsynchronised host refuses to
       execute (this machine's ntp_adjtime says unsynchronised);
   (a) memory_coordinator, under a budget too small for its guests, in
@@ -52,6 +54,8 @@ PEER_SH = os.path.join(ROOT, "tests", "host", "peer.sh")
 STATE = os.path.join(ROOT, "tests", "host", "state")
 MEMORY_COORDINATOR = os.environ.get(
     "MEMORY_COORDINATOR", os.path.join(ROOT, "memory_coordinator", "memory_coordinator"))
+VCPU_SCHEDULER = os.environ.get(
+    "VCPU_SCHEDULER", os.path.join(ROOT, "vcpu_scheduler", "vcpu_scheduler"))
 MIGRATE_REQUEST = os.environ.get(
     "MIGRATE_REQUEST", os.path.join(ROOT, "tools", "migrate_request"))
 # Four idle guests use about 125 MiB each; at a 1 s interval each needs
@@ -60,7 +64,7 @@ MIGRATE_REQUEST = os.environ.get(
 # and enough for three.
 BUDGET_MIB = 1100
 
-tap = Tap(19)
+tap = Tap(21)
 tmp = tempfile.mkdtemp(prefix="aos-migration-")
 
 
@@ -101,14 +105,15 @@ advise_log={log}
     return path, log
 
 
-def run_daemon(name, conf, log, seconds=None, until=None, timeout=90):
-    """memory_coordinator -v with conf, until `until(lines)` holds or for
+def run_daemon(name, conf, log, seconds=None, until=None, timeout=90,
+               exe=MEMORY_COORDINATOR):
+    """memory_coordinator (or exe) -v with conf, until `until(lines)` holds or for
     `seconds`; then SIGTERM.  Returns (exit status or None if it died
     early, seconds it ran, its log, JSON lines).  GLib writes debug lines
     to stdout and the rest to stderr; the log is both."""
     err_path = os.path.join(tmp, f"{name}.log")
     with open(err_path, "w") as err:
-        p = subprocess.Popen([MEMORY_COORDINATOR, "--config", conf, "-v"],
+        p = subprocess.Popen([exe, "--config", conf, "-v"],
                              stdout=err, stderr=err)
     t0 = time.monotonic()
     died = False
@@ -231,6 +236,19 @@ def balloon_alive(conn, name, wait=4.0):
             and s1["last_update"] > s0.get("last_update", 0))
 
 
+def unpin(host):
+    """Every vCPU of the test guests may run anywhere again, as up.sh
+    leaves them; the vCPU scheduler pinned them."""
+    ncpu = host.getInfo()[2]
+    for n in GUESTS:
+        try:
+            dom = host.lookupByName(n)
+            for v in range(dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE)):
+                dom.pinVcpuFlags(v, (True,) * ncpu, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        except libvirt.libvirtError as e:
+            note(f"unpin {n}: {e}")
+
+
 def tsc_guest_xml(host, hz):
     """A transient guest like the test guests (same kernel and initramfs),
     with an explicit TSC frequency and no control channel."""
@@ -336,7 +354,7 @@ def main():
     missing = [g for g in GUESTS if g not in running_names(host)]
     if missing:
         tap.bail(f"guests not running: {missing} (run tests/host/up.sh)")
-    for exe in (MEMORY_COORDINATOR, MIGRATE_REQUEST):
+    for exe in (MEMORY_COORDINATOR, VCPU_SCHEDULER, MIGRATE_REQUEST):
         if not os.access(exe, os.X_OK):
             tap.bail(f"{exe} is not built (make all)")
     hz = host_tsc_hz(host)
@@ -413,7 +431,54 @@ def body(host, hz):
            f"(c) no request; the guests stay put; the daemon exited {rc}")
     set_512(host, GUESTS)
 
-    # 8 -------------------------------------------- clock sync refusal
+    # 8-9 ------------------------------------- the vCPU trigger, advise mode
+    burners = ["aos_vm1", "aos_vm2"]
+    vlog = os.path.join(tmp, "vcpu.jsonl")
+    vconf = os.path.join(tmp, "vcpu.conf")
+    with open(vconf, "w") as f:
+        f.write(f"""[daemon]
+uri={URI}
+interval=1
+[migration]
+mode=advise
+peers={PEER_URI}
+trigger_ticks=3
+overload_util=80
+advise_log={vlog}
+""")
+    held = []
+    rc, lines = None, []
+    try:
+        for n in burners:
+            g = guestctl.Guest(n, uri=URI)
+            held.append(g)
+            g.connect(timeout=30)
+            g.burn(-1)
+        rc, ran, err, lines = run_daemon(
+            "vcpu", vconf, vlog, timeout=45, exe=VCPU_SCHEDULER,
+            until=lambda ls: any(j["event"] == "request" for j in ls))
+    finally:
+        for g in held:
+            try:
+                g.stop()
+            finally:
+                g.close()
+                g.conn.close()
+        unpin(host)
+    vreq = [j for j in lines if j["event"] == "request"]
+    vreq = vreq[0] if vreq else {}
+    note(f"cpu request: {vreq.get('reason')}")
+    note(f"cpu trigger: {vreq.get('trigger', {}).get('text')}")
+    tap.ok(vreq.get("trigger", {}).get("kind") == "cpu"
+           and vreq.get("guest") in burners and vreq.get("peer") == PEER_URI
+           and vreq.get("guest_cpu_pct", 0) >= vreq["trigger"]["deficit"],
+           f"cpu: with two spinning guests every pCPU stayed above 80% and "
+           f"vcpu_scheduler advised moving {vreq.get('guest')} "
+           f"({vreq.get('guest_cpu_pct', 0):.0f}% of a pCPU) to the peer")
+    tap.ok(rc == 0 and all_home(host, peer),
+           f"cpu: advise mode moved nothing; the daemon exited {rc}")
+
+    # 10 ------------------------------------------- clock sync refusal
     clog = os.path.join(tmp, "clock.jsonl")
     rc_adv = subprocess.run([MIGRATE_REQUEST, "--guest", "aos_vm4", "--peer",
                              PEER_URI, "--log", clog], capture_output=True,
@@ -436,7 +501,7 @@ def body(host, hz):
     if synced is not False:
         migrate_back("aos_vm4", host, peer)
 
-    # 9-13 ------------------------------- (a) the daemon migrates a guest
+    # 11-15 ------------------------------ (a) the daemon migrates a guest
     conf, log = write_conf("execute", [PEER_URI], trigger_ticks=3)
     t0 = time.monotonic()
     rc, ran, err, lines = run_daemon(
@@ -485,7 +550,7 @@ def body(host, hz):
     # Without a migration above, the comparison still runs on one guest.
     moved = moved or GUESTS[-1]
 
-    # 14-15 --------------------------- our execute path vs virsh, same guest
+    # 16-17 --------------------------- our execute path vs virsh, same guest
     if moved and moved in running_names(peer):
         back = migrate_back(moved, host, peer)
         note(f"{moved} migrated back in {back:.2f} s")
@@ -524,7 +589,7 @@ def body(host, hz):
     if moved in running_names(peer):
         migrate_back(moved, host, peer)
 
-    # 16-18 ----------------------------- (b) explicit TSC frequency +150 ppm
+    # 18-20 ----------------------------- (b) explicit TSC frequency +150 ppm
     freq = hz * 1000150 // 1000000
     console, xml = tsc_guest_xml(host, freq)
     booted = False
