@@ -24,12 +24,15 @@
  *   --step MB       block size (default 1)
  *   --report MB     print a progress line every this many MB (default 32)
  *   --stay          after freeing, sleep until killed instead of exiting
- *   --min-free MB   treat a guest whose MemFree is below MB as out of
- *                   memory: stop growing, as an allocation failure would
- *                   (with overcommit on, a real failure is the OOM killer).
- *                   MemFree, not MemAvailable: a ballooned-down guest keeps
- *                   the watermarks of its boot size, so its MemAvailable
- *                   reads tens of MB below MemFree long before it is short
+ *   --min-free MB   treat a guest whose MemFree is below the kernel's
+ *                   min_free_kbytes plus MB as out of memory: stop growing,
+ *                   as an allocation failure would (with overcommit on, a
+ *                   real failure is the OOM killer, which fires once free
+ *                   memory reaches the min watermark: about 45 MB in these
+ *                   guests, sized for their 2 GB at boot).  MemFree, not
+ *                   MemAvailable: a ballooned-down guest keeps the reserves
+ *                   of its boot size, so MemAvailable reads tens of MB
+ *                   lower long before it is short
  *
  * Output, one line each, flushed at once:
  *   consumer: start rate=25 MB/s limit=512 MB hold=10 s
@@ -84,6 +87,20 @@ static double mem_free_mb(void)
     }
     fclose(f);
     return kb < 0 ? -1 : kb / 1024.0;
+}
+
+/* vm.min_free_kbytes in MB: the OOM killer's line; 0 when unreadable. */
+static double min_free_mb(void)
+{
+    FILE *f = fopen("/proc/sys/vm/min_free_kbytes", "r");
+    double kb = 0;
+
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%lf", &kb) != 1)
+        kb = 0;
+    fclose(f);
+    return kb / 1024.0;
 }
 
 static void usage(void)
@@ -160,6 +177,8 @@ int main(int argc, char **argv)
         usage();
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (min_free > 0)
+        min_free += min_free_mb();
     block = (size_t)(step * MB);
     block = (block + page - 1) / page * page;
     printf("consumer: start rate=%g MB/s limit=%g MB hold=%g s\n", rate, limit,
