@@ -119,6 +119,18 @@ void config_copy(Config *dst, const Config *src)
 static const char *const mem_policy_names[] = {"course", "idle-tax"};
 static const char *const migration_mode_names[] = {"off", "advise", "execute"};
 
+/* Index of s in names, or -1. */
+static gint name_index(const char *const *names, guint n, const char *s)
+{
+    guint i;
+
+    for (i = 0; i < n; i++) {
+        if (g_strcmp0(s, names[i]) == 0)
+            return (gint)i;
+    }
+    return -1;
+}
+
 const char *mem_policy_name(MemPolicyKind k)
 {
     return (guint)k < G_N_ELEMENTS(mem_policy_names) ? mem_policy_names[k]
@@ -127,15 +139,12 @@ const char *mem_policy_name(MemPolicyKind k)
 
 gboolean mem_policy_parse(const char *s, MemPolicyKind *out)
 {
-    guint i;
+    gint i = name_index(mem_policy_names, G_N_ELEMENTS(mem_policy_names), s);
 
-    for (i = 0; i < G_N_ELEMENTS(mem_policy_names); i++) {
-        if (g_strcmp0(s, mem_policy_names[i]) == 0) {
-            *out = (MemPolicyKind)i;
-            return TRUE;
-        }
-    }
-    return FALSE;
+    if (i < 0)
+        return FALSE;
+    *out = (MemPolicyKind)i;
+    return TRUE;
 }
 
 const char *migration_mode_name(MigrationMode m)
@@ -147,15 +156,13 @@ const char *migration_mode_name(MigrationMode m)
 
 gboolean migration_mode_parse(const char *s, MigrationMode *out)
 {
-    guint i;
+    gint i = name_index(migration_mode_names,
+                        G_N_ELEMENTS(migration_mode_names), s);
 
-    for (i = 0; i < G_N_ELEMENTS(migration_mode_names); i++) {
-        if (g_strcmp0(s, migration_mode_names[i]) == 0) {
-            *out = (MigrationMode)i;
-            return TRUE;
-        }
-    }
-    return FALSE;
+    if (i < 0)
+        return FALSE;
+    *out = (MigrationMode)i;
+    return TRUE;
 }
 
 static const KeySpec *find_spec(const char *group, const char *key)
