@@ -253,16 +253,23 @@ def sigterm_mid_tick(tap, tmp):
 
 
 def restore_guests(conn):
-    """Puts every test guest back at 512 MiB for the tests after this one."""
-    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-        if dom.name().startswith("aos_vm"):
-            dom.setMemoryFlags(512 * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    """Puts every test guest back at 512 MiB for the tests after this one.
+
+    A restarted libvirtd learns balloon sizes from QEMU's change events
+    only, so its bulk "balloon.current" can stay stale while the balloon
+    itself is already at 512 MiB; a move away and back makes two events."""
+    doms = [d for d in conn.listAllDomains(
+        libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        if d.name().startswith("aos_vm")]
+    for mib in (500, 512):
+        for dom in doms:
+            dom.setMemoryFlags(mib * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        time.sleep(2)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if all(abs(d.memoryStats().get("actual", 0) - 512 * 1024) <= 4096
-               for d in conn.listAllDomains(
-                   libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-               if d.name().startswith("aos_vm")):
+        stats = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_BALLOON)
+        if all(abs(st.get("balloon.current", 0) - 512 * 1024) <= 4096
+               for d, st in stats if d.name().startswith("aos_vm")):
             return
         time.sleep(0.5)
 
