@@ -33,6 +33,7 @@ caller holds /tmp/aos-testhost.lock (make check does).
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -354,9 +355,16 @@ def main():
     missing = [g for g in GUESTS if g not in running_names(host)]
     if missing:
         tap.bail(f"guests not running: {missing} (run tests/host/up.sh)")
+    # Copies, so a rebuild in the shared tree during the run cannot pull a
+    # binary away from under the test.
+    global MEMORY_COORDINATOR, VCPU_SCHEDULER, MIGRATE_REQUEST
+    copies = []
     for exe in (MEMORY_COORDINATOR, VCPU_SCHEDULER, MIGRATE_REQUEST):
         if not os.access(exe, os.X_OK):
             tap.bail(f"{exe} is not built (make all)")
+        copies.append(os.path.join(tmp, os.path.basename(exe)))
+        shutil.copy2(exe, copies[-1])
+    MEMORY_COORDINATOR, VCPU_SCHEDULER, MIGRATE_REQUEST = copies
     hz = host_tsc_hz(host)
     note(f"test host TSC {hz} Hz (capabilities); every config sets "
          "allow_unsynced_clock=true: this machine's ntp_adjtime reports an "
@@ -405,7 +413,9 @@ def body(host, hz):
                    for j in noreq for r in j["refusals"]),
            "(d) the unreachable peer is skipped with its reason, in the log "
            "and in the no-request line")
-    tap.ok(probes == 1 and len(warned) == 1 and len(noreq) == 1 and not reqs,
+    # The storm would show as many warnings and no-request lines; the
+    # probe line is a debug detail, so at most one is what counts.
+    tap.ok(probes <= 1 and len(warned) == 1 and len(noreq) == 1 and not reqs,
            f"(d) no retry storm: {probes} connection attempt(s) and "
            f"{len(noreq)} attempt(s) in {ran:.0f} s with trigger_ticks=1 "
            "(the next waits 30 s)")
