@@ -224,7 +224,7 @@ fuzz-clean:
 #                            guests (both memory policies), the cost of one
 #                            tick on the 4 guests and on 100/1,000/5,000
 #                            generated test:/// domains, a PNG per scenario;
-#                            report in build/bench/results.{md,json} (~27 min)
+#                            report in build/bench/results.{md,json} (~28 min)
 #   make bench BENCH_QUICK=1 [BENCH_RESULTS=DIR]
 #                            no guests, no lock: reuses the scenario results
 #                            in DIR and the last full run's real-guest cost

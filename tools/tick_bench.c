@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include "../memory_coordinator/policy.h"
 #include "../vcpu_scheduler/policy.h"
@@ -89,7 +88,7 @@ typedef struct {
     gint64 collect_us; /* sums over measured ticks */
     gint64 decide_us;
     gint64 cpu_us;
-    gint64 server_ticks; /* clock ticks of --server-pid */
+    gint64 server_ns; /* CPU time of --server-pid */
     guint64 rpc_calls;
     guint rpc_min;
     guint rpc_max;
@@ -143,29 +142,30 @@ static gint64 cpu_now_us(void)
            (gint64)ru.ru_stime.tv_sec * G_USEC_PER_SEC + ru.ru_stime.tv_usec;
 }
 
-/* utime + stime of a process in clock ticks, -1 when unreadable. */
-static gint64 proc_cpu_ticks(gint pid)
+/* CPU time of a process in ns: the sum over its threads of the first
+ * field of /proc/PID/task/TID/schedstat (ns on a CPU), which is finer
+ * than the 10 ms clock ticks of /proc/PID/stat.  -1 when unreadable. */
+static gint64 proc_cpu_ns(gint pid)
 {
-    g_autofree char *path = NULL;
-    g_autofree char *text = NULL;
-    g_auto(GStrv) fields = NULL;
-    const char *rest;
+    g_autofree char *dir_path = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *tid;
+    gint64 sum = 0;
 
     if (pid <= 0)
         return -1;
-    path = g_strdup_printf("/proc/%d/stat", pid);
-    if (!g_file_get_contents(path, &text, NULL, NULL))
+    dir_path = g_strdup_printf("/proc/%d/task", pid);
+    dir = g_dir_open(dir_path, 0, NULL);
+    if (!dir)
         return -1;
-    /* The command name may hold spaces; fields restart after its ')'. */
-    rest = strrchr(text, ')');
-    if (!rest)
-        return -1;
-    fields = g_strsplit(rest + 2, " ", 0);
-    /* fields[0] is stat field 3 (state); utime and stime are 14 and 15. */
-    if (g_strv_length(fields) < 13)
-        return -1;
-    return g_ascii_strtoll(fields[11], NULL, 10) +
-           g_ascii_strtoll(fields[12], NULL, 10);
+    while ((tid = g_dir_read_name(dir))) {
+        g_autofree char *path =
+            g_build_filename(dir_path, tid, "schedstat", NULL);
+        g_autofree char *text = NULL;
+        if (g_file_get_contents(path, &text, NULL, NULL))
+            sum += g_ascii_strtoll(text, NULL, 10);
+    }
+    return sum;
 }
 
 /* A stable weight in [1, 1000] for a guest's vCPU or memory pattern. */
@@ -224,7 +224,7 @@ static gboolean run_tick(Run *r, const Config *cfg, gboolean measured,
     g_autoptr(Snapshot) snap = NULL;
     g_autoptr(Plan) plan = NULL;
     gint64 cpu0 = cpu_now_us();
-    gint64 srv0 = proc_cpu_ticks(server_pid);
+    gint64 srv0 = proc_cpu_ns(server_pid);
     gint64 t0 = g_get_monotonic_time();
     gint64 t1;
     gint64 t2;
@@ -249,7 +249,7 @@ static gboolean run_tick(Run *r, const Config *cfg, gboolean measured,
     r->decide_us += t2 - t1;
     r->cpu_us += cpu_now_us() - cpu0;
     if (srv0 >= 0)
-        r->server_ticks += proc_cpu_ticks(server_pid) - srv0;
+        r->server_ns += proc_cpu_ns(server_pid) - srv0;
     r->rpc_calls += snap->rpc_calls;
     r->rpc_min = r->wall_us->len == 1 ? snap->rpc_calls
                                       : MIN(r->rpc_min, snap->rpc_calls);
@@ -305,8 +305,7 @@ static RunStats run_stats(const Run *r, gint server_pid)
     s.decide_ms = r->decide_us / 1000.0 / n;
     s.cpu_ms = r->cpu_us / 1000.0 / n;
     if (server_pid > 0)
-        s.server_cpu_ms =
-            r->server_ticks * 1000.0 / (double)sysconf(_SC_CLK_TCK) / n;
+        s.server_cpu_ms = r->server_ns / 1e6 / n;
     s.rpc = (double)r->rpc_calls / n;
     return s;
 }

@@ -22,8 +22,8 @@ it holds results, else build/scenarios), measures only the in-process
 scale, and takes the real-guest and libvirtd numbers from the previous
 full run's OUT/cost.json when there is one.
 
-A full run takes about 27 minutes on the 2-CPU test machine, most of it
-the memory scenarios (4 scenarios x 2 policies, 130-160 s each).
+A full run takes about 28 minutes of work on the 2-CPU test machine, most
+of it the memory scenarios (4 scenarios x 2 policies, 130-160 s each).
 """
 import argparse
 import glob

@@ -115,12 +115,20 @@ def proc_status(pid):
 
 
 def proc_cpu_s(pid):
+    """CPU seconds of a process: the sum over its threads of schedstat's
+    ns on a CPU (finer than /proc/PID/stat's 10 ms clock ticks)."""
+    total = 0
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
 
 
 def log_ticks(path):
@@ -171,7 +179,7 @@ def daemon_run(name, uri, label, seconds, workdir):
         "domains": ticks[-1][1] if ticks else None,
         "rpc_calls_per_tick": round(sum(calls) / len(calls), 1)
         if calls else None,
-        "cpu_ms_per_tick": round((cpu1 - cpu0) * 1000 / measured, 1)
+        "cpu_ms_per_tick": round((cpu1 - cpu0) * 1000 / measured, 2)
         if cpu0 is not None and cpu1 is not None and measured > 0 else None,
         "vm_rss_kib": status.get("VmRSS"), "vm_hwm_kib": status.get("VmHWM"),
         "rss_anon_kib": status.get("RssAnon"),

@@ -22,7 +22,6 @@ are mapped to sample ticks from the daemon's start line in
 <name>.daemon.log (sample k is taken k seconds after the daemon started).
 """
 import argparse
-import calendar
 import datetime
 import json
 import math
@@ -163,7 +162,8 @@ def cpu_script(result, png):
         "set terminal pngcairo size 1100,580 noenhanced "
         "font 'DejaVu Sans,10'",
         f"set output {gp_quote(png)}",
-        f"set title {gp_quote(result['name'] + ': ' + result.get('title', ''))}"
+        "set title "
+        f"{gp_quote(result['name'] + ': ' + result.get('title', ''))}"
         " font ',12'",
         f"set label 1 {gp_quote(summary)} at graph 0, graph -0.12 "
         "font ',9'",
@@ -193,7 +193,7 @@ def cpu_script(result, png):
     lines.append("$data << EOD")
     lines.extend(rows)
     lines.append("EOD")
-    plots = [f"$data using 1:($3 > 0 ? 112 : NaN) with impulses lw 2 "
+    plots = ["$data using 1:($3 > 0 ? 112 : NaN) with impulses lw 2 "
              "dt 2 lc rgb '#ff8c00' title 'pin change'",
              "$data using 1:($3 > 0 ? 112 : NaN):(sprintf('%d pins', $3)) "
              "with labels offset 0,0.6 font ',9' tc rgb '#ff8c00' notitle"]

@@ -311,8 +311,9 @@ def cost_section(cost):
            "the measuring process (no IPC: the library and policy cost "
            "alone). Test-driver guests are idle and identical, so those "
            "runs rewrite each snapshot as a busy host (--load) and the "
-           "policies plan every tick. libvirtd CPU is from /proc (10 ms "
-           "clock ticks, averaged).", ""]
+           "policies plan every tick. libvirtd CPU is the sum over its "
+           "threads of /proc/PID/task/TID/schedstat (ns on a CPU) across "
+           "the tick.", ""]
     tbs = [t for t in cost.get("tick_bench", []) if t.get("daemons")]
     rows = []
     for t in tbs:
@@ -328,7 +329,7 @@ def cost_section(cost):
     out += table(["scale", "libvirt", "daemon", "domains", "wall ms",
                   "wall ms median", "CPU ms", "libvirtd CPU ms",
                   "collect ms", "decide ms", "libvirt calls",
-                  "bulk call answered", "plan actions"], rows)
+                  "bulk call made", "plan actions"], rows)
     out += ["", "### Per-domain path against the bulk path, same run", "",
             "Ratio = per-domain / bulk (above 1: the bulk path is cheaper).",
             ""]
@@ -347,8 +348,11 @@ def cost_section(cost):
                   "libvirtd CPU ratio"], rows)
     out += ["", "### Memory of the daemons", "",
             "Each daemon run with --dry-run at a 1 s interval for a few "
-            "ticks (from /proc/PID/status and smaps_rollup). VmRSS counts "
-            "every resident page of the shared libraries libvirt pulls in; "
+            "ticks (from /proc/PID/status and smaps_rollup; CPU per tick "
+            "from its threads' schedstat after its second tick, so it "
+            "includes the 1 s timer's idle wake-ups but not start-up). "
+            "VmRSS counts every resident page of the shared libraries "
+            "libvirt pulls in; "
             "anonymous is the process's own memory; PSS charges shared "
             "pages by their share.", ""]
     rows = []
@@ -367,8 +371,10 @@ def cost_section(cost):
         m = t.get("mem_at_end", {})
         c = t.get("mem_after_connect", {})
         rows.append([scale_name(t), t.get("mode"),
-                     kib_mib(c.get("vm_rss_kib")), kib_mib(m.get("vm_rss_kib")),
-                     kib_mib(m.get("rss_anon_kib")), kib_mib(m.get("pss_kib"))])
+                     kib_mib(c.get("vm_rss_kib")),
+                     kib_mib(m.get("vm_rss_kib")),
+                     kib_mib(m.get("rss_anon_kib")),
+                     kib_mib(m.get("pss_kib"))])
     out += ["", "tick_bench itself (both daemons' state, two connections; "
             "in-process runs also hold the test driver's domains):", ""]
     out += table(["scale", "libvirt", "VmRSS after connect MiB",
@@ -398,8 +404,10 @@ def growth_lines(tbs):
                 f"- {mode}, {dname}: from {a['scale']:,} to {b['scale']:,} "
                 f"domains, +{(bb['wall_ms'] - ba['wall_ms']) / dn * 1000:.1f}"
                 f" us wall, +{(bb['cpu_ms'] - ba['cpu_ms']) / dn * 1000:.1f} "
-                f"us CPU, +{(bb['decide_ms'] - ba['decide_ms']) / dn * 1000:.2f}"
-                f" us decide and +{(bb['rpc_calls'] - ba['rpc_calls']) / dn:.2f}"
+                "us CPU, "
+                f"+{(bb['decide_ms'] - ba['decide_ms']) / dn * 1000:.2f} us "
+                "decide and "
+                f"+{(bb['rpc_calls'] - ba['rpc_calls']) / dn:.2f}"
                 " libvirt calls per extra domain")
     return out
 
@@ -430,12 +438,13 @@ def targets(cost):
         for dname, d in real["daemons"].items():
             b = d["bulk"]
             ndom = b["domains"] or 1
+            made = ("1 virConnectGetAllDomainStats call" if b["bulk_used"]
+                    else "no bulk call")
             out.append(
                 f"- 1 bulk stats call per tick, {dname}, {ndom} real guests: "
-                f"{'1 virConnectGetAllDomainStats call' if b['bulk_used'] else 'no bulk call'}"
-                f"; {b['rpc_calls']:.0f} "
-                f"libvirt calls per tick in all ({why.get(dname, '')}). "
-                f"The per-domain path needs {d['per_domain']['rpc_calls']:.0f}.")
+                f"{made}; {b['rpc_calls']:.0f} libvirt calls per tick in all "
+                f"({why.get(dname, '')}). The per-domain path needs "
+                f"{d['per_domain']['rpc_calls']:.0f}.")
     for mode in ("via-libvirtd", "in-process"):
         t = tbs.get((1000, mode))
         if not t:
