@@ -829,6 +829,107 @@ static void test_random_property(void)
     config_clear(&cfg);
 }
 
+/* Randomized extremes: hosts with no pCPUs, one, or 1,024; thousands of
+ * guests; counters that stand still, run backwards (a restarted guest),
+ * jump by centuries, or sit next to 2^64; last-ran pCPUs that do not
+ * exist. Whatever comes in, every plan names existing vCPUs once, pins
+ * them to existing pCPUs, and reports finite sds. */
+static guint64 odd_counter(GRand *rand, guint64 was)
+{
+    switch (g_rand_int_range(rand, 0, 6)) {
+    case 0:
+        return was; /* no progress */
+    case 1:
+        return was / 3; /* backwards: the guest restarted */
+    case 2:
+        return was + (G_MAXUINT64 / 4); /* centuries of run time */
+    case 3:
+        return G_MAXUINT64 - (guint64)g_rand_int(rand); /* next to 2^64 */
+    default:
+        return was + (guint64)g_rand_int_range(rand, 0, 2000000000);
+    }
+}
+
+static void test_random_extremes(void)
+{
+    g_autoptr(GRand) rand = g_rand_new_with_seed(20261204);
+    const char *env = g_getenv("VCPU_FUZZ_CASES");
+    guint cases = env ? (guint)g_ascii_strtoull(env, NULL, 10) : 400;
+    /* Each round is up to 6,000 vCPUs on 1,024 pCPUs, so a fiftieth of
+     * the small-host rounds, and never fewer than 12 (three of each
+     * kind of host). */
+    guint rounds = MAX(cases / 50, 12u);
+    guint shapes[4] = {0};
+    guint moved[4] = {0};
+    Config cfg;
+    guint round;
+
+    tv_config(&cfg);
+    for (round = 0; round < rounds; round++) {
+        g_autoptr(VcpuPolicyState) st = vcpu_policy_state_new();
+        g_autoptr(GArray) va = g_array_new(FALSE, TRUE, sizeof(TvVcpu));
+        guint shape = round % 4;
+        guint np;
+        guint ndom;
+        guint d;
+        guint t;
+        TvVcpu *v;
+        guint n;
+
+        np = shape == 0 ? 0 : shape == 1 ? 1 : shape == 2 ? 1024
+                                          : (guint)g_rand_int_range(rand, 2, 65);
+        ndom = (guint)g_rand_int_range(rand, 1, shape == 2 ? 3001 : 2001);
+        for (d = 0; d < ndom; d++) {
+            guint k = (guint)g_rand_int_range(rand, 1, 3);
+
+            while (k--) {
+                TvVcpu x = {.dom = d};
+                gint kind = g_rand_int_range(rand, 0, 10);
+
+                x.time_ns = odd_counter(rand, BASE_NS);
+                x.delay_ns = odd_counter(rand, BASE_NS / 2);
+                x.no_delay = g_rand_int_range(rand, 0, 8) == 0;
+                /* Out of range on purpose, up to 8 past the last pCPU. */
+                x.last = g_rand_int_range(rand, -1, (gint)np + 8);
+                if (kind < 6 && np > 0)
+                    x.pin = g_rand_int_range(rand, 0, (gint)np);
+                else
+                    x.pin = kind < 9 ? TV_ALL : TV_NONE;
+                g_array_append_val(va, x);
+            }
+        }
+        v = (TvVcpu *)va->data;
+        n = va->len;
+        for (t = 0; t < 3; t++) {
+            g_autoptr(Snapshot) snap =
+                tv_snapshot(np, v, n, T0_US + (gint64)t * WALL_US);
+            g_autoptr(Plan) plan = vcpu_policy_decide(snap, &cfg, st);
+            guint i;
+
+            tv_check_plan(plan, np, v, n);
+            if (np == 0)
+                g_assert_cmpuint(plan_len(plan), ==, 0);
+            moved[shape] += plan_len(plan);
+            /* Applied as planned, then the counters move on, oddly. */
+            apply_plan(st, plan, v, n, TRUE);
+            for (i = 0; i < n; i++) {
+                v[i].time_ns = odd_counter(rand, v[i].time_ns);
+                v[i].delay_ns = odd_counter(rand, v[i].delay_ns);
+            }
+        }
+        shapes[shape]++;
+    }
+    /* Every kind of host was drawn, and the hosts with pCPUs to spare
+     * got plans to check, not just empty ones. */
+    for (round = 0; round < 4; round++)
+        g_assert_cmpuint(shapes[round], >=, 3);
+    g_test_message("pin changes planned: none %u, one %u, 1024 %u, other %u",
+                   moved[0], moved[1], moved[2], moved[3]);
+    g_assert_cmpuint(moved[2], >, 0);
+    g_assert_cmpuint(moved[3], >, 0);
+    config_clear(&cfg);
+}
+
 /* ------------------------------------------------------------------ */
 /* Edges: no pCPUs at all, and a large host. */
 
@@ -931,6 +1032,7 @@ int main(int argc, char **argv)
         g_test_add_data_func(path, &dwell_cases[i], test_dwell);
     }
     g_test_add_func("/vcpu/random/invariants", test_random_property);
+    g_test_add_func("/vcpu/random/extreme hosts", test_random_extremes);
     g_test_add_func("/vcpu/edge/no pCPUs", test_no_pcpus);
     g_test_add_func("/vcpu/edge/1024 pCPUs, 3000 guests", test_large_host);
     return g_test_run();
