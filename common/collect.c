@@ -377,30 +377,43 @@ static gboolean collect_node(Conn *c, Snapshot *snap, guint what,
     if (!(what & COLLECT_NODE_MEMORY))
         return TRUE;
 
-    snap->rpc_calls++;
-    snap->node.cells_free_kib = virNodeGetFreeMemory(c->conn) / 1024;
+    /* The reserve trusts the whole-host figure (MemFree of /proc/meminfo);
+     * the cells' sum is asked for only when that is missing, or when a
+     * tool wants to show both. */
+    if ((what & COLLECT_NODE_CELLS) || c->node_memstats_unsupported) {
+        snap->rpc_calls++;
+        snap->node.cells_free_kib = virNodeGetFreeMemory(c->conn) / 1024;
+    }
     if (c->node_memstats_unsupported) {
         snap->node.free_kib = snap->node.cells_free_kib;
         return TRUE;
     }
-    snap->rpc_calls += 2;
-    if (virNodeGetMemoryStats(c->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL,
-                              &nparams, 0) < 0 ||
-        nparams <= 0) {
-        /* Drivers without whole-host figures (libvirt's test driver)
-         * fall back to the cells' sum, once and for all. */
-        if (conn_last_error_code() == VIR_ERR_NO_SUPPORT) {
-            g_message("%s has no host memory stats; using NUMA cells' free "
-                      "memory",
-                      c->uri);
-            c->node_memstats_unsupported = TRUE;
-            snap->node.free_kib = snap->node.cells_free_kib;
-            return TRUE;
+    if (c->node_memstats_nparams <= 0) {
+        snap->rpc_calls++;
+        if (virNodeGetMemoryStats(c->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS,
+                                  NULL, &nparams, 0) < 0 ||
+            nparams <= 0) {
+            /* Drivers without whole-host figures (libvirt's test driver)
+             * fall back to the cells' sum, once and for all. */
+            if (conn_last_error_code() == VIR_ERR_NO_SUPPORT) {
+                g_message("%s has no host memory stats; using NUMA cells' "
+                          "free memory",
+                          c->uri);
+                c->node_memstats_unsupported = TRUE;
+                snap->rpc_calls++;
+                snap->node.free_kib = snap->node.cells_free_kib =
+                    virNodeGetFreeMemory(c->conn) / 1024;
+                return TRUE;
+            }
+            g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                        "virNodeGetMemoryStats: %s",
+                        conn_last_error_message());
+            return FALSE;
         }
-        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
-                    "virNodeGetMemoryStats: %s", conn_last_error_message());
-        return FALSE;
+        c->node_memstats_nparams = nparams;
     }
+    nparams = c->node_memstats_nparams;
+    snap->rpc_calls++;
     params = g_new0(virNodeMemoryStats, nparams);
     if (virNodeGetMemoryStats(c->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, params,
                               &nparams, 0) < 0) {

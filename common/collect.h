@@ -10,6 +10,8 @@ typedef enum {
     COLLECT_AFFINITY = 1 << 1,    /* cpumaps and last pCPU (one call per domain) */
     COLLECT_BALLOON = 1 << 2,     /* balloon stats and memory sizes */
     COLLECT_NODE_MEMORY = 1 << 3, /* host free memory */
+    COLLECT_NODE_CELLS = 1 << 4,  /* also the NUMA cells' free memory, which
+                                     no policy reads: for tools */
 } CollectWhat;
 
 /* Returns NULL with error set when the connection failed mid-way; the

@@ -84,6 +84,8 @@ gboolean conn_open_now(Conn *c, GError **error)
     virConnSetErrorFunc(conn, NULL, quiet_error_handler);
     c->conn = conn;
     c->generation++;
+    /* A libvirtd restarted for an upgrade may report other fields. */
+    c->node_memstats_nparams = 0;
     return TRUE;
 }
 

@@ -12,6 +12,7 @@ typedef struct {
     guint generation;       /* bumps on every successful (re)connect */
     gboolean bulk_unsupported; /* virConnectGetAllDomainStats said NO_SUPPORT */
     gboolean node_memstats_unsupported; /* virNodeGetMemoryStats said NO_SUPPORT */
+    int node_memstats_nparams; /* its field count: fixed per host, so asked once */
     gint64 next_attempt_us; /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us;  /* daemons cap it at one interval, so a

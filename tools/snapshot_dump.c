@@ -140,7 +140,7 @@ int main(int argc, char **argv)
     conn->bulk_unsupported = per_domain;
     snap = snapshot_collect(conn,
                             COLLECT_VCPU | COLLECT_AFFINITY | COLLECT_BALLOON |
-                                COLLECT_NODE_MEMORY,
+                                COLLECT_NODE_MEMORY | COLLECT_NODE_CELLS,
                             &err);
     if (!snap) {
         g_printerr("snapshot_dump: %s\n", err->message);
