@@ -10,37 +10,11 @@
 #include "migrate.h"
 #include "test_mem_util.h"
 #include "test_vcpu_util.h"
+#include "test_fixture.h"
 
 #define SEC G_USEC_PER_SEC
 #define SOURCE_CAPS "host-2596120000-noscale.xml"
 #define NONE_EXPECTED NULL
-
-static char *tree_root(void)
-{
-    const char *env = g_getenv("G_TEST_SRCDIR");
-    g_autofree char *exe = NULL;
-    g_autofree char *dir = NULL;
-
-    if (env)
-        return g_strdup(env);
-    exe = g_file_read_link("/proc/self/exe", NULL);
-    g_assert_nonnull(exe);
-    dir = g_path_get_dirname(exe);
-    return g_build_filename(dir, "..", "..", NULL);
-}
-
-static char *read_fixture(const char *kind, const char *name)
-{
-    g_autofree char *root = tree_root();
-    g_autofree char *path =
-        g_build_filename(root, "tests", "fixtures", kind, name, NULL);
-    g_autoptr(GError) err = NULL;
-    char *text = NULL;
-
-    if (!g_file_get_contents(path, &text, NULL, &err))
-        g_error("fixture %s: %s", path, err->message);
-    return text;
-}
 
 static void caps_fixture(const char *name, HostFacts *f)
 {

@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "clocksync.h"
+#include "test_fixture.h"
 #include "tsc.h"
 
 /* Published migration figures (propolis time data). */
@@ -925,20 +926,6 @@ static void test_clocksync_read(void)
 
 /* The tree's root: G_TEST_SRCDIR if set, else two levels above this
  * program (build/tests/test_tsc). */
-static char *tree_root(void)
-{
-    const char *env = g_getenv("G_TEST_SRCDIR");
-    g_autofree char *exe = NULL;
-    g_autofree char *dir = NULL;
-
-    if (env)
-        return g_strdup(env);
-    exe = g_file_read_link("/proc/self/exe", NULL);
-    g_assert_nonnull(exe);
-    dir = g_path_get_dirname(exe);
-    return g_build_filename(dir, "..", "..", NULL);
-}
-
 static char *tsc_calc_path(void)
 {
     g_autofree char *root = NULL;
