@@ -2,7 +2,7 @@
 
 #include <math.h>
 
-G_DEFINE_QUARK(aos-cli-error-quark, cli_error)
+G_DEFINE_QUARK(aos - cli - error - quark, cli_error)
 
 void cli_result_clear(CliResult *r)
 {
@@ -106,8 +106,8 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
          "migration requests: off, advise or execute", "MODE"},
         {"peer", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.peers,
          "libvirt URI of a migration peer (repeatable)", "URI"},
-        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,
-         "log debug messages", NULL},
+        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "log debug messages",
+         NULL},
         {"version", 'V', 0, G_OPTION_ARG_NONE, &o.version,
          "print the version and exit", NULL},
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.rest, NULL,

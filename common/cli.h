@@ -9,22 +9,22 @@
 /* Exit codes, documented in the man pages' EXIT STATUS. */
 enum {
     EXIT_OK = 0,
-    EXIT_RUNTIME = 1,  /* --once: an action failed or the tick could not run */
-    EXIT_USAGE = 2,    /* bad command line */
-    EXIT_CONFIG = 3,   /* unreadable or invalid config file */
-    EXIT_LIBVIRT = 4,  /* --once or --dry-run: libvirt could not be reached */
+    EXIT_RUNTIME = 1, /* --once: an action failed or the tick could not run */
+    EXIT_USAGE = 2,   /* bad command line */
+    EXIT_CONFIG = 3,  /* unreadable or invalid config file */
+    EXIT_LIBVIRT = 4, /* --once or --dry-run: libvirt could not be reached */
 };
 
 typedef struct {
-    const char *prog;       /* program name for messages */
-    const char *summary;    /* --help text above the options */
-    gboolean memory;        /* offer the memory coordinator's options */
-    gboolean vcpu;          /* offer the vCPU scheduler's options */
+    const char *prog;    /* program name for messages */
+    const char *summary; /* --help text above the options */
+    gboolean memory;     /* offer the memory coordinator's options */
+    gboolean vcpu;       /* offer the vCPU scheduler's options */
 } CliSpec;
 
 typedef struct {
-    char *config_path;      /* --config, or NULL */
-    char *overlay;          /* GKeyFile text built from the options */
+    char *config_path; /* --config, or NULL */
+    char *overlay;     /* GKeyFile text built from the options */
     gboolean once;
     gboolean dry_run;
     gboolean verbose;

@@ -37,7 +37,10 @@ typedef struct {
     size_t offset;
 } BalloonParam;
 
-#define BP(n, b, f) {n, b, offsetof(BalloonStats, f)}
+#define BP(n, b, f)                                                            \
+    {                                                                          \
+        n, b, offsetof(BalloonStats, f)                                        \
+    }
 static const BalloonParam balloon_params[] = {
     BP("balloon.unused", BALLOON_HAS_UNUSED, unused_kib),
     BP("balloon.available", BALLOON_HAS_AVAILABLE, available_kib),
@@ -91,8 +94,7 @@ static void finish_balloon(DomainSample *d)
     d->has_balloon_stats = (d->balloon.present & need) == need;
 }
 
-static gboolean fill_memory_stats(virDomainPtr dom, DomainSample *d,
-                                  guint *rpc)
+static gboolean fill_memory_stats(virDomainPtr dom, DomainSample *d, guint *rpc)
 {
     virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
     int n;
@@ -193,8 +195,8 @@ static gboolean fill_info(virDomainPtr dom, Snapshot *snap, const char *uuid,
     snap->rpc_calls++;
     if (virDomainGetInfo(dom, &info) < 0)
         return FALSE;
-    *out = snapshot_add_domain(snap, uuid, virDomainGetName(dom),
-                               info.nrVirtCpu);
+    *out =
+        snapshot_add_domain(snap, uuid, virDomainGetName(dom), info.nrVirtCpu);
     (*out)->state = info.state;
     (*out)->max_kib = info.maxMem;
     (*out)->cur_kib = info.memory;
@@ -241,8 +243,8 @@ static gboolean collect_domain_slow(Snapshot *snap, virDomainPtr dom,
     return TRUE;
 }
 
-static DomainSample *sample_from_record(Snapshot *snap, virDomainStatsRecordPtr r,
-                                        guint what)
+static DomainSample *sample_from_record(Snapshot *snap,
+                                        virDomainStatsRecordPtr r, guint what)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
     DomainSample *d;
@@ -319,8 +321,8 @@ static gboolean collect_bulk(Conn *c, Snapshot *snap, guint what,
         if (!d)
             ok = collect_domain_slow(snap, records[i]->dom, what, NULL);
         else if (what & COLLECT_AFFINITY)
-            ok = collect_domain_slow(snap, records[i]->dom, COLLECT_AFFINITY,
-                                     d);
+            ok =
+                collect_domain_slow(snap, records[i]->dom, COLLECT_AFFINITY, d);
     }
     virDomainStatsRecordListFree(records);
     if (!ok)
@@ -342,8 +344,7 @@ static gboolean collect_per_domain(Conn *c, Snapshot *snap, guint what,
                                  VIR_CONNECT_LIST_DOMAINS_ACTIVE);
     if (n < 0) {
         g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
-                    "virConnectListAllDomains: %s",
-                    conn_last_error_message());
+                    "virConnectListAllDomains: %s", conn_last_error_message());
         return FALSE;
     }
     for (i = 0; i < n; i++) {
@@ -406,8 +407,7 @@ static gboolean collect_node(Conn *c, Snapshot *snap, guint what,
                 return TRUE;
             }
             g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
-                        "virNodeGetMemoryStats: %s",
-                        conn_last_error_message());
+                        "virNodeGetMemoryStats: %s", conn_last_error_message());
             return FALSE;
         }
         c->node_memstats_nparams = nparams;

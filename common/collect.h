@@ -6,9 +6,9 @@
 #include "snapshot.h"
 
 typedef enum {
-    COLLECT_VCPU = 1 << 0,        /* per-vCPU time and delay */
-    COLLECT_AFFINITY = 1 << 1,    /* cpumaps and last pCPU (one call per domain) */
-    COLLECT_BALLOON = 1 << 2,     /* balloon stats and memory sizes */
+    COLLECT_VCPU = 1 << 0,     /* per-vCPU time and delay */
+    COLLECT_AFFINITY = 1 << 1, /* cpumaps and last pCPU (one call per domain) */
+    COLLECT_BALLOON = 1 << 2,  /* balloon stats and memory sizes */
     COLLECT_NODE_MEMORY = 1 << 3, /* host free memory */
     COLLECT_NODE_CELLS = 1 << 4,  /* also the NUMA cells' free memory, which
                                      no policy reads: for tools */
@@ -16,5 +16,5 @@ typedef enum {
 
 /* Returns NULL with error set when the connection failed mid-way; the
  * caller must then not act on anything from this tick. */
-Snapshot *snapshot_collect(Conn *c, guint what, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+Snapshot *snapshot_collect(Conn *c, guint what,
+                           GError **error) G_GNUC_WARN_UNUSED_RESULT;

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
-G_DEFINE_QUARK(aos-config-error-quark, config_error)
+G_DEFINE_QUARK(aos - config - error - quark, config_error)
 
 typedef enum {
     KEY_STRING,
@@ -26,7 +26,10 @@ typedef struct {
     double max;
 } KeySpec;
 
-#define K(g, k, t, f, lo, hi) {g, k, t, offsetof(Config, f), lo, hi}
+#define K(g, k, t, f, lo, hi)                                                  \
+    {                                                                          \
+        g, k, t, offsetof(Config, f), lo, hi                                   \
+    }
 
 /* Every key a config file may hold.  A key not listed here is an error, so
  * a misspelt setting is reported instead of silently ignored. */
@@ -62,8 +65,10 @@ static const KeySpec key_specs[] = {
     K("migration", "cooldown_s", KEY_UINT, cooldown_s, 0, 86400),
     K("migration", "overload_util", KEY_DOUBLE, overload_util, 1, 100),
     K("migration", "allow_unknown_tsc", KEY_BOOL, allow_unknown_tsc, 0, 0),
-    K("migration", "allow_unsynced_clock", KEY_BOOL, allow_unsynced_clock, 0, 0),
-    K("migration", "tsc_tolerance_ppm", KEY_DOUBLE, tsc_tolerance_ppm, 1, 100000),
+    K("migration", "allow_unsynced_clock", KEY_BOOL, allow_unsynced_clock, 0,
+      0),
+    K("migration", "tsc_tolerance_ppm", KEY_DOUBLE, tsc_tolerance_ppm, 1,
+      100000),
     K("migration", "advise_log", KEY_STRING, advise_log, 0, 0),
 };
 
@@ -134,7 +139,7 @@ static gint name_index(const char *const *names, guint n, const char *s)
 const char *mem_policy_name(MemPolicyKind k)
 {
     return (guint)k < G_N_ELEMENTS(mem_policy_names) ? mem_policy_names[k]
-                                                      : "?";
+                                                     : "?";
 }
 
 gboolean mem_policy_parse(const char *s, MemPolicyKind *out)
@@ -156,8 +161,8 @@ const char *migration_mode_name(MigrationMode m)
 
 gboolean migration_mode_parse(const char *s, MigrationMode *out)
 {
-    gint i = name_index(migration_mode_names,
-                        G_N_ELEMENTS(migration_mode_names), s);
+    gint i =
+        name_index(migration_mode_names, G_N_ELEMENTS(migration_mode_names), s);
 
     if (i < 0)
         return FALSE;
@@ -202,8 +207,8 @@ static gboolean range_error(const char *origin, const KeySpec *s, double v,
                             GError **error)
 {
     g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                "%s: [%s] %s = %g is out of range (%g to %g)", origin,
-                s->group, s->key, v, s->min, s->max);
+                "%s: [%s] %s = %g is out of range (%g to %g)", origin, s->group,
+                s->key, v, s->min, s->max);
     return FALSE;
 }
 

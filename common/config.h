@@ -19,18 +19,18 @@ typedef enum {
 
 typedef struct {
     /* [daemon] */
-    char *uri;              /* libvirt connection URI */
-    double interval_s;      /* seconds between ticks */
-    gboolean once;          /* one decision, then exit */
-    gboolean dry_run;       /* read-only connection, print the plan only */
-    gboolean verbose;       /* debug logging */
-    char *decision_log;     /* JSON-lines file of actions, NULL for none */
+    char *uri;          /* libvirt connection URI */
+    double interval_s;  /* seconds between ticks */
+    gboolean once;      /* one decision, then exit */
+    gboolean dry_run;   /* read-only connection, print the plan only */
+    gboolean verbose;   /* debug logging */
+    char *decision_log; /* JSON-lines file of actions, NULL for none */
 
     /* [vcpu] */
-    double sd_threshold;    /* balanced when sd of pCPU utilisation <= this */
-    double sd_hysteresis;   /* a plan must improve sd by at least this much */
-    guint dwell_ticks;      /* ticks a repinned vCPU stays put */
-    double idle_util;       /* below this mean utilisation the host is idle */
+    double sd_threshold;  /* balanced when sd of pCPU utilisation <= this */
+    double sd_hysteresis; /* a plan must improve sd by at least this much */
+    guint dwell_ticks;    /* ticks a repinned vCPU stays put */
+    double idle_util;     /* below this mean utilisation the host is idle */
 
     /* [memory] */
     MemPolicyKind mem_policy;
@@ -41,23 +41,23 @@ typedef struct {
     guint64 max_release_mib;   /* largest shrink of one guest in one tick */
     guint64 release_slack_mib; /* unused above min_unused + this is excess */
     guint64 min_step_mib;      /* smaller changes are not applied */
-    double horizon_s;          /* time growth headroom must cover, beyond one interval */
-    double tax_rate;           /* idle-memory tax tau, 0..1 (0.75) */
-    double active_rise;        /* smoothing weight when activity rises */
-    double active_decay;       /* smoothing weight when activity falls */
-    char **shares;             /* idle-tax shares, "name=N" entries */
-    guint stale_after_s;       /* stats older than this are stale */
+    double horizon_s; /* time growth headroom must cover, beyond one interval */
+    double tax_rate;  /* idle-memory tax tau, 0..1 (0.75) */
+    double active_rise;  /* smoothing weight when activity rises */
+    double active_decay; /* smoothing weight when activity falls */
+    char **shares;       /* idle-tax shares, "name=N" entries */
+    guint stale_after_s; /* stats older than this are stale */
 
     /* [migration] */
     MigrationMode migration_mode;
-    char **peers;              /* libvirt URIs, NULL-terminated */
-    guint trigger_ticks;       /* K ticks of deficit/overload before asking */
-    guint cooldown_s;          /* per-guest wait between requests */
-    double overload_util;      /* every pCPU above this is overload */
+    char **peers;         /* libvirt URIs, NULL-terminated */
+    guint trigger_ticks;  /* K ticks of deficit/overload before asking */
+    guint cooldown_s;     /* per-guest wait between requests */
+    double overload_util; /* every pCPU above this is overload */
     gboolean allow_unknown_tsc;
     gboolean allow_unsynced_clock;
-    double tsc_tolerance_ppm;  /* 250 */
-    char *advise_log;          /* JSON lines of advise requests; NULL = stdout */
+    double tsc_tolerance_ppm; /* 250 */
+    char *advise_log;         /* JSON lines of advise requests; NULL = stdout */
 } Config;
 
 void config_defaults(Config *cfg);
@@ -67,14 +67,14 @@ void config_copy(Config *dst, const Config *src);
 /* Loads path over the values already in cfg.  Unknown groups or keys,
  * values of the wrong type and values out of range are errors that name
  * the file, group and key; on error cfg is left untouched. */
-gboolean config_load_file(Config *cfg, const char *path, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+gboolean config_load_file(Config *cfg, const char *path,
+                          GError **error) G_GNUC_WARN_UNUSED_RESULT;
 gboolean config_load_data(Config *cfg, const char *data, const char *origin,
                           GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Cross-field checks after all sources are merged. */
-gboolean config_validate(const Config *cfg, GError **error)
-    G_GNUC_WARN_UNUSED_RESULT;
+gboolean config_validate(const Config *cfg,
+                         GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Idle-tax shares of a guest: its "name=N" entry, else the default 1000. */
 guint config_shares_for(const Config *cfg, const char *domain_name);

@@ -1,6 +1,6 @@
 #include "conn.h"
 
-G_DEFINE_QUARK(aos-conn-error-quark, conn_error)
+G_DEFINE_QUARK(aos - conn - error - quark, conn_error)
 
 #define BACKOFF_FIRST_US (G_USEC_PER_SEC / 2)
 #define BACKOFF_MAX_US ((gint64)30 * G_USEC_PER_SEC)
@@ -72,8 +72,8 @@ gboolean conn_open_now(Conn *c, GError **error)
     virConnectPtr conn;
 
     conn_drop(c);
-    conn = c->readonly ? virConnectOpenReadOnly(c->uri)
-                       : virConnectOpen(c->uri);
+    conn =
+        c->readonly ? virConnectOpenReadOnly(c->uri) : virConnectOpen(c->uri);
     if (!conn) {
         g_free(c->last_error);
         c->last_error = g_strdup(conn_last_error_message());

@@ -9,16 +9,18 @@ typedef struct {
     char *uri;
     gboolean readonly;
     virConnectPtr conn;
-    guint generation;       /* bumps on every successful (re)connect */
+    guint generation;          /* bumps on every successful (re)connect */
     gboolean bulk_unsupported; /* virConnectGetAllDomainStats said NO_SUPPORT */
-    gboolean node_memstats_unsupported; /* virNodeGetMemoryStats said NO_SUPPORT */
-    int node_memstats_nparams; /* its field count: fixed per host, so asked once */
-    gint64 next_attempt_us; /* reconnect backoff: no attempt before this */
+    gboolean
+        node_memstats_unsupported; /* virNodeGetMemoryStats said NO_SUPPORT */
+    int node_memstats_nparams; /* its field count: fixed per host, so asked once
+                                */
+    gint64 next_attempt_us;    /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
-    gint64 max_backoff_us;  /* daemons cap it at one interval, so a
-                               restarted libvirtd is found within one tick */
+    gint64 max_backoff_us; /* daemons cap it at one interval, so a
+                              restarted libvirtd is found within one tick */
     Complaint outage;
-    char *last_error;       /* message of the last failure, for callers */
+    char *last_error; /* message of the last failure, for callers */
 } Conn;
 
 Conn *conn_new(const char *uri, gboolean readonly);

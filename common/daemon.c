@@ -123,8 +123,9 @@ void daemon_log_action(DaemonCtx *ctx, const Action *a, gboolean ok,
 
 /* Shared code logs under the "aos" domain; the daemon's own name is what
  * an operator filters the journal by, so every record carries it. */
-static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields,
-                                   gsize n_fields, gpointer user_data)
+static GLogWriterOutput log_writer(GLogLevelFlags level,
+                                   const GLogField *fields, gsize n_fields,
+                                   gpointer user_data)
 {
     const char *domain = user_data;
     g_autofree GLogField *copy = g_memdup2(fields, sizeof(*fields) * n_fields);

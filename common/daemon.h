@@ -17,7 +17,7 @@ typedef struct DaemonCtx DaemonCtx;
 typedef struct {
     const char *log_domain;
     CliSpec cli;
-    guint collect_what;            /* CollectWhat flags */
+    guint collect_what; /* CollectWhat flags */
     gpointer (*state_new)(void);
     void (*state_free)(gpointer state);
     /* Called on every fresh snapshot before deciding, e.g. to set the
@@ -37,16 +37,16 @@ struct DaemonCtx {
     CliResult cli;
     Conn *conn;
     gpointer state;
-    guint state_generation;   /* connection generation the state belongs to */
+    guint state_generation; /* connection generation the state belongs to */
     GMainLoop *loop;
-    QuitGuard *guard;         /* SIGINT/SIGTERM, also mid-tick */
+    QuitGuard *guard; /* SIGINT/SIGTERM, also mid-tick */
     guint timer_id;
     guint64 ticks;
     guint64 actions_applied;
     guint64 actions_failed;
     FILE *decision_log;
-    Migrator *migrator;       /* migration requests ([migration]) */
-    Complaint tick_trouble;   /* non-connection tick failures, rate-limited */
+    Migrator *migrator;     /* migration requests ([migration]) */
+    Complaint tick_trouble; /* non-connection tick failures, rate-limited */
     int exit_code;
 };
 

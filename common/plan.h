@@ -15,17 +15,17 @@ typedef struct {
     ActionKind kind;
     char uuid[VIR_UUID_STRING_BUFLEN];
     char *name;
-    char *reason;       /* why, in words, for the log */
+    char *reason; /* why, in words, for the log */
 
     /* ACTION_PIN_VCPU */
     guint vcpu;
-    gint from_pcpu;     /* -1 when it had affinity to several */
+    gint from_pcpu; /* -1 when it had affinity to several */
     guint to_pcpu;
 
     /* ACTION_SET_MEMORY */
     guint64 old_kib;
     guint64 new_kib;
-    const char *rule;   /* static name of the rule that fired */
+    const char *rule; /* static name of the rule that fired */
 
     /* ACTION_MIGRATE */
     char *peer_uri;

@@ -5,12 +5,12 @@
 #include <unistd.h>
 
 struct QuitGuard {
-    GMainLoop *loop;        /* the daemon's loop, or NULL */
-    GMainContext *context;  /* the guard thread's own context */
+    GMainLoop *loop;       /* the daemon's loop, or NULL */
+    GMainContext *context; /* the guard thread's own context */
     GMainLoop *guard_loop;
     GThread *thread;
     GMutex lock;
-    GCond idle;             /* signalled when a tick ends */
+    GCond idle; /* signalled when a tick ends */
     gboolean in_tick;
     gboolean requested;
     guint grace_ms;
@@ -31,8 +31,8 @@ static gboolean on_signal(gpointer data)
     g_message("signal received, exiting");
     g->requested = TRUE;
     if (g->loop)
-        g_main_context_invoke(g_main_loop_get_context(g->loop),
-                              quit_main_loop, g->loop);
+        g_main_context_invoke(g_main_loop_get_context(g->loop), quit_main_loop,
+                              g->loop);
     else if (!g->in_tick)
         _exit(0);
     deadline = g_get_monotonic_time() + (gint64)g->grace_ms * 1000;

@@ -40,20 +40,20 @@ typedef struct {
 
 typedef struct {
     guint number;
-    gint state;        /* virVcpuState */
-    guint64 time_ns;   /* cumulative CPU time */
-    guint64 delay_ns;  /* cumulative time spent waiting on a host run queue */
+    gint state;       /* virVcpuState */
+    guint64 time_ns;  /* cumulative CPU time */
+    guint64 delay_ns; /* cumulative time spent waiting on a host run queue */
     gboolean has_delay;
-    gint last_pcpu;    /* pCPU it last ran on, -1 when unknown */
-    guint8 *cpumap;    /* affinity, VIR_CPU_MAPLEN(node.npcpus) bytes */
+    gint last_pcpu; /* pCPU it last ran on, -1 when unknown */
+    guint8 *cpumap; /* affinity, VIR_CPU_MAPLEN(node.npcpus) bytes */
 } VcpuSample;
 
 typedef struct {
     char uuid[VIR_UUID_STRING_BUFLEN];
     char *name;
-    gint state;        /* virDomainState */
-    guint64 max_kib;   /* maximum memory */
-    guint64 cur_kib;   /* current balloon target */
+    gint state;      /* virDomainState */
+    guint64 max_kib; /* maximum memory */
+    guint64 cur_kib; /* current balloon target */
     gboolean has_balloon_stats;
     BalloonStats balloon;
     guint nvcpus;
@@ -75,7 +75,8 @@ typedef struct {
 typedef struct {
     gint64 mono_us; /* g_get_monotonic_time() when taken */
     gint64 wall_us; /* g_get_real_time() when taken */
-    gboolean bulk;  /* TRUE when one virConnectGetAllDomainStats call filled it */
+    gboolean
+        bulk; /* TRUE when one virConnectGetAllDomainStats call filled it */
     guint rpc_calls; /* libvirt calls spent taking it */
     NodeSample node;
     GPtrArray *domains; /* DomainSample*, owned */

@@ -49,8 +49,8 @@ static void ensure_stats_period(DaemonCtx *ctx, const DomainSample *d)
 static void observe(DaemonCtx *ctx, const Snapshot *snap, gpointer data)
 {
     MemDaemonState *st = data;
-    GHashTable *now = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                            NULL);
+    GHashTable *now =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     guint i;
 
     /* Only guests in this snapshot are remembered: one that stopped and

@@ -205,6 +205,51 @@ static guint64 grow_trigger(const MemGuest *g)
     return g->gs->rate_kib_s > MEM_ONSET_RATE_KIB_S ? g->hi_kib : g->lo_kib;
 }
 
+/* Learns actual - available from a report the guest made while the
+ * balloon stood still: made (stamped, in whole seconds) no earlier than
+ * the first snapshot that showed the balloon at its present size, which
+ * is no earlier than the balloon got there. */
+static void learn_offset(MemGuestState *gs, const Snapshot *snap,
+                         const MemGuest *g)
+{
+    const DomainSample *d = g->dom;
+
+    if (!gs->have_prev_actual || d->balloon.actual_kib != gs->prev_actual_kib)
+        gs->actual_since_wall_us = snap->wall_us;
+    else if (g->fresh && (d->balloon.present & BALLOON_HAS_AVAILABLE) &&
+             d->balloon.last_update > 0 &&
+             d->balloon.last_update <= G_MAXINT64 / G_USEC_PER_SEC &&
+             d->balloon.last_update * G_USEC_PER_SEC >=
+                 gs->actual_since_wall_us) {
+        gs->offset_kib = (gint64)MIN(d->balloon.actual_kib, MEM_KIB_CAP) -
+                         (gint64)MIN(d->balloon.available_kib, MEM_KIB_CAP);
+        gs->have_offset = TRUE;
+    }
+    gs->have_prev_actual = g->live;
+    gs->prev_actual_kib = d->balloon.actual_kib;
+}
+
+/* Used memory as of the guest's last report.  actual - unused would mix
+ * two moments: libvirt reads actual from QEMU at the call, while unused
+ * is from the guest's last report.  Measured on a guest whose balloon was
+ * inflating, that read used 86 MiB low on one tick and right on the next,
+ * so each shrink was followed by a grow.  available - unused are from one
+ * report; adding the learned offset puts them on actual's scale. */
+static guint64 consistent_used(const MemGuest *g)
+{
+    gint64 used;
+
+    if (!(g->dom->balloon.present & BALLOON_HAS_AVAILABLE))
+        return g->used_kib;
+    /* Until the offset is known: available - unused misses only what the
+     * guest's kernel reserved, actual - unused misses a balloon move, and
+     * neither reads more than the truth while the balloon shrinks. */
+    if (!g->gs->have_offset)
+        return MAX(g->used_kib, g->reported_used_kib);
+    used = (gint64)g->reported_used_kib + g->gs->offset_kib;
+    return (guint64)CLAMP(used, 0, (gint64)MEM_KIB_CAP);
+}
+
 static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
 {
     const Config *cfg = t->cfg;
@@ -236,6 +281,8 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
     tol = MAX(t->bounds.min_step_kib, 1024);
     g->settled = d->balloon.actual_kib <= mem_kib_add(d->cur_kib, tol);
 
+    learn_offset(g->gs, t->snap, g);
+    g->used_kib = consistent_used(g);
     update_history(g->gs, t->snap, cfg, g);
 
     g->need_kib = mem_need_kib(cfg, g->gs->rate_kib_s);

@@ -35,9 +35,16 @@ typedef struct {
     guint64 prev_used_kib;
     double rate_kib_s; /* smoothed growth of used memory, >= 0 */
     gboolean have_active;
-    double active;       /* smoothed active fraction f, 0..1 */
-    gboolean grown;      /* last_grow_us is valid */
-    gint64 last_grow_us; /* snapshot mono time of the last growth */
+    double active; /* smoothed active fraction f, 0..1 */
+    /* actual - available: the memory the guest's kernel keeps out of its
+     * own total, learned while the balloon stood still (see fill_guest) */
+    gboolean have_offset;
+    gint64 offset_kib;
+    gboolean have_prev_actual;
+    guint64 prev_actual_kib;
+    gint64 actual_since_wall_us; /* first snapshot showing prev_actual_kib */
+    gboolean grown;              /* last_grow_us is valid */
+    gint64 last_grow_us;         /* snapshot mono time of the last growth */
 } MemGuestState;
 
 /* One guest as a tick sees it. */
@@ -50,7 +57,7 @@ typedef struct {
     gboolean settled;   /* balloon no longer inflating to an older target */
     guint64 actual_kib;
     guint64 unused_kib;
-    guint64 used_kib; /* actual - unused */
+    guint64 used_kib; /* actual - unused, in the guest's last report */
     /* available - unused: both from one guest report, so a balloon move
      * between reports never shows in it; rates are measured on this. */
     guint64 reported_used_kib;

@@ -75,12 +75,13 @@ static void test_config_values(void)
     g_autoptr(GError) err = NULL;
 
     config_defaults(&cfg);
-    g_assert_true(config_load_data(&cfg,
-                                   "[daemon]\ninterval=1.5\nuri=test:///default\n"
-                                   "[memory]\npolicy=idle-tax\n"
-                                   "shares=aos_vm1=2000;aos_vm2=500\n"
-                                   "host_reserve_mib=300\n",
-                                   "cfg", &err));
+    g_assert_true(
+        config_load_data(&cfg,
+                         "[daemon]\ninterval=1.5\nuri=test:///default\n"
+                         "[memory]\npolicy=idle-tax\n"
+                         "shares=aos_vm1=2000;aos_vm2=500\n"
+                         "host_reserve_mib=300\n",
+                         "cfg", &err));
     g_assert_no_error(err);
     g_assert_cmpfloat(cfg.interval_s, ==, 1.5);
     g_assert_cmpstr(cfg.uri, ==, "test:///default");
@@ -114,21 +115,33 @@ static const CliCase cli_cases[] = {
     {"inf", {"prog", "inf"}, EXIT_USAGE, 0, "not a number"},
     {"two", {"prog", "1", "2"}, EXIT_USAGE, 0, "one interval"},
     {"both", {"prog", "1", "--interval", "2"}, EXIT_USAGE, 0, "not both"},
-    {"unknown-option", {"prog", "1", "--frobnicate"}, EXIT_USAGE, 0,
+    {"unknown-option",
+     {"prog", "1", "--frobnicate"},
+     EXIT_USAGE,
+     0,
      "frobnicate"},
-    {"bad-policy", {"prog", "1", "--policy", "x"}, EXIT_USAGE, 0,
+    {"bad-policy",
+     {"prog", "1", "--policy", "x"},
+     EXIT_USAGE,
+     0,
      "course or idle-tax"},
-    {"bad-budget", {"prog", "1", "--budget-mib", "lots"}, EXIT_USAGE, 0,
+    {"bad-budget",
+     {"prog", "1", "--budget-mib", "lots"},
+     EXIT_USAGE,
+     0,
      "whole number"},
-    {"missing-config", {"prog", "1", "--config", "/nonexistent/x.conf"},
-     EXIT_CONFIG, 0, "/nonexistent/x.conf"},
+    {"missing-config",
+     {"prog", "1", "--config", "/nonexistent/x.conf"},
+     EXIT_CONFIG,
+     0,
+     "/nonexistent/x.conf"},
     {"tiny", {"prog", "0.001"}, EXIT_USAGE, 0, "out of range"},
 };
 
 static void test_cli_table(void)
 {
-    const CliSpec spec = {.prog = "prog", .summary = "s", .memory = TRUE,
-                          .vcpu = TRUE};
+    const CliSpec spec = {
+        .prog = "prog", .summary = "s", .memory = TRUE, .vcpu = TRUE};
     guint i;
 
     for (i = 0; i < G_N_ELEMENTS(cli_cases); i++) {
@@ -164,8 +177,8 @@ static void test_cli_overrides_file(void)
     const CliSpec spec = {.prog = "prog", .summary = "s", .memory = TRUE};
     g_autofree char *path = NULL;
     int fd;
-    const char *argv[] = {"prog", "1", "--config", NULL, "--policy",
-                          "idle-tax", NULL};
+    const char *argv[] = {"prog",     "1",        "--config", NULL,
+                          "--policy", "idle-tax", NULL};
     CliResult r = {0};
     Config cfg;
     g_autoptr(GError) err = NULL;
@@ -174,7 +187,8 @@ static void test_cli_overrides_file(void)
     g_assert_no_error(err);
     close(fd);
     g_assert_true(g_file_set_contents(
-        path, "[daemon]\ninterval=5\n[memory]\npolicy=course\nhost_reserve_mib=400\n",
+        path,
+        "[daemon]\ninterval=5\n[memory]\npolicy=course\nhost_reserve_mib=400\n",
         -1, &err));
     argv[3] = path;
     config_defaults(&cfg);

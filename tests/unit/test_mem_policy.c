@@ -86,7 +86,8 @@ static void spoil(DomainSample *d, const Config *cfg, Spoil how)
     case SPOIL_INFLATING:
         /* The target was lowered by 100 MiB; the balloon has not got there
          * and the guest still sees (and reports) its old size. */
-        d->balloon.actual_kib = d->cur_kib + 100 * TM_MIB;
+        d->balloon.actual_kib = d->balloon.available_kib =
+            d->cur_kib + 100 * TM_MIB;
         d->balloon.unused_kib += 100 * TM_MIB;
         break;
     }
@@ -563,7 +564,7 @@ static void test_rho(void)
 static void test_grant_between_reports(void)
 {
     static const guint64 steps[][3] = {
-        {512, 512, 300}, {512, 512, 300}, {1012, 512, 300},
+        {512, 512, 300},   {512, 512, 300},   {1012, 512, 300},
         {1012, 1012, 800}, {1012, 1012, 800},
     };
     guint p;
@@ -653,7 +654,7 @@ static void test_pending_growth_not_doubled(void)
         /* Raised to 800 MiB last tick; the guest still sees 500 with 50
          * unused, so it uses 450 and 800 already covers its need. */
         d = tm_guest(snap, "g", 800, 2048, 0);
-        d->balloon.actual_kib = 500 * TM_MIB;
+        d->balloon.actual_kib = d->balloon.available_kib = 500 * TM_MIB;
         d->balloon.unused_kib = 50 * TM_MIB;
         plan = decide_once(snap, &cfg);
         g_assert_true(tm_target_after(plan, d) <= d->cur_kib);
@@ -661,7 +662,7 @@ static void test_pending_growth_not_doubled(void)
         /* Control: the same guest raised to only 460 is short. */
         g_clear_pointer(&plan, plan_free);
         d->cur_kib = 460 * TM_MIB;
-        d->balloon.actual_kib = 500 * TM_MIB;
+        d->balloon.actual_kib = d->balloon.available_kib = 500 * TM_MIB;
         plan = decide_once(snap, &cfg);
         g_assert_nonnull(tm_action_for(plan, "g"));
         config_clear(&cfg);

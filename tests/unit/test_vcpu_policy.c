@@ -876,8 +876,10 @@ static void test_random_extremes(void)
         TvVcpu *v;
         guint n;
 
-        np = shape == 0 ? 0 : shape == 1 ? 1 : shape == 2 ? 1024
-                                          : (guint)g_rand_int_range(rand, 2, 65);
+        np = shape == 0   ? 0
+             : shape == 1 ? 1
+             : shape == 2 ? 1024
+                          : (guint)g_rand_int_range(rand, 2, 65);
         ndom = (guint)g_rand_int_range(rand, 1, shape == 2 ? 3001 : 2001);
         for (d = 0; d < ndom; d++) {
             guint k = (guint)g_rand_int_range(rand, 1, 3);
