@@ -46,7 +46,8 @@ static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg)
     return NULL;
 }
 
-guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan)
+guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
+                MemPolicyState *policy)
 {
     guint failed = 0;
     guint i;
@@ -59,6 +60,8 @@ guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan)
 
         if (a->kind != ACTION_SET_MEMORY)
             continue;
+        /* Not set unless told otherwise below. */
+        mem_policy_note_applied(policy, a, snap->mono_us, FALSE);
         dom = apply_lookup_domain(ctx->conn, a, &vanished);
         if (!dom) {
             if (!vanished) {
@@ -80,6 +83,7 @@ guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan)
             failed++;
             continue;
         }
+        mem_policy_note_applied(policy, a, snap->mono_us, TRUE);
         daemon_log_action(ctx, a, TRUE, NULL);
     }
     return failed;

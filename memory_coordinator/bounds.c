@@ -30,7 +30,12 @@ static gint64 pool_clamp(gint64 v)
 
 guint64 mem_domain_held_kib(const DomainSample *d)
 {
-    guint64 held = d->cur_kib;
+    return mem_domain_held_at_kib(d, d->cur_kib);
+}
+
+guint64 mem_domain_held_at_kib(const DomainSample *d, guint64 target_kib)
+{
+    guint64 held = target_kib;
 
     if (d->state == VIR_DOMAIN_SHUTOFF)
         return 0;
@@ -42,6 +47,12 @@ guint64 mem_domain_held_kib(const DomainSample *d)
 }
 
 void mem_bounds_init(MemBounds *b, const Snapshot *snap, const Config *cfg)
+{
+    mem_bounds_init_at(b, snap, cfg, NULL);
+}
+
+void mem_bounds_init_at(MemBounds *b, const Snapshot *snap, const Config *cfg,
+                        const guint64 *target_kib)
 {
     guint64 held = 0;
     guint i;
@@ -58,9 +69,13 @@ void mem_bounds_init(MemBounds *b, const Snapshot *snap, const Config *cfg)
         b->budget_kib =
             mem_kib_sub(cap_kib(snap->node.total_kib), b->reserve_kib);
 
-    for (i = 0; snap->domains && i < snap->domains->len; i++)
+    for (i = 0; snap->domains && i < snap->domains->len; i++) {
+        const DomainSample *d = g_ptr_array_index(snap->domains, i);
+
         held = mem_kib_add(
-            held, mem_domain_held_kib(g_ptr_array_index(snap->domains, i)));
+            held,
+            mem_domain_held_at_kib(d, target_kib ? target_kib[i] : d->cur_kib));
+    }
     b->held_kib = MIN(held, (guint64)POOL_LIMIT);
     b->free_kib = cap_kib(snap->node.free_kib);
 

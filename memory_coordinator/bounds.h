@@ -65,8 +65,15 @@ guint64 mem_mib_to_kib(guint64 mib);
  * size while that is larger.  Shut-off domains hold nothing.  Not capped:
  * an absurd figure must make the budget look fuller, never emptier. */
 guint64 mem_domain_held_kib(const DomainSample *d);
+/* The same with the target given: the policy knows targets libvirt does
+ * not show. */
+guint64 mem_domain_held_at_kib(const DomainSample *d, guint64 target_kib);
 
 void mem_bounds_init(MemBounds *b, const Snapshot *snap, const Config *cfg);
+/* With each domain's target from target_kib[i] (as snap->domains), where
+ * mem_bounds_init takes d->cur_kib. */
+void mem_bounds_init_at(MemBounds *b, const Snapshot *snap, const Config *cfg,
+                        const guint64 *target_kib);
 
 /* Growth the pools still allow now, negative when the host or the budget
  * is already short. */

@@ -83,7 +83,9 @@ static Plan *decide(const Snapshot *snap, const Config *cfg, gpointer data)
 static guint apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
                    gpointer data)
 {
-    return mem_apply(ctx, snap, plan);
+    MemDaemonState *st = data;
+
+    return mem_apply(ctx, snap, plan, st->policy);
 }
 
 int main(int argc, char **argv)

@@ -113,6 +113,44 @@ static MemGuestState *state_for(MemPolicyState *st, const DomainSample *d)
     return gs;
 }
 
+void mem_policy_note_applied(MemPolicyState *st, const Action *a,
+                             gint64 mono_us, gboolean ok)
+{
+    MemGuestState *gs;
+
+    if (a->kind != ACTION_SET_MEMORY ||
+        !(gs = g_hash_table_lookup(st->guests, a->uuid)))
+        return;
+    gs->have_target = ok;
+    gs->target_kib = a->new_kib;
+    gs->target_mono_us = mono_us;
+}
+
+/* The target the guest's balloon is heading for.  libvirt's current
+ * memory of a running guest is the balloon's size from QEMU's last
+ * balloon event, and QEMU sends at most one a second: measured on a busy
+ * guest, a 64 MiB shrink was not done a tick later.  Counting from that
+ * size would undo half of each shrink on the next tick, and would hand
+ * out a growth twice while the first was still on its way.  So the last
+ * target set counts until the balloon is within tol of it, or for
+ * MEM_TARGET_TRUST_S after it was set: a guest that cannot get there by
+ * then is taken at its size. */
+static guint64 heading_for(MemGuestState *gs, const Snapshot *snap,
+                           const DomainSample *d, guint64 tol)
+{
+    guint64 size = d->cur_kib;
+
+    if (gs->have_target && domain_live(d) &&
+        snap->mono_us >= gs->target_mono_us &&
+        snap->mono_us - gs->target_mono_us <=
+            MEM_TARGET_TRUST_S * G_USEC_PER_SEC &&
+        (size > gs->target_kib ? size - gs->target_kib
+                               : gs->target_kib - size) > tol)
+        return gs->target_kib;
+    gs->have_target = FALSE;
+    return size;
+}
+
 static double smooth_rate(double rate, double inst, double dt)
 {
     if (inst > rate)
@@ -250,7 +288,8 @@ static guint64 consistent_used(const MemGuest *g)
     return (guint64)CLAMP(used, 0, (gint64)MEM_KIB_CAP);
 }
 
-static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
+static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
+                       guint64 heading_kib)
 {
     const Config *cfg = t->cfg;
     guint64 tol;
@@ -279,7 +318,8 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
     /* A balloon still inflating towards an older, lower target would make
      * a further shrink count the same memory twice. */
     tol = MAX(t->bounds.min_step_kib, 1024);
-    g->settled = d->balloon.actual_kib <= mem_kib_add(d->cur_kib, tol);
+    g->cur_kib = heading_kib;
+    g->settled = d->balloon.actual_kib <= mem_kib_add(g->cur_kib, tol);
 
     learn_offset(g->gs, t->snap, g);
     g->used_kib = consistent_used(g);
@@ -289,7 +329,7 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
     g->lo_kib = MAX(t->bounds.floor_kib, mem_kib_add(g->used_kib, g->need_kib));
     g->hi_kib = mem_kib_add(g->lo_kib, mem_mib_to_kib(cfg->release_slack_mib));
 
-    g->bg.cur_kib = d->cur_kib;
+    g->bg.cur_kib = g->cur_kib;
     g->bg.max_kib = d->max_kib;
     g->bg.used_kib = g->used_kib;
     /* Stale guests are held where they are: a target worked out from old
@@ -298,9 +338,9 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d)
     g->bg.may_grow = g->live && g->fresh;
     g->bg.may_shrink = g->bg.may_grow && g->settled;
 
-    g->target_kib = d->cur_kib;
-    g->grower = g->bg.may_grow && d->cur_kib < MIN(grow_trigger(g), d->max_kib);
-    g->urgency = g->need_kib ? ((double)d->cur_kib - (double)g->used_kib) /
+    g->target_kib = g->cur_kib;
+    g->grower = g->bg.may_grow && g->cur_kib < MIN(grow_trigger(g), d->max_kib);
+    g->urgency = g->need_kib ? ((double)g->cur_kib - (double)g->used_kib) /
                                    (double)g->need_kib
                              : 0;
 
@@ -327,20 +367,27 @@ static void tick_init(MemTick *t, const Snapshot *snap, const Config *cfg,
 {
     guint n = snap->domains ? snap->domains->len : 0;
     guint i;
+    g_autofree guint64 *heading = g_new0(guint64, n ? n : 1);
+    guint64 tol = MAX(mem_mib_to_kib(cfg->min_step_mib), 1024);
 
     t->snap = snap;
     t->cfg = cfg;
     t->st = st;
     t->released_kib = 0;
-    mem_bounds_init(&t->bounds, snap, cfg);
+    st->generation++;
+    for (i = 0; i < n; i++) {
+        const DomainSample *d = g_ptr_array_index(snap->domains, i);
+
+        heading[i] = heading_for(state_for(st, d), snap, d, tol);
+    }
+    mem_bounds_init_at(&t->bounds, snap, cfg, heading);
     t->guests = g_array_sized_new(FALSE, TRUE, sizeof(MemGuest), n);
     g_array_set_clear_func(t->guests, guest_clear);
     g_array_set_size(t->guests, n);
 
-    st->generation++;
     for (i = 0; i < n; i++)
         fill_guest(t, &g_array_index(t->guests, MemGuest, i),
-                   g_ptr_array_index(snap->domains, i));
+                   g_ptr_array_index(snap->domains, i), heading[i]);
     g_hash_table_foreach_remove(st->guests, state_is_gone, &st->generation);
 }
 

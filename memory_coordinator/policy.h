@@ -30,6 +30,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MemPolicyState, mem_policy_state_free)
 Plan *mem_policy_decide(const Snapshot *snap, const Config *cfg,
                         MemPolicyState *st) G_GNUC_WARN_UNUSED_RESULT;
 
+/* Apply's report on one action of the last plan: ok when the target was
+ * set (at the plan's snapshot time mono_us).  Until the balloon gets
+ * there, later ticks count from that target, not from the balloon's size
+ * libvirt shows; a target that was not set is forgotten. */
+void mem_policy_note_applied(MemPolicyState *st, const Action *a,
+                             gint64 mono_us, gboolean ok);
+
 /* Running guests without balloon stats are never ballooned.  Each is
  * reported here once (again only after it had stats in between), so the
  * caller can log it once.  Returns FALSE when none is left; *name_out is

@@ -11,6 +11,8 @@
  * two does not lose its headroom. */
 #define MEM_RATE_RISE 0.8
 #define MEM_RATE_HALF_LIFE_S 10.0
+/* How long a target set counts while the balloon is not there yet. */
+#define MEM_TARGET_TRUST_S 15
 
 /* A guest showing no growth may start a consumer at any moment, and the
  * first tick that sees it comes one interval later, with the balloon's
@@ -43,8 +45,13 @@ typedef struct {
     gboolean have_prev_actual;
     guint64 prev_actual_kib;
     gint64 actual_since_wall_us; /* first snapshot showing prev_actual_kib */
-    gboolean grown;              /* last_grow_us is valid */
-    gint64 last_grow_us;         /* snapshot mono time of the last growth */
+    /* The last target set, as apply reported it: libvirt shows only the
+     * balloon's size, which gets there seconds later. */
+    gboolean have_target;
+    guint64 target_kib;
+    gint64 target_mono_us;
+    gboolean grown;      /* last_grow_us is valid */
+    gint64 last_grow_us; /* snapshot mono time of the last growth */
 } MemGuestState;
 
 /* One guest as a tick sees it. */
@@ -55,6 +62,7 @@ typedef struct {
     gboolean ballooned; /* reports actual and unused */
     gboolean fresh;     /* stats younger than stale_after_s */
     gboolean settled;   /* balloon no longer inflating to an older target */
+    guint64 cur_kib;    /* the target its balloon is heading for */
     guint64 actual_kib;
     guint64 unused_kib;
     guint64 used_kib; /* actual - unused, in the guest's last report */

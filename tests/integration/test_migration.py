@@ -16,6 +16,8 @@ qemu+tcp://127.0.0.1:16599/system.
       running with balloon stats; downtime and predicted TSC advance;
   timing: the same guest migrated by our execute path (tools/migrate_request)
       and by a plain `virsh migrate --live --p2p`, in the same run;
+  churn: both daemons keep running, without an error storm, while a guest
+      is live-migrated away and back under them, and adopt it again;
   (b) a guest with an explicit TSC frequency of the host's +150 ppm is
       migrated and keeps its frequency in the destination XML.
 
@@ -65,7 +67,7 @@ MIGRATE_REQUEST = os.environ.get(
 # and enough for three.
 BUDGET_MIB = 1100
 
-tap = Tap(21)
+tap = Tap(23)
 tmp = tempfile.mkdtemp(prefix="aos-migration-")
 
 
@@ -297,6 +299,64 @@ def run_tool(name, log, extra=()):
     t0 = time.monotonic()
     r = subprocess.run(args, capture_output=True, text=True, timeout=300)
     return r.returncode, time.monotonic() - t0, r.stderr
+
+
+def migrated_mid_run(host, peer, name):
+    """Both daemons at a 0.5 s interval, no migration of their own, while
+    a third party live-migrates a guest away and back: it leaves between
+    ticks or in the middle of one.  They must keep running without an
+    error storm, drop the guest while it is away and adopt it again (its
+    stats period set) when it is back."""
+    logs = {d: os.path.join(tmp, f"churn-{d}.log") for d in ("mem", "vcpu")}
+    procs = {}
+    for d, exe in (("mem", MEMORY_COORDINATOR), ("vcpu", VCPU_SCHEDULER)):
+        with open(logs[d], "w") as f:
+            procs[d] = subprocess.Popen([exe, "0.5", "--uri", URI, "-v"],
+                                        stdout=f, stderr=f)
+
+    def text(d):
+        with open(logs[d], errors="replace") as f:
+            return f.read()
+
+    adopted_line = f"stats period of {name} set"
+    time.sleep(3)
+    seen_before = text("mem").count(adopted_line)
+    r = subprocess.run(["virsh", "-c", URI, "migrate", "--live", "--p2p", name,
+                        PEER_URI, "--migrateuri", "tcp://127.0.0.1"],
+                       capture_output=True, text=True, timeout=300)
+    away = name in running_names(peer) and name not in running_names(host)
+    time.sleep(2)
+    if name in running_names(peer):
+        migrate_back(name, host, peer)
+    deadline = time.monotonic() + 15
+    while (text("mem").count(adopted_line) <= seen_before
+           and time.monotonic() < deadline):
+        time.sleep(0.25)
+    adopted = text("mem").count(adopted_line) > seen_before
+    time.sleep(1)
+    alive = all(p.poll() is None for p in procs.values())
+    rcs = []
+    for p in procs.values():
+        p.send_signal(signal.SIGINT)
+        try:
+            rcs.append(p.wait(timeout=10))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rcs.append(p.wait())
+    warns = {d: [ln for ln in text(d).splitlines() if "WARNING" in ln]
+             for d in logs}
+    for d, lines in warns.items():
+        for ln in lines[:3]:
+            note(f"churn {d}: {ln}")
+    if r.returncode != 0:
+        note(f"churn: virsh migrate: {r.stderr.strip()}")
+    tap.ok(away and alive and rcs == [0, 0],
+           f"churn: {name} live-migrated away and back while both daemons "
+           f"ran at 0.5 s: they kept running and exited {rcs} on SIGINT")
+    n_warn = sum(len(v) for v in warns.values())
+    tap.ok(n_warn <= 2 and adopted,
+           f"churn: no error storm ({n_warn} warnings) and {name} adopted "
+           "again on its return (stats period set)")
 
 
 def cleanup(host):
@@ -599,7 +659,10 @@ advise_log={vlog}
     if moved in running_names(peer):
         migrate_back(moved, host, peer)
 
-    # 18-20 ----------------------------- (b) explicit TSC frequency +150 ppm
+    # 18-19 ---------------- churn: a guest migrated away and back mid-run
+    migrated_mid_run(host, peer, moved)
+
+    # 20-22 ----------------------------- (b) explicit TSC frequency +150 ppm
     freq = hz * 1000150 // 1000000
     console, xml = tsc_guest_xml(host, freq)
     booted = False

@@ -744,6 +744,62 @@ static void test_reasons(void)
     }
 }
 
+/* ---- targets libvirt does not show ------------------------------------ */
+
+/* libvirt shows a running guest's balloon size, not the target last set.
+ * Two ticks 1 s apart (or later) with the balloon not yet moved: a target
+ * apply reported as set counts, one it did not set does not, and one set
+ * too long ago gives way to the size. */
+typedef struct {
+    const char *name;
+    guint64 size_mib; /* the balloon's size at both ticks */
+    guint64 used_mib;
+    gboolean applied;   /* apply reported the first tick's target as set */
+    double second_s;    /* seconds between the ticks */
+    guint second_moves; /* actions at the second tick */
+} HeadingCase;
+
+static const HeadingCase heading_cases[] = {
+    {"growth on its way is not given twice", 300, 250, TRUE, 1, 0},
+    {"growth that was not set is planned again", 300, 250, FALSE, 1, 1},
+    {"growth set long ago is planned again", 300, 250, TRUE, 40, 1},
+    {"shrink on its way is neither undone nor repeated", 1500, 200, TRUE, 1, 0},
+    {"shrink that was not set is planned again", 1500, 200, FALSE, 1, 1},
+};
+
+static void test_heading(gconstpointer data)
+{
+    const HeadingCase *tc = data;
+    guint p;
+
+    for (p = 0; p < 2; p++) {
+        g_autoptr(MemPolicyState) st = mem_policy_state_new();
+        g_autoptr(Snapshot) s1 = tm_snapshot(10, HOST_MIB, HOST_FREE_MIB);
+        g_autoptr(Snapshot) s2 =
+            tm_snapshot(10 + tc->second_s, HOST_MIB, HOST_FREE_MIB);
+        g_autoptr(Plan) p1 = NULL;
+        g_autoptr(Plan) p2 = NULL;
+        Config cfg;
+
+        tm_config(&cfg, (MemPolicyKind)p);
+        tm_guest(s1, "g", tc->size_mib, 2048, tc->used_mib);
+        tm_guest(s2, "g", tc->size_mib, 2048, tc->used_mib);
+        p1 = mem_policy_decide(s1, &cfg, st);
+        g_assert_cmpuint(plan_len(p1), ==, 1);
+        mem_policy_note_applied(st, plan_get(p1, 0), s1->mono_us, tc->applied);
+        p2 = mem_policy_decide(s2, &cfg, st);
+        g_assert_cmpuint(plan_len(p2), ==, tc->second_moves);
+        /* Planned again: from the size libvirt shows, to the same place. */
+        if (tc->second_moves) {
+            g_assert_cmpuint(plan_get(p2, 0)->old_kib, ==,
+                             tc->size_mib * TM_MIB);
+            g_assert_cmpuint(plan_get(p2, 0)->new_kib, ==,
+                             plan_get(p1, 0)->new_kib);
+        }
+        config_clear(&cfg);
+    }
+}
+
 int main(int argc, char **argv)
 {
     guint i;
@@ -759,6 +815,7 @@ int main(int argc, char **argv)
     ADD_TABLE("/mem/policy/headroom", rate_cases, test_headroom_follows_rate);
     ADD_TABLE("/mem/policy/budget", budget_cases, test_budget);
     ADD_TABLE("/mem/policy/pressure-order", order_cases, test_pressure_order);
+    ADD_TABLE("/mem/policy/heading", heading_cases, test_heading);
 #undef ADD_TABLE
     g_test_add_func("/mem/policy/unballooned-reported-once",
                     test_unballooned_reported_once);
