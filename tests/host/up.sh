@@ -75,6 +75,14 @@ set_qemu_conf() { # key value
     fi
 }
 
+# Whether this mount namespace's daemon `name` runs: its pid file names a
+# live process of that name.  Not pidof, which also sees the migration
+# peer's daemons (tests/host/peer.sh), whose pid files are on their own /run.
+main_daemon_runs() { # name
+    pid=$(cat "/run/$1.pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
+}
+
 start_libvirtd() {
     mkdir -p /var/log/libvirt /var/run/libvirt /var/lib/libvirt/qemu \
         /var/cache/libvirt /etc/libvirt
@@ -93,13 +101,13 @@ start_libvirtd() {
     set_qemu_conf security_driver '"none"'
 
     started=""
-    if ! pidof virtlogd >/dev/null 2>&1; then
+    if ! main_daemon_runs virtlogd; then
         # Inherited descriptors are closed: a daemon must not keep a caller's
         # lock (flock /tmp/aos-testhost.lock) for the rest of its life.
         virtlogd -d 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
         started="$started virtlogd"
     fi
-    if ! pidof libvirtd >/dev/null 2>&1; then
+    if ! main_daemon_runs libvirtd; then
         LIBVIRT_LOG_OUTPUTS="3:file:/var/log/libvirt/libvirtd.log" \
             libvirtd -d 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
         started="$started libvirtd"

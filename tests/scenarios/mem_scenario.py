@@ -92,6 +92,9 @@ def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
     samples = []
     started = {}
     t0 = time.monotonic()
+    # Sample k is taken k seconds after this, on the wall clock the
+    # daemon's decision log uses.
+    started_wall = time.time()
     try:
         for k in range(1, sc["seconds"] + 1):
             for c in sc["consumers"]:
@@ -145,7 +148,7 @@ def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
     budget_violations = sum(1 for h in held if budget and h > budget + 1)
     reserve_violations = sum(1 for s in samples
                              if s["host_free"] < RESERVE_MIB)
-    result = {"name": name, "file_name": name, "title": sc["title"],
+    result = {"name": name, "started_wall": started_wall, "file_name": name, "title": sc["title"],
               "policy": policy, "budget_mib": budget, "daemon_exit": rc,
               "balloon_calls": len(acts), "guests": per_guest,
               "budget_violations": budget_violations,

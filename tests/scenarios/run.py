@@ -209,6 +209,9 @@ def run_cpu(sc, gs, conn, args, tap):
     moves_by_tick = {}
     prev_pins = pin_state(conn, names)
     t0 = time.monotonic()
+    # Sample k is taken k seconds after this, on the wall clock the
+    # daemon's decision log uses.
+    started_wall = time.time()
     before = vcpu_monitor.read_vcpus([gs[n].dom for n in names])
     prev_t = t0
     try:
@@ -254,7 +257,7 @@ def run_cpu(sc, gs, conn, args, tap):
         end = starts[i + 1] if i + 1 < len(starts) else sc["ticks"]
         phases.append(phase_metrics(ticks, s, end, pins_by_tick,
                                     moves_by_tick))
-    result = {"name": name, "title": sc["title"], "ticks": ticks,
+    result = {"name": name, "started_wall": started_wall, "title": sc["title"], "ticks": ticks,
               "phases": phases, "daemon_exit": rc,
               "pin_calls": len(acts),
               "pin_changes": sum(pins_by_tick.values())}
@@ -304,6 +307,20 @@ def run_memory(sc, gs, conn, args, tap, policy):
                                subset, open_monitor)
 
 
+def draw(result_path):
+    """A PNG next to the result, with tests/bench/plot.py; a picture that
+    cannot be drawn (no gnuplot) is reported, never a failed scenario."""
+    plot = os.path.join(ROOT, "tests", "bench", "plot.py")
+    try:
+        r = subprocess.run([sys.executable, plot, result_path],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"not drawn ({e})"
+    if r.returncode != 0:
+        return f"not drawn ({r.stderr.strip()})"
+    return r.stdout.strip()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("files", nargs="*")
@@ -341,10 +358,11 @@ def main():
             for r in results:
                 if r["name"].startswith(sc["name"]) and "saved" not in r:
                     fname = r.get("file_name", r["name"])
-                    with open(os.path.join(args.out, f"{fname}.json"),
-                              "w") as f:
+                    path = os.path.join(args.out, f"{fname}.json")
+                    with open(path, "w") as f:
                         json.dump(r, f, indent=1)
                     r["saved"] = True
+                    tap.note(f"picture: {draw(path)}")
             tap.note(f"{sc['name']} took {time.monotonic() - started:.0f} s")
     return tap.finish()
 
