@@ -2,9 +2,10 @@
 
 #include "apply_util.h"
 
-/* Fresh unused memory and stats timestamp, straight from the guest. */
+/* Fresh unused memory, balloon size and stats timestamp, straight from
+ * the guest. */
 static gboolean read_fresh(virDomainPtr dom, guint64 *unused_kib,
-                           gint64 *last_update)
+                           guint64 *actual_kib, gint64 *last_update)
 {
     virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
     gboolean have_unused = FALSE;
@@ -17,6 +18,8 @@ static gboolean read_fresh(virDomainPtr dom, guint64 *unused_kib,
         if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_UNUSED) {
             *unused_kib = stats[i].val;
             have_unused = TRUE;
+        } else if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON) {
+            *actual_kib = stats[i].val;
         } else if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE) {
             *last_update = (gint64)stats[i].val;
         }
@@ -28,21 +31,27 @@ static gboolean read_fresh(virDomainPtr dom, guint64 *unused_kib,
 static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg)
 {
     guint64 unused = 0;
+    guint64 actual = 0;
     gint64 last = 0;
     gint64 now_s = g_get_real_time() / G_USEC_PER_SEC;
     guint64 cut = a->old_kib - a->new_kib;
     guint64 keep = cfg->min_unused_mib * 1024;
+    guint64 pending;
 
-    if (!read_fresh(dom, &unused, &last))
+    if (!read_fresh(dom, &unused, &actual, &last))
         return g_strdup("stats unavailable on re-check");
     if (last <= 0 || now_s - last > (gint64)cfg->stale_after_s)
         return g_strdup_printf("stats are %" G_GINT64_FORMAT " s old",
                                last > 0 ? now_s - last : -1);
-    if (unused < cut + keep)
+    /* A balloon still inflating to the last target takes that much of
+     * the unused memory too. */
+    pending = actual > a->old_kib ? actual - a->old_kib : 0;
+    if (unused < cut + keep + pending)
         return g_strdup_printf("unused fell to %" G_GUINT64_FORMAT
                                " MiB, too little for a %" G_GUINT64_FORMAT
-                               " MiB shrink",
-                               unused / 1024, cut / 1024);
+                               " MiB shrink (%" G_GUINT64_FORMAT
+                               " MiB still on its way)",
+                               unused / 1024, cut / 1024, pending / 1024);
     return NULL;
 }
 

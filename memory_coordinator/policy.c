@@ -319,7 +319,12 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
      * a further shrink count the same memory twice. */
     tol = MAX(t->bounds.min_step_kib, 1024);
     g->cur_kib = heading_kib;
-    g->settled = d->balloon.actual_kib <= mem_kib_add(g->cur_kib, tol);
+    /* Shrinking on from a balloon still inflating would count the same
+     * memory twice when its target is not known; when it is (the policy's
+     * own, remembered), the next shrink goes on from that target: waiting
+     * for the balloon would halve the release rate. */
+    g->settled = d->balloon.actual_kib <= mem_kib_add(g->cur_kib, tol) ||
+                 heading_kib != d->cur_kib;
 
     learn_offset(g->gs, t->snap, g);
     g->used_kib = consistent_used(g);
