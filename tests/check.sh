@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 export VCPU_SCHEDULER=${2:-vcpu_scheduler/vcpu_scheduler}
 export MEMORY_COORDINATOR=${3:-memory_coordinator/memory_coordinator}
 if [ "$BUILD" = build-san ]; then
-    export TSC_CALC=$BUILD/bin/tsc_calc SNAPSHOT_DUMP=$BUILD/bin/snapshot_dump
+    export TSC_CALC=$BUILD/bin/tsc_calc SNAPSHOT_DUMP=$BUILD/bin/snapshot_dump \
+        MIGRATE_REQUEST=$BUILD/bin/migrate_request
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 

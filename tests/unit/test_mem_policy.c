@@ -590,6 +590,7 @@ static void test_grant_between_reports(void)
             /* 212 MiB used all along: nothing may grow the guest. */
             g_assert_true(a == NULL || a->new_kib <= a->old_kib);
         }
+        config_clear(&cfg);
     }
 }
 
