@@ -82,16 +82,6 @@ def pick(points):
 
 
 def write(path, doc):
-    # The duty cycles the scenarios use for some loads are chosen by hand,
-    # not measured here: keep them.
-    try:
-        with open(path) as f:
-            kept = json.load(f).get("loads", {})
-    except (OSError, ValueError):
-        kept = {}
-    for k, v in doc.get("loads", {}).items():
-        if "duty" in kept.get(k, {}):
-            v["duty"] = kept[k]["duty"]
     with open(path + ".tmp", "w") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")

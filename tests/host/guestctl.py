@@ -238,10 +238,8 @@ class Guest:
         return int(out.split()[-1])
 
     def burn(self, count, copies=1):
-        """Start `copies` burners counting to `count` (-1 spins), or with
-        the burner's arguments when `count` is a string ("-d 40")."""
-        arg = count if isinstance(count, str) else str(int(count))
-        return [self.spawn("burner", f"burner {arg}") for _ in range(copies)]
+        """Start `copies` burners counting to `count` (-1 spins)."""
+        return [self.spawn("burner", f"burner {int(count)}") for _ in range(copies)]
 
     def stop_burn(self):
         self.run("killall -q burner")

@@ -59,13 +59,10 @@ class Tap:
         return 1 if self.failed else 0
 
 
-def load_args():
-    """Burner arguments per load name: "-d PCT" (a share of a CPU, whatever
-    its speed) where the calibration gives a duty, else the count."""
+def load_counts():
     with open(os.path.join(ROOT, "tests", "host", "calibration.json")) as f:
         loads = json.load(f)["loads"]
-    return {k: (f"-d {int(v['duty'])}" if "duty" in v else str(int(v["count"])))
-            for k, v in loads.items()}
+    return {k: v["count"] for k, v in loads.items()}
 
 
 def subset(names, which):
@@ -192,7 +189,7 @@ def run_cpu(sc, gs, conn, args, tap):
     if len(names) < 2 * npcpus:
         tap.ok(False, f"{name}: needs {2 * npcpus} guests, found {len(names)}")
         return None
-    counts = load_args()
+    counts = load_counts()
     for n in names:
         gs[n].stop()
     set_pinning(conn, names, sc["pinning"], npcpus)
