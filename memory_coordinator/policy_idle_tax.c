@@ -8,7 +8,8 @@
  *     many pages and a low active fraction f make a guest give first;
  *   - idle memory (target above lo) of every other guest is taxed back
  *     each tick, a fraction tau of it at a time, even without pressure;
- *     so idle guests settle at their need rather than at need + slack.
+ *     so idle guests settle a little above their need (MEM_TAX_KEEP_KIB)
+ *     rather than at need + slack.
  * Neither ever goes below lo, which keeps min_unused plus the headroom
  * the guest's consumption rate asks for. */
 #include "policy_priv.h"
@@ -62,23 +63,24 @@ static gboolean recently_grown(const MemTick *t, const MemGuest *g)
 static void tax_idle(MemTick *t, MemGuest *g, double tau)
 {
     guint64 cur = g->bg.cur_kib;
+    guint64 keep = mem_kib_add(g->lo_kib, MEM_TAX_KEEP_KIB);
     guint64 idle;
     guint64 step;
 
-    if (!g->bg.may_shrink || g->grower || g->rule || cur <= g->lo_kib ||
+    if (!g->bg.may_shrink || g->grower || g->rule || cur <= keep ||
         recently_grown(t, g))
         return;
-    idle = cur - g->lo_kib;
+    idle = cur - keep;
     step = (guint64)ceil(tau * (double)idle);
     step = MIN(step, t->bounds.max_release_kib);
     if (step < t->bounds.min_step_kib || step == 0)
         return;
     mem_tick_propose_shrink(
         t, g, cur - step, "idle-tax",
-        g_strdup_printf("%.0f MiB idle above need, tax %.2f takes %.0f MiB, "
-                        "active %.2f, rho %.3g",
-                        mib(idle), tau, mib(step), g->gs->active,
-                        rho_key(t, g, cur)));
+        g_strdup_printf("%.0f MiB idle above need + %.0f MiB kept, tax %.2f "
+                        "takes %.0f MiB, active %.2f, rho %.3g",
+                        mib(idle), mib(MEM_TAX_KEEP_KIB), tau, mib(step),
+                        g->gs->active, rho_key(t, g, cur)));
 }
 
 void mem_idle_tax_plan(MemTick *t)
