@@ -724,6 +724,17 @@ static void test_dwell(gconstpointer data)
 /* ------------------------------------------------------------------ */
 /* Randomized: whatever the host, plans keep the invariants. */
 
+/* Every action of the plan pins a vCPU that could run anywhere. */
+static gboolean only_claims(const Plan *plan)
+{
+    guint i;
+
+    for (i = 0; i < plan_len(plan); i++)
+        if (plan_get(plan, i)->from_pcpu != -1)
+            return FALSE;
+    return plan_len(plan) > 0;
+}
+
 static void test_random_property(void)
 {
     g_autoptr(GRand) rand = g_rand_new_with_seed(20240611);
@@ -807,9 +818,17 @@ static void test_random_property(void)
             for (i = 0; i < plan_len(p1); i++)
                 g_assert_cmpint(plan_get(p1, i)->from_pcpu, ==, -1);
             g_assert_cmpfloat(p1->sd_after, <=, cfg.sd_threshold);
-        } else if (p1->sd_after > p1->sd_before - cfg.sd_hysteresis) {
-            /* sd may only rise when waiting demand gets to run. */
-            g_assert_nonnull(strstr(p1->summary, "frees"));
+        } else if (p1->sd_after > p1->sd_before - cfg.sd_hysteresis &&
+                   !(only_claims(p1) && p1->sd_after <= p1->sd_before)) {
+            /* sd may only rise when waiting demand gets to run.  (Pinning
+             * vCPUs that could run anywhere is due on the first balancing,
+             * so a plan of such claims alone may gain less than the
+             * hysteresis, as long as it loses nothing.) */
+            if (!strstr(p1->summary, "frees"))
+                g_error("round %u (%u pCPUs, %u vCPUs): \"%s\", sd %.2f -> "
+                        "%.2f, %u actions",
+                        round, np, n, p1->summary, p1->sd_before,
+                        p1->sd_after, plan_len(p1));
             g_assert_cmpfloat(unmet_before - unmet_after, >=, 25 - 1e-6);
         }
         /* Any plan pins every unpinned vCPU. */
