@@ -724,6 +724,16 @@ static void test_dwell(gconstpointer data)
 /* ------------------------------------------------------------------ */
 /* Randomized: whatever the host, plans keep the invariants. */
 
+/* A random vCPU's affinity, from kind (0..9): pinned to one pCPU 6 times
+ * in 10, allowed on every pCPU 3 times, and an empty map once; a host
+ * without pCPUs has nothing to pin to. */
+static gint random_pin(GRand *rand, gint kind, guint np)
+{
+    if (kind < 6 && np > 0)
+        return g_rand_int_range(rand, 0, (gint)np);
+    return kind < 9 ? TV_ALL : TV_NONE;
+}
+
 /* Every action of the plan pins a vCPU that could run anywhere. */
 static gboolean only_claims(const Plan *plan)
 {
@@ -774,10 +784,7 @@ static void test_random_property(void)
                 gint kind = g_rand_int_range(rand, 0, 10);
 
                 x.last = g_rand_int_range(rand, -1, (gint)np + 1);
-                if (kind < 6)
-                    x.pin = g_rand_int_range(rand, 0, (gint)np);
-                else
-                    x.pin = kind < 9 ? TV_ALL : TV_NONE;
+                x.pin = random_pin(rand, kind, np);
                 g_array_append_val(va, x);
             }
         }
@@ -912,10 +919,7 @@ static void test_random_extremes(void)
                 x.no_delay = g_rand_int_range(rand, 0, 8) == 0;
                 /* Out of range on purpose, up to 8 past the last pCPU. */
                 x.last = g_rand_int_range(rand, -1, (gint)np + 8);
-                if (kind < 6 && np > 0)
-                    x.pin = g_rand_int_range(rand, 0, (gint)np);
-                else
-                    x.pin = kind < 9 ? TV_ALL : TV_NONE;
+                x.pin = random_pin(rand, kind, np);
                 g_array_append_val(va, x);
             }
         }
