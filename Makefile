@@ -47,6 +47,8 @@ MEM_OBJ := $(MEM_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PLUMB_BIN := $(PLUMB_SRC:tests/plumbing/%.c=$(BUILD)/tests/plumbing/%)
 GUEST_BIN := $(GUEST_SRC:tests/guest/%.c=build/guest/%)
+HOST_TOOL_SRC := $(wildcard tests/host/*.c)
+HOST_TOOL_BIN := $(HOST_TOOL_SRC:tests/host/%.c=build/host/%)
 # Sanitized binaries live under build-san/bin, so they can never be
 # mistaken for (or installed as) the normal ones.
 ifeq ($(SANITIZE),1)
@@ -64,7 +66,7 @@ DAEMONS := $(VCPU_BIN) $(MEM_BIN)
 .PRECIOUS: $(BUILD)/%.o
 
 .PHONY: all unit plumbing check check-host check-scenarios demo deps host-up host-down \
-        format install clean guest tools
+        format install clean guest host-tools tools
 all: $(DAEMONS) $(TOOL_BIN)
 
 $(BUILD)/vcpu_scheduler/%.o: LOGDOM = vcpu_scheduler
@@ -104,6 +106,12 @@ build/guest/%: tests/guest/%.c
 	$(CC) -static -O2 -Wall -Wextra -o $@ $<
 guest: $(GUEST_BIN)
 
+# Helpers that run on the test host beside the guests (the pCPU probe).
+build/host/%: tests/host/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
+host-tools: $(HOST_TOOL_BIN)
+
 deps:
 	@tests/host/deps.sh
 
@@ -112,18 +120,18 @@ unit: $(UNIT_BIN) $(TOOL_BIN)
 	@tests/run-tap $(UNIT_BIN)
 
 # Plumbing: libvirt's in-process test driver and the bad-input table; no guests.
-plumbing: all $(PLUMB_BIN)
+plumbing: all host-tools $(PLUMB_BIN)
 	@tests/run-tap $(PLUMB_BIN) tests/plumbing/*.sh tests/plumbing/*.py
 
 check: deps
-	@$(MAKE) --no-print-directory all guest $(UNIT_BIN) $(PLUMB_BIN)
+	@$(MAKE) --no-print-directory all guest host-tools $(UNIT_BIN) $(PLUMB_BIN)
 	@tests/check.sh $(BUILD) $(VCPU_BIN) $(MEM_BIN)
 
 demo: deps
-	@$(MAKE) --no-print-directory all guest
+	@$(MAKE) --no-print-directory all guest host-tools
 	@tests/demo.sh
 
-host-up: deps all guest
+host-up: deps all guest host-tools
 	@tests/host/up.sh
 host-down:
 	@tests/host/down.sh
@@ -238,7 +246,7 @@ tools/tick_bench $(BUILD)/bin/tick_bench: $(BUILD)/tools/tick_bench.o $(BUILD)/l
 
 bench:
 	@if [ -z "$(BENCH_QUICK)" ]; then $(MAKE) --no-print-directory deps; fi
-	@$(MAKE) --no-print-directory all $(if $(BENCH_QUICK),,guest)
+	@$(MAKE) --no-print-directory all $(if $(BENCH_QUICK),,guest host-tools)
 	@VCPU_SCHEDULER=$(VCPU_BIN) MEMORY_COORDINATOR=$(MEM_BIN) \
 	    $(PYTHON) tests/bench/bench.py --tick-bench $(TICK_BENCH) \
 	    $(if $(BENCH_QUICK),--quick $(if $(BENCH_RESULTS),--results $(BENCH_RESULTS)))

@@ -144,13 +144,18 @@ def fmt(v, unit=""):
 def cpu_script(result, png):
     ticks = result["ticks"]
     npcpus = max(len(t["usage"]) for t in ticks)
+    bed = result.get("bed_ratio_limit")
     rows = []
     for t in ticks:
         usage = list(t["usage"]) + ["NaN"] * (npcpus - len(t["usage"]))
         pins = t.get("pin_changes", 0)
+        # Ticks on which the pCPU probe saw one pCPU run much slower than
+        # the result's limit: a row of marks at the top.
+        ratio = t.get("speed_ratio")
+        slow = 116 if ratio is not None and bed and ratio > bed else "NaN"
         rows.append(" ".join(str(x) for x in
                              [t["tick"], t["sd"], pins if pins else "NaN",
-                              *usage]))
+                              slow, *usage]))
     phases = result.get("phases", [])
     summary = "\n".join(
         f"from tick {p['start']}: balanced after "
@@ -158,6 +163,12 @@ def cpu_script(result, png):
         f"{p.get('pin_changes', 0)} pin changes "
         f"({p.get('pin_changes_after_balance', 0)} after balance), "
         f"final sd {fmt(p.get('final_sd'))}" for p in phases)
+    if result.get("set_aside"):
+        summary += (f"\nattempt {result.get('attempt')}; set aside before it "
+                    "(pCPU speeds unequal): " + ", ".join(
+                        f"attempt {a['attempt']} (pCPU {a['slow_pcpu']} "
+                        f"{a['ratio']:.1f}x slower)"
+                        for a in result["set_aside"]))
     lines = [
         "set terminal pngcairo size 1100,580 noenhanced "
         "font 'DejaVu Sans,10'",
@@ -196,9 +207,11 @@ def cpu_script(result, png):
     plots = ["$data using 1:($3 > 0 ? 112 : NaN) with impulses lw 2 "
              "dt 2 lc rgb '#ff8c00' title 'pin change'",
              "$data using 1:($3 > 0 ? 112 : NaN):(sprintf('%d pins', $3)) "
-             "with labels offset 0,0.6 font ',9' tc rgb '#ff8c00' notitle"]
+             "with labels offset 0,0.6 font ',9' tc rgb '#ff8c00' notitle",
+             "$data using 1:4 with points pt 5 ps 0.8 lc rgb '#aa0000' "
+             f"title 'pCPU speeds unequal (probe > {bed or 0:g}x)'"]
     for c in range(npcpus):
-        plots.append(f"$data using 1:{4 + c} with linespoints pt 7 ps 0.6 "
+        plots.append(f"$data using 1:{5 + c} with linespoints pt 7 ps 0.6 "
                      f"lw 2 lc rgb '{COLOURS[c % len(COLOURS)]}' "
                      f"title 'pCPU {c}'")
     plots.append("$data using 1:2 with lines lw 1.5 dt 2 lc rgb '#000000' "

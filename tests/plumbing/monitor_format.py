@@ -5,17 +5,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "monitors"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 import memory_monitor  # noqa: E402
+import tapcases  # noqa: E402
 import vcpu_monitor  # noqa: E402
 
-CASES = []
-
-
-def case(name):
-    def wrap(fn):
-        CASES.append((name, fn))
-        return fn
-    return wrap
+CASES = tapcases.Cases()
+case = CASES.add
 
 
 @case("cpu human format")
@@ -71,17 +67,5 @@ def _():
     return out.getvalue() == want, out.getvalue()
 
 
-def main():
-    print("1..%d" % len(CASES))
-    failed = 0
-    for i, (name, fn) in enumerate(CASES, 1):
-        ok, got = fn()
-        print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
-        if not ok:
-            failed += 1
-            print("# got: %r" % (got,))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(CASES.main())

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""The CPU scenarios' watch on the test host's pCPU speed (TAP): the probe
+tool's output, how ticks are judged, and when an attempt is set aside."""
+import io
+import os
+import subprocess
+import sys
+import time
+import types
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "scenarios"))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+import run  # noqa: E402
+import tapcases  # noqa: E402
+
+CASES = tapcases.Cases()
+case = CASES.add
+
+
+def ticks_of(ratios):
+    return [{"tick": i + 1, "speed_ratio": r, "slow_pcpu": None if r is None
+             else 0} for i, r in enumerate(ratios)]
+
+
+# (ratios per tick, expected stretch as (first, last) or None)
+STRETCHES = [
+    ([1.0, 1.1, 0.9, 1.2], None),
+    ([1.0, 2.9, 1.0, 1.1], None),                 # a lone outlier
+    ([1.0, 2.5, 2.6, 1.0, 1.0], None),            # two ticks only
+    ([2.5, 1.0, 1.0, 1.0, 1.0, 2.6, 1.0], None),  # two, a window apart
+    ([1.0, 2.5, 2.6, 2.7, 1.0], (2, 4)),
+    ([1.0, 2.5, 1.0, 2.6, 1.0, 2.7, 1.0], (2, 6)),  # comes and goes
+    ([1.0, 2.5, 1.0, 1.0, 2.6, 1.0, 2.7], None),  # 2 of every 5 only
+    ([2.5, 2.6, 2.7, 1.0, 1.0, 1.0, 1.0, 2.1, 2.2, 2.3, 2.4], (8, 11)),
+    ([1.0, 2.5, None, 2.6, 2.7], (2, 5)),         # no sample is not slow
+    ([1.4, 1.4, 1.4], None),                      # at the limit is equal
+    ([1.5, 1.5, 1.5], (1, 3)),
+    ([], None),
+]
+
+for ratios, want in STRETCHES:
+    def check(ratios=ratios, want=want):
+        got = run.unequal_stretch(ticks_of(ratios))
+        got = got and (got[0], got[1])
+        return got == want, f"{ratios} -> {got}, want {want}"
+    case(f"unequal stretch of {ratios}")(check)
+
+
+@case("tick speed: median of the rounds in the tick, slowest pCPU")
+def _():
+    samples = [(10.1, [800, 300]), (10.4, [900, 300]), (10.7, [300, 310]),
+               (11.2, [300, 900])]
+    ratio, slow = run.tick_speed(samples, 10.0, 11.0)
+    want = (round(800 / 300, 2), 0)
+    return (ratio, slow) == want, f"{(ratio, slow)} want {want}"
+
+
+@case("tick speed: no round in the tick says nothing")
+def _():
+    return run.tick_speed([(5.0, [1, 2])], 10.0, 11.0) == (None, None), ""
+
+
+def fake_attempts(outcomes):
+    """cpu_attempt stand-in: each outcome is (checks passed?, bed unequal?)."""
+    calls = []
+
+    def attempt(sc, gs, conn, args, tap):
+        passed, unequal = outcomes[len(calls)]
+        calls.append(1)
+        tap.ok(True, "ran")
+        tap.ok(passed, "balanced")
+        return {"ticks": [], "unequal_bed": (3, 9, 2.5, 0) if unequal
+                else None}
+    return attempt, calls
+
+
+class Collect(run.Tap):
+    def __init__(self):
+        super().__init__()
+        self.out = io.StringIO()
+
+    def ok(self, cond, desc):
+        self.n += 1
+        self.failed += 0 if cond else 1
+        self.out.write(f"{'ok' if cond else 'not ok'} - {desc}\n")
+
+    def note(self, text):
+        self.out.write(f"# {text}\n")
+
+
+# (outcomes of the attempts, attempts expected, failed checks expected,
+#  a "set aside" note expected)
+ATTEMPTS = [
+    ([(True, True)], 1, 0, False),      # passing on an unequal bed counts
+    ([(False, False)], 1, 1, False),    # failing on an equal bed fails
+    ([(False, True), (True, False)], 2, 0, True),
+    ([(False, True), (False, False)], 2, 1, True),
+    ([(False, True)] * 3, 3, 1, True),  # never more than CPU_ATTEMPTS
+]
+
+for outcomes, n_att, n_fail, aside in ATTEMPTS:
+    def check(outcomes=outcomes, n_att=n_att, n_fail=n_fail, aside=aside):
+        attempt, calls = fake_attempts(outcomes)
+        waits = []
+        saved = run.cpu_attempt, run.wait_for_equal_bed
+        run.cpu_attempt = attempt
+        run.wait_for_equal_bed = lambda out, name, tap: waits.append(name)
+        try:
+            tap = Collect()
+            res = run.run_cpu({"name": "x"}, None, None,
+                              types.SimpleNamespace(out=None), tap)
+        finally:
+            run.cpu_attempt, run.wait_for_equal_bed = saved
+        text = tap.out.getvalue()
+        ok = (len(calls) == n_att and tap.failed == n_fail and
+              len(waits) == n_att - 1 and
+              tap.n == 2 and ("set aside" in text) == aside and
+              res["attempt"] == n_att and len(res["set_aside"]) == n_att - 1)
+        return ok, text
+    case(f"attempts {outcomes}")(check)
+
+
+FAKE_PROBE = """#!/bin/sh
+# unequal for UNEQUAL_S seconds, then equal
+end=$(( $(date +%s) + {unequal} ))
+while :; do
+    if [ $(date +%s) -lt $end ]; then echo "1.0 800 300"
+    else echo "1.0 300 310"; fi
+    sleep 0.2
+done
+"""
+
+
+def wait_with_fake_probe(unequal_s, limit_s):
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        probe = os.path.join(d, "probe")
+        with open(probe, "w") as f:
+            f.write(FAKE_PROBE.format(unequal=unequal_s))
+        os.chmod(probe, 0o755)
+        saved = run.PROBE, run.BED_WAIT_S
+        run.PROBE, run.BED_WAIT_S = probe, limit_s
+        try:
+            tap = Collect()
+            start = time.monotonic()
+            run.wait_for_equal_bed(d, "x", tap)
+            return time.monotonic() - start, tap.out.getvalue()
+        finally:
+            run.PROBE, run.BED_WAIT_S = saved
+
+
+@case("waiting for the bed: returns once it reads equal for BED_TICKS s")
+def _():
+    took, text = wait_with_fake_probe(2, 30)
+    return 2 + run.BED_TICKS - 1 <= took <= 2 + run.BED_TICKS + 3 and \
+        "equal again" in text, f"{took:.1f} s: {text}"
+
+
+@case("waiting for the bed: gives up after BED_WAIT_S and says so")
+def _():
+    took, text = wait_with_fake_probe(60, 3)
+    return 3 <= took <= 6 and "still unequal" in text, f"{took:.1f} s: {text}"
+
+
+@case("pcpu_probe prints a time and one positive cost per online CPU")
+def _():
+    p = subprocess.Popen([run.PROBE, "--interval-ms", "20", "--iterations",
+                          "20000"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+    finally:
+        p.terminate()
+        out, _ = p.communicate()
+    lines = [line.split() for line in out.splitlines()]
+    ncpu = os.cpu_count()
+    ok = len(lines) >= 3 and all(
+        len(f) == 1 + ncpu and float(f[0]) > 0 and
+        all(float(c) > 0 for c in f[1:]) for f in lines)
+    return ok, out[:300]
+
+
+@case("pcpu_probe refuses a bad option with exit 2 and a message")
+def _():
+    r = subprocess.run([run.PROBE, "--interval-ms", "0"], capture_output=True,
+                       text=True, timeout=10)
+    return r.returncode == 2 and "pcpu_probe:" in r.stderr, r.stderr
+
+
+if __name__ == "__main__":
+    sys.exit(CASES.main())
