@@ -110,6 +110,12 @@ def cpu_metrics(res, path):
         "pin_calls": count_actions(path[:-5] + ".decisions.jsonl", "pin"),
         "mean_sd_all": round(sum(sds) / len(sds), 2) if sds else None,
         "daemon_exit": res.get("daemon_exit"),
+        "attempt": res.get("attempt", 1),
+        "set_aside": [{"attempt": a.get("attempt"),
+                       "slow_pcpu": a.get("slow_pcpu"),
+                       "ratio": a.get("ratio"), "ticks": a.get("ticks"),
+                       "failed": a.get("failed")}
+                      for a in res.get("set_aside", [])],
     }
 
 
@@ -243,6 +249,11 @@ def cpu_section(cpu, plots):
     for c in cpu:
         out.append(f"- {c['name']}: {c['title']}"
                    + (f" ([plot]({plots}/{c['name']}.png))" if plots else ""))
+        for a in c.get("set_aside", []):
+            out.append(f"  - attempt {a['attempt']} set aside: pCPU "
+                       f"{a['slow_pcpu']} ran {a['ratio']}x slower on ticks "
+                       f"{a['ticks'][0]}-{a['ticks'][1]}; it failed: "
+                       + "; ".join(a["failed"] or []))
     return out + [""]
 
 

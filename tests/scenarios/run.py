@@ -486,9 +486,9 @@ def cpu_attempt(sc, gs, conn, args, tap):
     else:
         ratios = [t["speed_ratio"] for t in ticks
                   if t["speed_ratio"] is not None]
+        median = round(statistics.median(ratios), 2) if ratios else "n/a"
         tap.note(f"{name}: pCPU speed ratio (probe, slowest/fastest) median "
-                 f"{statistics.median(ratios) if ratios else 'n/a'}, "
-                 f"max {max(ratios, default='n/a')}; unequal stretch "
+                 f"{median}, max {max(ratios, default='n/a')}; unequal stretch "
                  f"{result['unequal_bed'] or 'none'}")
     return result
 
