@@ -496,26 +496,38 @@ static const Script scripts[] = {
      {{0, {0}, {0}, 0, "warming up", 4},
       {STEP_FAIL, BUSY4, 2, "repin 2", -1},
       {STEP_APPLY, BUSY4, 2, "repin 2", -1}}},
-    {"a small imbalance is acted on when seen on three ticks",
+    {"a small imbalance is acted on when seen on five ticks",
      3,
      4,
      {{0, 0, 0, BASE_NS, 0, FALSE},
       {1, 0, 0, BASE_NS, 0, FALSE},
       {2, 1, 1, BASE_NS, 0, FALSE},
       {3, 1, 1, BASE_NS, 0, FALSE}},
-     5,
+     7,
      {{0, {0}, {0}, 0, "warming up", -1},
       {STEP_APPLY,
        {45, 40, 40, 30},
        {0},
        0,
-       "unbalanced sd=7.5, confirming",
+       "unbalanced sd=7.5, confirming (1",
        -1},
       {STEP_APPLY,
        {45, 40, 40, 30},
        {0},
        0,
-       "unbalanced sd=7.5, confirming",
+       "unbalanced sd=7.5, confirming (2",
+       -1},
+      {STEP_APPLY,
+       {45, 40, 40, 30},
+       {0},
+       0,
+       "unbalanced sd=7.5, confirming (3",
+       -1},
+      {STEP_APPLY,
+       {45, 40, 40, 30},
+       {0},
+       0,
+       "unbalanced sd=7.5, confirming (4",
        -1},
       {STEP_APPLY, {45, 40, 40, 30}, {0}, 2, "repin 2 vCPUs sd 7.5 -> 2.5", -1},
       {STEP_APPLY, {45, 40, 40, 30}, {0}, 0, "balanced sd=2.5", -1}}},
@@ -526,15 +538,18 @@ static const Script scripts[] = {
       {1, 0, 0, BASE_NS, 0, FALSE},
       {2, 1, 1, BASE_NS, 0, FALSE},
       {3, 1, 1, BASE_NS, 0, FALSE}},
-     8,
+     10,
      {{0, {0}, {0}, 0, "warming up", -1},
       {STEP_APPLY, {45, 45, 45, 45}, {0}, 0, "balanced sd=0.0", -1},
       {STEP_APPLY, {49, 46, 40, 42}, {0}, 0, "unbalanced sd=6.5, conf", -1},
       {STEP_APPLY, {42, 42, 47, 49}, {0}, 0, "unbalanced sd=6.0, conf", -1},
-      /* Unbalanced three ticks running, but each time the other way. */
-      {STEP_APPLY, {47, 49, 42, 42}, {0}, 0, "unbalanced sd=6.0, ", -1},
-      {STEP_APPLY, {40, 42, 49, 46}, {0}, 0, "unbalanced sd=6.5, ", -1},
+      {STEP_APPLY, {47, 49, 42, 42}, {0}, 0, "unbalanced sd=6.0, conf", -1},
+      {STEP_APPLY, {40, 42, 49, 46}, {0}, 0, "unbalanced sd=6.5, conf", -1},
+      /* Unbalanced five ticks running and more, but each time the other
+       * way: past the confirmation, the smoothed loads call it noise. */
       {STEP_APPLY, {48, 49, 42, 43}, {0}, 0, "unbalanced sd=6.0, ", -1},
+      {STEP_APPLY, {42, 43, 49, 48}, {0}, 0, "unbalanced sd=6.0, ", -1},
+      {STEP_APPLY, {49, 48, 43, 42}, {0}, 0, "unbalanced sd=6.0, ", -1},
       {STEP_APPLY, {45, 44, 45, 43}, {0}, 0, "balanced", -1}}},
     {"a restarted guest is counted from its next sample",
      3,
@@ -665,12 +680,13 @@ static void test_script(gconstpointer data)
 typedef struct {
     const char *name;
     guint dwell;
-    gint actions[6]; /* at ticks 2..7 */
+    gint actions[8]; /* at ticks 2..9 */
 } DwellCase;
 
+/* The imbalance starts at tick 2 and is confirmed on its fifth tick. */
 static const DwellCase dwell_cases[] = {
-    {"dwell 5: movers wait until tick 6", 5, {0, 0, 0, 0, 2, 0}},
-    {"dwell 0: fixed as soon as confirmed", 0, {0, 0, 2, 0, 0, 0}},
+    {"dwell 7: movers wait until tick 8", 7, {0, 0, 0, 0, 0, 0, 2, 0}},
+    {"dwell 0: fixed as soon as confirmed", 0, {0, 0, 0, 0, 2, 0, 0, 0}},
 };
 
 static void test_dwell(gconstpointer data)
@@ -689,7 +705,7 @@ static void test_dwell(gconstpointer data)
     cfg.dwell_ticks = tc->dwell;
     for (i = 0; i < 4; i++)
         v[i] = (TvVcpu){i, 0, 0, BASE_NS, 0, FALSE};
-    for (t = 0; t <= 7; t++) {
+    for (t = 0; t <= 9; t++) {
         g_autoptr(Snapshot) snap = NULL;
         g_autoptr(Plan) plan = NULL;
 
@@ -834,8 +850,8 @@ static void test_random_property(void)
             if (!strstr(p1->summary, "frees"))
                 g_error("round %u (%u pCPUs, %u vCPUs): \"%s\", sd %.2f -> "
                         "%.2f, %u actions",
-                        round, np, n, p1->summary, p1->sd_before,
-                        p1->sd_after, plan_len(p1));
+                        round, np, n, p1->summary, p1->sd_before, p1->sd_after,
+                        plan_len(p1));
             g_assert_cmpfloat(unmet_before - unmet_after, >=, 25 - 1e-6);
         }
         /* Any plan pins every unpinned vCPU. */
