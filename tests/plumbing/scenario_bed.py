@@ -97,7 +97,8 @@ ATTEMPTS = [
     ([(False, False)], 1, 1, False),    # failing on an equal bed fails
     ([(False, True), (True, False)], 2, 0, True),
     ([(False, True), (False, False)], 2, 1, True),
-    ([(False, True)] * 3, 3, 1, True),  # never more than CPU_ATTEMPTS
+    # never more than CPU_ATTEMPTS
+    ([(False, True)] * run.CPU_ATTEMPTS, run.CPU_ATTEMPTS, 1, True),
 ]
 
 for outcomes, n_att, n_fail, aside in ATTEMPTS:
