@@ -123,14 +123,16 @@ for outcomes, n_att, n_fail, aside in ATTEMPTS:
     case(f"attempts {outcomes}")(check)
 
 
-FAKE_PROBE = """#!/bin/sh
-# unequal for UNEQUAL_S seconds, then equal
-end=$(( $(date +%s) + {unequal} ))
-while :; do
-    if [ $(date +%s) -lt $end ]; then echo "1.0 800 300"
-    else echo "1.0 300 310"; fi
-    sleep 0.2
-done
+# Unequal for {unequal} seconds, then equal; stamped on CLOCK_MONOTONIC
+# as the real probe is.
+FAKE_PROBE = """#!/usr/bin/python3
+import time
+end = time.monotonic() + {unequal}
+while True:
+    now = time.monotonic()
+    print(f"{{now:.3f}} " + ("800 300" if now < end else "300 310"),
+          flush=True)
+    time.sleep(0.2)
 """
 
 

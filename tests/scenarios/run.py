@@ -241,15 +241,10 @@ def start_probe(out, name):
                             stderr=subprocess.DEVNULL), f
 
 
-def stop_probe(proc, f):
-    """The probe's samples: (monotonic seconds, [cost per pCPU])."""
-    if proc is None:
-        return None
-    proc.terminate()
-    proc.wait()
-    f.close()
+def read_probe(path):
+    """The probe's samples so far: (monotonic seconds, [cost per pCPU])."""
     samples = []
-    with open(f.name) as r:
+    with open(path) as r:
         for line in r:
             parts = line.split()
             try:
@@ -259,6 +254,16 @@ def stop_probe(proc, f):
             if costs and min(costs) > 0:
                 samples.append((t, costs))
     return samples
+
+
+def stop_probe(proc, f):
+    """Stops the probe; its samples, or None without a probe."""
+    if proc is None:
+        return None
+    proc.terminate()
+    proc.wait()
+    f.close()
+    return read_probe(f.name)
 
 
 def tick_speed(samples, t_from, t_to):
@@ -311,12 +316,9 @@ def wait_for_equal_bed(out, name, tap):
     try:
         while equal < BED_TICKS and time.monotonic() - start < BED_WAIT_S:
             time.sleep(1)
-            with open(f.name) as r:
-                rounds = [[float(c) for c in line.split()[1:]]
-                          for line in r.readlines()[-4:] if line.strip()]
-            rounds = [c for c in rounds if c and min(c) > 0]
-            if rounds:
-                ratio = statistics.median(max(c) / min(c) for c in rounds)
+            now = time.monotonic()
+            ratio, _ = tick_speed(read_probe(f.name), now - 1, now)
+            if ratio is not None:
                 equal = equal + 1 if ratio <= BED_RATIO else 0
     finally:
         stop_probe(proc, f)
