@@ -94,18 +94,12 @@ static void finish_balloon(DomainSample *d)
     d->has_balloon_stats = (d->balloon.present & need) == need;
 }
 
-static gboolean fill_memory_stats(virDomainPtr dom, DomainSample *d, guint *rpc)
+void collect_balloon_from_memory_stats(const virDomainMemoryStatStruct *stats,
+                                       int n, BalloonStats *b)
 {
-    virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
-    int n;
     int i;
 
-    (*rpc)++;
-    n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
-    if (n < 0)
-        return FALSE;
     for (i = 0; i < n; i++) {
-        BalloonStats *b = &d->balloon;
         switch (stats[i].tag) {
         case VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON:
             b->actual_kib = stats[i].val;
@@ -155,10 +149,21 @@ static gboolean fill_memory_stats(virDomainPtr dom, DomainSample *d, guint *rpc)
             break;
         }
     }
+}
+
+static gboolean fill_memory_stats(virDomainPtr dom, DomainSample *d, guint *rpc)
+{
+    virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+    int n;
+
+    (*rpc)++;
+    n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+    if (n < 0)
+        return FALSE;
+    collect_balloon_from_memory_stats(stats, n, &d->balloon);
     return TRUE;
 }
 
-/* virDomainGetVcpus gives times, last pCPU and affinity in one call. */
 static gboolean fill_vcpus(virDomainPtr dom, DomainSample *d, gsize maplen,
                            gboolean times, guint *rpc)
 {

@@ -18,3 +18,8 @@ typedef enum {
  * caller must then not act on anything from this tick. */
 Snapshot *snapshot_collect(Conn *c, guint what,
                            GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Adds the n entries of a virDomainMemoryStats() answer to b: the one
+ * reader of that call's tags, for collect and for apply's re-check. */
+void collect_balloon_from_memory_stats(const virDomainMemoryStatStruct *stats,
+                                       int n, BalloonStats *b);

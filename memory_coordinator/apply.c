@@ -1,58 +1,38 @@
 #include "apply.h"
 
 #include "apply_util.h"
+#include "bounds.h"
+#include "shrink_check.h"
 
-/* Fresh unused memory, balloon size and stats timestamp, straight from
- * the guest. */
-static gboolean read_fresh(virDomainPtr dom, guint64 *unused_kib,
-                           guint64 *actual_kib, gint64 *last_update)
+/* The guest's balloon stats as of now, or FALSE when they cannot be read. */
+static gboolean read_fresh(virDomainPtr dom, BalloonStats *b)
 {
     virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
-    gboolean have_unused = FALSE;
     int n;
-    int i;
 
-    *last_update = 0;
+    *b = (BalloonStats){0};
     n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
-    for (i = 0; i < n; i++) {
-        if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_UNUSED) {
-            *unused_kib = stats[i].val;
-            have_unused = TRUE;
-        } else if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON) {
-            *actual_kib = stats[i].val;
-        } else if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE) {
-            *last_update = (gint64)stats[i].val;
-        }
-    }
-    return have_unused;
+    if (n < 0)
+        return FALSE;
+    collect_balloon_from_memory_stats(stats, n, b);
+    return TRUE;
 }
 
 /* Why a shrink must not happen now, or NULL when it may. */
-static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg)
+static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg,
+                         const MemPolicyState *policy)
 {
-    guint64 unused = 0;
-    guint64 actual = 0;
-    gint64 last = 0;
-    gint64 now_s = g_get_real_time() / G_USEC_PER_SEC;
-    guint64 cut = a->old_kib - a->new_kib;
-    guint64 keep = cfg->min_unused_mib * 1024;
-    guint64 pending;
+    BalloonStats fresh;
+    gboolean have = read_fresh(dom, &fresh);
+    ShrinkCheck check = {
+        .fresh = have ? &fresh : NULL,
+        .now_s = g_get_real_time() / G_USEC_PER_SEC,
+        .reserve_kib = mem_policy_kernel_reserve_kib(policy, a->uuid),
+        .min_unused_kib = mem_mib_to_kib(cfg->min_unused_mib),
+        .stale_after_s = cfg->stale_after_s,
+    };
 
-    if (!read_fresh(dom, &unused, &actual, &last))
-        return g_strdup("stats unavailable on re-check");
-    if (last <= 0 || now_s - last > (gint64)cfg->stale_after_s)
-        return g_strdup_printf("stats are %" G_GINT64_FORMAT " s old",
-                               last > 0 ? now_s - last : -1);
-    /* A balloon still inflating to the last target takes that much of
-     * the unused memory too. */
-    pending = actual > a->old_kib ? actual - a->old_kib : 0;
-    if (unused < cut + keep + pending)
-        return g_strdup_printf("unused fell to %" G_GUINT64_FORMAT
-                               " MiB, too little for a %" G_GUINT64_FORMAT
-                               " MiB shrink (%" G_GUINT64_FORMAT
-                               " MiB still on its way)",
-                               unused / 1024, cut / 1024, pending / 1024);
-    return NULL;
+    return mem_shrink_verdict(a, &check);
 }
 
 guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
@@ -80,7 +60,7 @@ guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
             continue;
         }
         if (a->new_kib < a->old_kib &&
-            (veto = shrink_veto(dom, a, &ctx->cfg))) {
+            (veto = shrink_veto(dom, a, &ctx->cfg, policy))) {
             g_message("skipped shrinking %s: %s", a->name, veto);
             continue;
         }

@@ -77,6 +77,12 @@ static Plan *decide(const Snapshot *snap, const Config *cfg, gpointer data)
                   name);
         g_clear_pointer(&name, g_free);
     }
+    while (mem_policy_take_new_cache_blind(st->policy, &name)) {
+        g_message("%s reports no usable memory or disk caches; its page "
+                  "cache counts as used memory",
+                  name);
+        g_clear_pointer(&name, g_free);
+    }
     return plan;
 }
 

@@ -5,21 +5,60 @@
 
 #define KIB_PER_MIB 1024.0
 
+/* Guests in some condition the log mentions once: reported when they
+ * enter it, again only after they left it in between. */
+typedef struct {
+    GHashTable *in;  /* uuids in the condition, already reported */
+    GQueue *pending; /* names not yet taken */
+} Notice;
+
 struct MemPolicyState {
     guint64 generation;
-    GHashTable *guests;      /* uuid -> MemGuestState* */
-    GHashTable *unballooned; /* uuids already reported */
-    GQueue *to_report;       /* names not yet taken */
+    GHashTable *guests; /* uuid -> MemGuestState* */
+    Notice unballooned; /* running without balloon stats */
+    Notice cache_blind; /* stats without usable or disk_caches */
 };
+
+static void notice_init(Notice *n)
+{
+    n->in = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    n->pending = g_queue_new();
+}
+
+static void notice_clear(Notice *n)
+{
+    g_hash_table_unref(n->in);
+    g_queue_free_full(n->pending, g_free);
+}
+
+/* A guest leaves a condition in any state, but enters it only running:
+ * a guest that is not running has no stats to speak of. */
+static void notice_set(Notice *n, const DomainSample *d, gboolean live,
+                       gboolean in)
+{
+    if (!in) {
+        g_hash_table_remove(n->in, d->uuid);
+        return;
+    }
+    if (!live || g_hash_table_contains(n->in, d->uuid))
+        return;
+    g_hash_table_add(n->in, g_strdup(d->uuid));
+    g_queue_push_tail(n->pending, g_strdup(d->name));
+}
+
+static gboolean notice_take(Notice *n, char **name_out)
+{
+    *name_out = g_queue_pop_head(n->pending);
+    return *name_out != NULL;
+}
 
 MemPolicyState *mem_policy_state_new(void)
 {
     MemPolicyState *st = g_new0(MemPolicyState, 1);
 
     st->guests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-    st->unballooned =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    st->to_report = g_queue_new();
+    notice_init(&st->unballooned);
+    notice_init(&st->cache_blind);
     return st;
 }
 
@@ -28,17 +67,19 @@ void mem_policy_state_free(MemPolicyState *st)
     if (!st)
         return;
     g_hash_table_unref(st->guests);
-    g_hash_table_unref(st->unballooned);
-    g_queue_free_full(st->to_report, g_free);
+    notice_clear(&st->unballooned);
+    notice_clear(&st->cache_blind);
     g_free(st);
 }
 
 gboolean mem_policy_take_new_unballooned(MemPolicyState *st, char **name_out)
 {
-    char *name = g_queue_pop_head(st->to_report);
+    return notice_take(&st->unballooned, name_out);
+}
 
-    *name_out = name;
-    return name != NULL;
+gboolean mem_policy_take_new_cache_blind(MemPolicyState *st, char **name_out)
+{
+    return notice_take(&st->cache_blind, name_out);
 }
 
 static double mib(guint64 kib)
@@ -158,19 +199,85 @@ static double smooth_rate(double rate, double inst, double dt)
     return inst + (rate - inst) * exp2(-dt / MEM_RATE_HALF_LIFE_S);
 }
 
+/* Growth of a cumulative counter between two reports, per second; 0 when
+ * either report lacks it. */
+static double counter_rate(const BalloonStats *before, const BalloonStats *now,
+                           guint32 bit, guint64 was, guint64 is, double dt)
+{
+    if (!(before->present & bit) || !(now->present & bit) || is < was)
+        return 0;
+    return (double)(is - was) / dt;
+}
+
+/* Major faults and swap-in since the last report: a working set being
+ * squeezed out of the guest (see MEM_SQUEEZE_FAULTS_S). */
+static void update_pressure(MemGuestState *gs, const BalloonStats *now,
+                            double dt)
+{
+    const BalloonStats *was = &gs->report;
+
+    if (!gs->have_report || !(dt > 0))
+        return;
+    gs->fault_rate = counter_rate(was, now, BALLOON_HAS_MAJOR_FAULT,
+                                  was->major_fault, now->major_fault, dt);
+    gs->swapin_kib_s = counter_rate(was, now, BALLOON_HAS_SWAP_IN,
+                                    was->swap_in_kib, now->swap_in_kib, dt);
+    if (gs->fault_rate >= MEM_SQUEEZE_FAULTS_S ||
+        gs->swapin_kib_s >= MEM_SQUEEZE_SWAPIN_KIB_S)
+        gs->squeeze_reports = MIN(gs->squeeze_reports + 1, G_MAXUINT / 2);
+    else
+        gs->squeeze_reports = 0;
+}
+
+/* A guest whose counters went backwards has started again: its rates,
+ * its kernel's reserve and its working set are all unknown once more.
+ * The target last set stays: that is the balloon's, not the kernel's. */
+static void forget_if_restarted(MemGuestState *gs, const DomainSample *d)
+{
+    if (!gs->have_report || !d->has_balloon_stats ||
+        !mem_report_counters_reset(&gs->report, &d->balloon))
+        return;
+    gs->have_prev = FALSE;
+    gs->rate_kib_s = 0;
+    gs->have_active = FALSE;
+    gs->have_offset = FALSE;
+    gs->have_report = FALSE;
+    gs->fault_rate = 0;
+    gs->swapin_kib_s = 0;
+    gs->squeeze_reports = 0;
+    gs->held_until_us = 0;
+    gs->reserve_kib = 0;
+}
+
+static void learn_reserve(MemGuestState *gs, const DomainSample *d)
+{
+    guint64 cap = (guint64)((double)MIN(d->max_kib, MEM_KIB_CAP) *
+                            MEM_RESERVE_SHARE);
+
+    if (!d->has_balloon_stats)
+        return;
+    gs->reserve_kib =
+        MAX(gs->reserve_kib, MIN(mem_report_reserve_kib(&d->balloon), cap));
+}
+
+guint64 mem_policy_kernel_reserve_kib(const MemPolicyState *st,
+                                      const char *uuid)
+{
+    const MemGuestState *gs = g_hash_table_lookup(st->guests, uuid);
+
+    return gs ? gs->reserve_kib : 0;
+}
+
 static void update_active(MemGuestState *gs, const Config *cfg,
                           const MemGuest *g)
 {
-    guint64 caches = 0;
     double active;
     double f;
     double w;
 
-    if (g->dom->balloon.present & BALLOON_HAS_DISK_CACHES)
-        caches = MIN(g->dom->balloon.disk_caches_kib, g->used_kib);
-    /* Page cache can be dropped, so it is not active; memory the guest is
-     * about to take is. */
-    active = (double)(g->used_kib - caches) +
+    /* used_kib leaves reclaimable cache out already: cache can be dropped,
+     * so it is not active; memory the guest is about to take is. */
+    active = (double)g->used_kib +
              gs->rate_kib_s * MIN(cover_seconds(cfg), 3600.0);
     f = g->actual_kib ? MIN(1.0, active / (double)g->actual_kib) : 1.0;
     if (!gs->have_active) {
@@ -213,7 +320,10 @@ static void update_history(MemGuestState *gs, const Snapshot *snap,
         if (!isfinite(gs->rate_kib_s))
             gs->rate_kib_s = 0;
         gs->rate_kib_s = MIN(gs->rate_kib_s, (double)MEM_KIB_CAP);
+        update_pressure(gs, &g->dom->balloon, dt);
     }
+    gs->have_report = TRUE;
+    gs->report = g->dom->balloon;
     gs->have_prev = TRUE;
     gs->prev_last_update = lu;
     gs->prev_mono_us = snap->mono_us;
@@ -221,16 +331,11 @@ static void update_history(MemGuestState *gs, const Snapshot *snap,
     update_active(gs, cfg, g);
 }
 
-static void note_unballooned(MemPolicyState *st, const MemGuest *g)
+static void note_conditions(MemPolicyState *st, const MemGuest *g)
 {
-    if (g->ballooned) {
-        g_hash_table_remove(st->unballooned, g->dom->uuid);
-        return;
-    }
-    if (!g->live || g_hash_table_contains(st->unballooned, g->dom->uuid))
-        return;
-    g_hash_table_add(st->unballooned, g_strdup(g->dom->uuid));
-    g_queue_push_tail(st->to_report, g_strdup(g->dom->name));
+    notice_set(&st->unballooned, g->dom, g->live, !g->ballooned);
+    notice_set(&st->cache_blind, g->dom, g->live,
+               g->ballooned && !g->cache_aware);
 }
 
 /* A quiet guest grows only once its headroom is below its need.  A guest
@@ -301,8 +406,14 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
     g->fresh = g->ballooned && domain_fresh(t->snap, cfg, d);
     g->actual_kib = MIN(d->balloon.actual_kib, MEM_KIB_CAP);
     g->unused_kib = MIN(d->balloon.unused_kib, MEM_KIB_CAP);
+    g->cache_aware = g->ballooned && mem_report_cache_aware(&d->balloon);
+    forget_if_restarted(g->gs, d);
+    learn_reserve(g->gs, d);
+    g->reclaim_kib = mem_report_reclaimable_kib(&d->balloon, g->gs->reserve_kib);
     /* From the raw figures: capping first could make used look smaller. */
-    g->used_kib = MIN(mem_kib_sub(d->balloon.actual_kib, d->balloon.unused_kib),
+    g->used_kib = MIN(mem_kib_sub(mem_kib_sub(d->balloon.actual_kib,
+                                              d->balloon.unused_kib),
+                                  g->reclaim_kib),
                       MEM_KIB_CAP);
     /* unused and available arrive in one report from the guest, while
      * actual is the host's view of the balloon and moves at other moments;
@@ -310,7 +421,9 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
      * whenever a grant landed between two guest reports. */
     g->reported_used_kib =
         (d->balloon.present & BALLOON_HAS_AVAILABLE)
-            ? MIN(mem_kib_sub(d->balloon.available_kib, d->balloon.unused_kib),
+            ? MIN(mem_kib_sub(mem_kib_sub(d->balloon.available_kib,
+                                          d->balloon.unused_kib),
+                              g->reclaim_kib),
                   MEM_KIB_CAP)
             : g->used_kib;
     g->shares = config_shares_for(cfg, d->name);
@@ -333,6 +446,9 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
     g->need_kib = mem_need_kib(cfg, g->gs->rate_kib_s);
     g->lo_kib = MAX(t->bounds.floor_kib, mem_kib_add(g->used_kib, g->need_kib));
     g->hi_kib = mem_kib_add(g->lo_kib, mem_mib_to_kib(cfg->release_slack_mib));
+    g->keep_kib = g->lo_kib;
+    if (t->snap->mono_us < g->gs->held_until_us)
+        g->keep_kib = MAX(g->keep_kib, g->gs->held_kib);
 
     g->bg.cur_kib = g->cur_kib;
     g->bg.max_kib = d->max_kib;
@@ -341,15 +457,27 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
      * numbers is a guess either way, and the memory they hold still counts
      * against the budget. */
     g->bg.may_grow = g->live && g->fresh;
-    g->bg.may_shrink = g->bg.may_grow && g->settled;
+    g->squeezed =
+        g->bg.may_grow && g->gs->squeeze_reports >= MEM_SQUEEZE_REPORTS;
+    /* Taking memory from a faulting guest only turns into more faults, so
+     * one report above the line stops shrinks; growth waits for a second
+     * (MEM_SQUEEZE_REPORTS), past a one-off burst. */
+    g->bg.may_shrink =
+        g->bg.may_grow && g->settled && g->gs->squeeze_reports == 0;
+    g->squeeze_aim_kib =
+        g->squeezed ? MIN(mem_kib_add(g->cur_kib, t->bounds.max_release_kib),
+                          d->max_kib)
+                    : 0;
 
     g->target_kib = g->cur_kib;
-    g->grower = g->bg.may_grow && g->cur_kib < MIN(grow_trigger(g), d->max_kib);
+    g->grower = g->bg.may_grow &&
+                (g->cur_kib < MIN(grow_trigger(g), d->max_kib) ||
+                 g->cur_kib < g->squeeze_aim_kib);
     g->urgency = g->need_kib ? ((double)g->cur_kib - (double)g->used_kib) /
                                    (double)g->need_kib
                              : 0;
 
-    note_unballooned(t->st, g);
+    note_conditions(t->st, g);
 }
 
 static void guest_clear(gpointer data)
@@ -396,11 +524,19 @@ static void tick_init(MemTick *t, const Snapshot *snap, const Config *cfg,
     g_hash_table_foreach_remove(st->guests, state_is_gone, &st->generation);
 }
 
-guint64 mem_tick_shrink_floor(const MemTick *t, const MemGuest *g)
+/* Lowest target g may be shrunk to this tick when nothing below floor_kib
+ * may go. */
+static guint64 shrink_floor_at(const MemTick *t, const MemGuest *g,
+                               guint64 floor_kib)
 {
     if (!g->bg.may_shrink)
         return g->bg.cur_kib;
-    return MAX(g->lo_kib, mem_bounds_shrink_limit(&t->bounds, &g->bg));
+    return MAX(floor_kib, mem_bounds_shrink_limit(&t->bounds, &g->bg));
+}
+
+guint64 mem_tick_shrink_floor(const MemTick *t, const MemGuest *g)
+{
+    return shrink_floor_at(t, g, g->keep_kib);
 }
 
 void mem_tick_propose_shrink(MemTick *t, MemGuest *g, guint64 target_kib,
@@ -461,9 +597,11 @@ static gint donor_cmp(gconstpointer a, gconstpointer b, gpointer data)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static guint64 donor_room(const MemTick *t, const MemGuest *g)
+/* What g can still give this round: down to what it keeps, or, when
+ * hard, down to its lo. */
+static guint64 donor_room(const MemTick *t, const MemGuest *g, gboolean hard)
 {
-    guint64 limit = mem_tick_shrink_floor(t, g);
+    guint64 limit = shrink_floor_at(t, g, hard ? g->lo_kib : g->keep_kib);
 
     if (g->grower || !g->bg.may_shrink || g->target_kib <= limit)
         return 0;
@@ -482,11 +620,10 @@ static DonorSlot *donor_slot(const MemTick *t, MemDonorKey key, guint idx)
     return s;
 }
 
-guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
-                         const char *rule)
+static guint64 reclaim_round(MemTick *t, guint64 amount_kib, MemDonorKey key,
+                             gboolean hard, gboolean *gave)
 {
     g_autoptr(GSequence) donors = g_sequence_new(g_free);
-    g_autofree gboolean *gave = g_new0(gboolean, t->guests->len + 1);
     /* Chunks grow with the amount, so a huge shortfall still takes a
      * bounded number of steps: at most 256 plus one per donor. */
     guint64 chunk = MAX(MAX(t->bounds.min_step_kib, MEM_RECLAIM_CHUNK_KIB),
@@ -495,7 +632,7 @@ guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
     guint i;
 
     for (i = 0; amount_kib && i < t->guests->len; i++) {
-        if (donor_room(t, &g_array_index(t->guests, MemGuest, i)))
+        if (donor_room(t, &g_array_index(t->guests, MemGuest, i), hard))
             g_sequence_insert_sorted(donors, donor_slot(t, key, i), donor_cmp,
                                      NULL);
     }
@@ -504,18 +641,29 @@ guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
         GSequenceIter *it = g_sequence_get_begin_iter(donors);
         guint idx = ((DonorSlot *)g_sequence_get(it))->idx;
         MemGuest *g = &g_array_index(t->guests, MemGuest, idx);
-        guint64 take = MIN(MIN(chunk, donor_room(t, g)), amount_kib - taken);
+        guint64 take =
+            MIN(MIN(chunk, donor_room(t, g, hard)), amount_kib - taken);
 
         g_sequence_remove(it);
         g->target_kib -= take;
         t->released_kib += take;
         taken += take;
         gave[idx] = TRUE;
-        if (donor_room(t, g))
+        if (donor_room(t, g, hard))
             g_sequence_insert_sorted(donors, donor_slot(t, key, idx), donor_cmp,
                                      NULL);
     }
+    return taken;
+}
 
+guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
+                         const char *rule)
+{
+    g_autofree gboolean *gave = g_new0(gboolean, t->guests->len + 1);
+    guint64 taken = reclaim_round(t, amount_kib, key, FALSE, gave);
+    guint i;
+
+    taken += reclaim_round(t, amount_kib - taken, key, TRUE, gave);
     for (i = 0; i < t->guests->len; i++) {
         MemGuest *g = &g_array_index(t->guests, MemGuest, i);
         guint64 cur = g->bg.cur_kib;
@@ -577,12 +725,18 @@ void mem_tick_plan_growth(MemTick *t)
     guint pass;
     guint i;
 
-    for (pass = 0; pass < 2; pass++) {
+    /* Real need first: a guest short of it may run out of memory, while a
+     * squeezed one only runs slower. */
+    for (pass = 0; pass < 3; pass++) {
         for (i = 0; i < order->len; i++) {
             MemGuest *g = &g_array_index(t->guests, MemGuest,
                                          g_array_index(order, guint, i));
 
-            grant(g, pass == 0 ? g->lo_kib : g->hi_kib, &room);
+            grant(g,
+                  pass == 0   ? g->lo_kib
+                  : pass == 1 ? g->squeeze_aim_kib
+                              : MAX(g->hi_kib, g->squeeze_aim_kib),
+                  &room);
         }
     }
     for (i = 0; i < order->len; i++) {
@@ -592,7 +746,12 @@ void mem_tick_plan_growth(MemTick *t)
 
         g->rule = "grow-headroom";
         g_free(g->note);
-        if (g->target_kib < lo)
+        if (g->squeezed && g->target_kib >= lo) {
+            g->rule = "grow-squeezed";
+            g->note = g_strdup_printf(
+                "squeezed: %.0f major faults/s, swap-in %.1f MiB/s",
+                g->gs->fault_rate, g->gs->swapin_kib_s / KIB_PER_MIB);
+        } else if (g->target_kib < lo)
             g->note = g_strdup_printf("short of room: %.0f MiB below its need",
                                       mib(lo - g->target_kib));
         else if (g->bg.cur_kib >= lo)
@@ -614,12 +773,12 @@ static void add_action(Plan *plan, const MemGuest *g, guint64 new_kib,
     a->new_kib = new_kib;
     a->rule = clamp ? clamp : g->rule;
     action_set_reason(a,
-                      "%s%sunused %.0f MiB, used %.0f MiB, rate %.1f MiB/s, "
-                      "need %.0f MiB; %s",
+                      "%s%sunused %.0f MiB, cache %.0f MiB, used %.0f MiB, "
+                      "rate %.1f MiB/s, need %.0f MiB; %s",
                       clamp ? g->rule : "", clamp ? " proposal cut; " : "",
-                      mib(g->unused_kib), mib(g->used_kib),
-                      mib((guint64)g->gs->rate_kib_s), mib(g->need_kib),
-                      g->note ? g->note : "");
+                      mib(g->unused_kib), mib(g->reclaim_kib),
+                      mib(g->used_kib), mib((guint64)g->gs->rate_kib_s),
+                      mib(g->need_kib), g->note ? g->note : "");
 }
 
 /* Sends one proposal through the clamp; an action only if it still moves. */
@@ -631,6 +790,7 @@ static gboolean commit_one(MemTick *t, Plan *plan, MemGuest *g)
     if (g->target_kib == g->bg.cur_kib || !g->rule)
         return FALSE;
     to = mem_bounds_clamp(&t->bounds, &g->bg, g->target_kib, &why);
+    g->target_kib = to;
     if (to == g->bg.cur_kib)
         return FALSE;
     add_action(plan, g, to, why);
@@ -658,6 +818,17 @@ static void commit(MemTick *t, Plan *plan, guint *n_shrink, guint *n_grow)
 
         if (g->target_kib > g->bg.cur_kib && commit_one(t, plan, g))
             (*n_grow)++;
+    }
+    /* The size a squeezed guest reaches is held against voluntary shrinks:
+     * see MEM_SQUEEZE_HOLD_S. */
+    for (i = 0; i < t->guests->len; i++) {
+        MemGuest *g = &g_array_index(t->guests, MemGuest, i);
+
+        if (!g->squeezed)
+            continue;
+        g->gs->held_kib = MAX(g->target_kib, g->bg.cur_kib);
+        g->gs->held_until_us =
+            t->snap->mono_us + (gint64)(MEM_SQUEEZE_HOLD_S * G_USEC_PER_SEC);
     }
 }
 

@@ -42,3 +42,14 @@ void mem_policy_note_applied(MemPolicyState *st, const Action *a,
  * caller can log it once.  Returns FALSE when none is left; *name_out is
  * the caller's to g_free. */
 gboolean mem_policy_take_new_unballooned(MemPolicyState *st, char **name_out);
+
+/* Running guests whose balloon stats lack usable or disk_caches (older
+ * guest kernels, other systems): all they hold but their free memory counts
+ * as used, since nothing tells their cache from their programs' memory.
+ * Reported once each, as above. */
+gboolean mem_policy_take_new_cache_blind(MemPolicyState *st, char **name_out);
+
+/* The guest kernel's reserves as learnt from its reports (guest_report.h),
+ * for re-checking a shrink against fresh stats; 0 for a guest not known. */
+guint64 mem_policy_kernel_reserve_kib(const MemPolicyState *st,
+                                      const char *uuid);

@@ -3,7 +3,10 @@
  * Below lo it grows to hi at once; above hi it gives the excess back in
  * steps of at most max_release.  When the room is short of what growers
  * need, guests with the most memory above their own need give first, and
- * never below it. */
+ * never below it.  Reclaimable cache is not need, so a guest holding cache
+ * has excess and gives first; a guest whose working set is being squeezed
+ * out (major faults, swap-in) never gives, and what ended its squeeze is
+ * released only after a while (policy_priv.h, MEM_SQUEEZE_*). */
 #include "policy_priv.h"
 
 static double mib(guint64 kib)
@@ -21,12 +24,13 @@ static double excess_key(const MemTick *t, const MemGuest *g,
 static void release_excess(MemTick *t, MemGuest *g)
 {
     guint64 cur = g->bg.cur_kib;
+    guint64 top = MAX(g->hi_kib, g->keep_kib);
     guint64 excess;
     guint64 step;
 
-    if (!g->bg.may_shrink || g->grower || cur <= g->hi_kib)
+    if (!g->bg.may_shrink || g->grower || cur <= top)
         return;
-    excess = cur - g->hi_kib;
+    excess = cur - top;
     step = MIN(excess, t->bounds.max_release_kib);
     if (step < t->bounds.min_step_kib)
         return;

@@ -63,7 +63,7 @@ static gboolean recently_grown(const MemTick *t, const MemGuest *g)
 static void tax_idle(MemTick *t, MemGuest *g, double tau)
 {
     guint64 cur = g->bg.cur_kib;
-    guint64 keep = mem_kib_add(g->lo_kib, MEM_TAX_KEEP_KIB);
+    guint64 keep = MAX(mem_kib_add(g->lo_kib, MEM_TAX_KEEP_KIB), g->keep_kib);
     guint64 idle;
     guint64 step;
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bounds.h"
+#include "guest_report.h"
 #include "policy.h"
 
 /* Consumption rate smoothing.  A rise is followed almost at once, since an
@@ -29,6 +30,32 @@
  * free memory to within 55 MiB of the kernel's minimum before the growth
  * landed; the course policy keeps its 50 MiB slack and did not. */
 #define MEM_TAX_KEEP_KIB (32 * 1024)
+
+/* A squeezed guest: its working set no longer fits, so its kernel reads
+ * pages back from disk (major faults) or swap as fast as it drops them.
+ * A working set that fits faults nothing once warm; a program start or a
+ * one-off read is a single burst.  So a guest counts as squeezed when its
+ * reports show at least MEM_SQUEEZE_FAULTS_S major faults a second, or
+ * MEM_SQUEEZE_SWAPIN_KIB_S of swap-in, in MEM_SQUEEZE_REPORTS reports in a
+ * row: at 1 s reports that is 100 pages read back within 2 s, which only a
+ * set that keeps being evicted sustains.  Measured on the test guests: an
+ * idle guest reads 0 faults/s, a guest whose mmapped set is 30 % larger
+ * than its memory hundreds. */
+#define MEM_SQUEEZE_FAULTS_S 50.0
+#define MEM_SQUEEZE_SWAPIN_KIB_S 256.0
+#define MEM_SQUEEZE_REPORTS 2
+/* A squeezed guest is never shrunk and grows by max_release a tick, as
+ * gradually as memory is taken back.  The size that ended its squeeze is
+ * held this long against voluntary shrinks (release, idle tax), and taken
+ * back last under pressure: a working set rarely shrinks within minutes,
+ * and probing it again costs a few ticks of faults per hold. */
+#define MEM_SQUEEZE_HOLD_S 120.0
+
+/* A guest kernel's reserves are its watermarks and lowmem reserves: a few
+ * per mille of its memory plus min_free_kbytes (about 4 * sqrt(KiB)), 60-70
+ * MiB measured on the 2 GiB test guests.  A report claiming more than this
+ * share of the guest's maximum is not believed. */
+#define MEM_RESERVE_SHARE (1.0 / 16)
 
 /* Reclaim under pressure is handed out in chunks of at least this size, so
  * donors' priorities are re-evaluated as they give. */
@@ -57,6 +84,18 @@ typedef struct {
     gint64 target_mono_us;
     gboolean grown;      /* last_grow_us is valid */
     gint64 last_grow_us; /* snapshot mono time of the last growth */
+    /* The last report, for its cumulative counters. */
+    gboolean have_report;
+    BalloonStats report;
+    double fault_rate;   /* major faults a second between the last reports */
+    double swapin_kib_s; /* swap-in between the last reports */
+    guint squeeze_reports; /* reports in a row above the squeeze line */
+    /* The guest kernel's reserves, the largest unused - usable seen
+     * (guest_report.h), at most MEM_RESERVE_SHARE of its maximum. */
+    guint64 reserve_kib;
+    /* The size that ended the last squeeze, held until held_until_us. */
+    guint64 held_kib;
+    gint64 held_until_us;
 } MemGuestState;
 
 /* One guest as a tick sees it. */
@@ -70,13 +109,25 @@ typedef struct {
     guint64 cur_kib;    /* the target its balloon is heading for */
     guint64 actual_kib;
     guint64 unused_kib;
-    guint64 used_kib; /* actual - unused, in the guest's last report */
+    /* Cache its kernel drops cheaply (guest_report.h); 0 when the guest
+     * does not report usable and disk_caches. */
+    gboolean cache_aware;
+    guint64 reclaim_kib;
+    /* actual - unused - reclaimable, in the guest's last report: what it
+     * cannot give back without pressure.  Cache is not in it: a guest
+     * whose free memory falls because its cache grows needs nothing. */
+    guint64 used_kib;
     /* available - unused: both from one guest report, so a balloon move
      * between reports never shows in it; rates are measured on this. */
     guint64 reported_used_kib;
     guint64 need_kib; /* min_unused + rate * (interval + horizon) */
     guint64 lo_kib;   /* max(floor, used + need): nothing shrinks below */
     guint64 hi_kib;   /* lo + slack: growth aims here */
+    /* Voluntary shrinks (release, tax) stop here: lo, or the size that
+     * ended a squeeze while it is held. */
+    guint64 keep_kib;
+    gboolean squeezed; /* never shrunk; grows by a step */
+    guint64 squeeze_aim_kib;
     guint shares;
     MemBoundsGuest bg;
 
@@ -118,12 +169,15 @@ guint64 mem_tick_need_growth(const MemTick *t);
 guint64 mem_tick_shortfall(const MemTick *t);
 
 /* Takes up to amount_kib from donors (guests that may shrink, not
- * growing) down to their lo, lowest key first; returns what it took. */
+ * growing), lowest key first: first down to what they keep (memory held
+ * after a squeeze is taken last), then down to their lo; returns what it
+ * took. */
 guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
                          const char *rule);
 
-/* Funds growers from the room left after the proposed shrinks: first each
- * up to lo, most urgent first, then towards hi. */
+/* Funds growers from the room left after the proposed shrinks, most
+ * urgent first: each up to lo (real need), then squeezed guests by their
+ * step, then towards hi. */
 void mem_tick_plan_growth(MemTick *t);
 
 /* Both policies: releases/taxes first, then pressure, then growth. */

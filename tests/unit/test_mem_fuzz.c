@@ -204,6 +204,28 @@ static void r_guest(GRand *r, Snapshot *snap, const Config *cfg, guint id)
     else
         d->balloon.unused_kib = r_kib(r);
     d->balloon.disk_caches_kib = chance(r, 0.5) ? 0 : r_kib(r);
+    /* Cache-aware reports: usable mostly between unused and actual, as a
+     * guest's MemAvailable is, sometimes below unused (a guest ballooned
+     * below its boot size) or anywhere. */
+    if (chance(r, 0.5))
+        d->balloon.present |= BALLOON_HAS_USABLE;
+    if (chance(r, 0.7))
+        d->balloon.usable_kib =
+            d->balloon.unused_kib +
+            (d->balloon.actual_kib > d->balloon.unused_kib
+                 ? rand64(r) % (d->balloon.actual_kib - d->balloon.unused_kib)
+                 : 0);
+    else
+        d->balloon.usable_kib = r_kib(r);
+    /* Fault and swap counters: small, huge, and across calls unrelated, so
+     * some go backwards as a restarted guest's do. */
+    if (chance(r, 0.5))
+        d->balloon.present |=
+            BALLOON_HAS_MAJOR_FAULT | BALLOON_HAS_SWAP_IN | BALLOON_HAS_SWAP_OUT;
+    d->balloon.major_fault = chance(r, 0.5) ? g_rand_int_range(r, 0, 5000)
+                                            : rand64(r);
+    d->balloon.swap_in_kib = chance(r, 0.5) ? g_rand_int_range(r, 0, 5000)
+                                            : rand64(r);
     d->balloon.last_update = r_stamp(r, now_s, cfg);
 }
 
@@ -249,10 +271,27 @@ static gboolean is_fresh(const Snapshot *snap, const Config *cfg,
     return age <= (wide)cfg->stale_after_s && -age <= (wide)cfg->stale_after_s;
 }
 
+static gboolean is_cache_aware(const DomainSample *d)
+{
+    guint32 want =
+        BALLOON_HAS_UNUSED | BALLOON_HAS_USABLE | BALLOON_HAS_DISK_CACHES;
+
+    return (d->balloon.present & want) == want;
+}
+
+/* What the guest holds and could not give without pressure: its balloon
+ * less its free memory and the cache it reports as reclaimable (usable
+ * above unused, never more than disk_caches). */
 static wide used_kib(const DomainSample *d)
 {
     wide u = (wide)d->balloon.actual_kib - (wide)d->balloon.unused_kib;
+    wide cache = 0;
 
+    if (is_cache_aware(d)) {
+        cache = (wide)d->balloon.usable_kib - (wide)d->balloon.unused_kib;
+        cache = CLAMP(cache, 0, (wide)d->balloon.disk_caches_kib);
+    }
+    u -= cache;
     return u > 0 ? u : 0;
 }
 
@@ -389,9 +428,23 @@ static gboolean check_plan(const Snapshot *snap, const Config *cfg,
     return TRUE;
 }
 
+/* Whether a guest is in the condition a report is about. */
+typedef gboolean (*ReportedCondition)(const DomainSample *d);
+
+static gboolean is_unballooned(const DomainSample *d)
+{
+    return !is_ballooned(d);
+}
+
+static gboolean is_cache_blind(const DomainSample *d)
+{
+    return is_ballooned(d) && !is_cache_aware(d);
+}
+
 /* Names the policy must report this tick; keeps the set of guests already
- * reported (a guest is forgotten once it shows balloon stats). */
-static GPtrArray *expected_reports(const Snapshot *snap, GHashTable *reported)
+ * reported (a guest is forgotten once it leaves the condition). */
+static GPtrArray *expected_reports(const Snapshot *snap, GHashTable *reported,
+                                   ReportedCondition in)
 {
     GPtrArray *want = g_ptr_array_new_with_free_func(g_free);
     guint i;
@@ -399,7 +452,7 @@ static GPtrArray *expected_reports(const Snapshot *snap, GHashTable *reported)
     for (i = 0; i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
 
-        if (is_ballooned(d)) {
+        if (!in(d)) {
             g_hash_table_remove(reported, d->uuid);
             continue;
         }
@@ -411,14 +464,16 @@ static GPtrArray *expected_reports(const Snapshot *snap, GHashTable *reported)
     return want;
 }
 
-static gboolean check_reports(MemPolicyState *st, GPtrArray *want,
-                              FuzzSeen *seen_kinds, guint32 seed, guint c,
-                              guint tick)
+typedef gboolean (*TakeReport)(MemPolicyState *st, char **name_out);
+
+static gboolean check_reports(MemPolicyState *st, TakeReport take,
+                              GPtrArray *want, FuzzSeen *seen_kinds,
+                              guint32 seed, guint c, guint tick)
 {
     char *name = NULL;
     guint i = 0;
 
-    while (mem_policy_take_new_unballooned(st, &name)) {
+    while (take(st, &name)) {
         g_autofree char *got = name;
 
         PROMISE(i < want->len, "unexpected report of %s", got);
@@ -428,8 +483,7 @@ static gboolean check_reports(MemPolicyState *st, GPtrArray *want,
                 (char *)g_ptr_array_index(want, i));
         i++;
     }
-    PROMISE(i == want->len, "%u of %u unballooned guests reported", i,
-            want->len);
+    PROMISE(i == want->len, "%u of %u guests reported", i, want->len);
     return TRUE;
 }
 
@@ -438,6 +492,8 @@ static gboolean run_case(FuzzSeen *seen, guint32 seed, guint c)
     g_autoptr(GRand) r = g_rand_new_with_seed(seed + c);
     g_autoptr(MemPolicyState) st = mem_policy_state_new();
     g_autoptr(GHashTable) reported =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GHashTable) reported_blind =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     guint ticks = g_rand_int_range(r, 1, 6);
     guint n = chance(r, 0.002) ? (guint)g_rand_int_range(r, 1000, 3001)
@@ -454,6 +510,7 @@ static gboolean run_case(FuzzSeen *seen, guint32 seed, guint c)
         g_autoptr(Snapshot) snap = NULL;
         g_autoptr(Plan) plan = NULL;
         g_autoptr(GPtrArray) want = NULL;
+        g_autoptr(GPtrArray) want_blind = NULL;
 
         /* Time mostly moves on by about an interval; sometimes not at all
          * or backwards. */
@@ -486,9 +543,13 @@ static gboolean run_case(FuzzSeen *seen, guint32 seed, guint c)
             set = g_steal_pointer(&keep);
         }
         plan = mem_policy_decide(snap, &cfg, st);
-        want = expected_reports(snap, reported);
+        want = expected_reports(snap, reported, is_unballooned);
+        want_blind = expected_reports(snap, reported_blind, is_cache_blind);
         ok = check_plan(snap, &cfg, plan, cur, seen, seed, c, tick) &&
-             check_reports(st, want, seen, seed, c, tick);
+             check_reports(st, mem_policy_take_new_unballooned, want, seen,
+                           seed, c, tick) &&
+             check_reports(st, mem_policy_take_new_cache_blind, want_blind,
+                           seen, seed, c, tick);
         /* Apply sets most targets and misses some; the next tick's
          * balloons are drawn anew, so remembered targets meet any size. */
         for (i = 0; i < plan_len(plan); i++) {
