@@ -4,8 +4,8 @@
 
 gboolean mem_report_cache_aware(const BalloonStats *b)
 {
-    const guint32 want = BALLOON_HAS_UNUSED | BALLOON_HAS_USABLE |
-                         BALLOON_HAS_DISK_CACHES;
+    const guint32 want =
+        BALLOON_HAS_UNUSED | BALLOON_HAS_USABLE | BALLOON_HAS_DISK_CACHES;
 
     return (b->present & want) == want;
 }

@@ -251,8 +251,8 @@ static void forget_if_restarted(MemGuestState *gs, const DomainSample *d)
 
 static void learn_reserve(MemGuestState *gs, const DomainSample *d)
 {
-    guint64 cap = (guint64)((double)MIN(d->max_kib, MEM_KIB_CAP) *
-                            MEM_RESERVE_SHARE);
+    guint64 cap =
+        (guint64)((double)MIN(d->max_kib, MEM_KIB_CAP) * MEM_RESERVE_SHARE);
 
     if (!d->has_balloon_stats)
         return;
@@ -277,8 +277,8 @@ static void update_active(MemGuestState *gs, const Config *cfg,
 
     /* used_kib leaves reclaimable cache out already: cache can be dropped,
      * so it is not active; memory the guest is about to take is. */
-    active = (double)g->used_kib +
-             gs->rate_kib_s * MIN(cover_seconds(cfg), 3600.0);
+    active =
+        (double)g->used_kib + gs->rate_kib_s * MIN(cover_seconds(cfg), 3600.0);
     f = g->actual_kib ? MIN(1.0, active / (double)g->actual_kib) : 1.0;
     if (!gs->have_active) {
         gs->active = f;
@@ -409,12 +409,13 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
     g->cache_aware = g->ballooned && mem_report_cache_aware(&d->balloon);
     forget_if_restarted(g->gs, d);
     learn_reserve(g->gs, d);
-    g->reclaim_kib = mem_report_reclaimable_kib(&d->balloon, g->gs->reserve_kib);
+    g->reclaim_kib =
+        mem_report_reclaimable_kib(&d->balloon, g->gs->reserve_kib);
     /* From the raw figures: capping first could make used look smaller. */
-    g->used_kib = MIN(mem_kib_sub(mem_kib_sub(d->balloon.actual_kib,
-                                              d->balloon.unused_kib),
-                                  g->reclaim_kib),
-                      MEM_KIB_CAP);
+    g->used_kib = MIN(
+        mem_kib_sub(mem_kib_sub(d->balloon.actual_kib, d->balloon.unused_kib),
+                    g->reclaim_kib),
+        MEM_KIB_CAP);
     /* unused and available arrive in one report from the guest, while
      * actual is the host's view of the balloon and moves at other moments;
      * measured here, actual - unused read a 25 MB/s consumer as 500 MiB/s
@@ -470,9 +471,9 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
                     : 0;
 
     g->target_kib = g->cur_kib;
-    g->grower = g->bg.may_grow &&
-                (g->cur_kib < MIN(grow_trigger(g), d->max_kib) ||
-                 g->cur_kib < g->squeeze_aim_kib);
+    g->grower =
+        g->bg.may_grow && (g->cur_kib < MIN(grow_trigger(g), d->max_kib) ||
+                           g->cur_kib < g->squeeze_aim_kib);
     g->urgency = g->need_kib ? ((double)g->cur_kib - (double)g->used_kib) /
                                    (double)g->need_kib
                              : 0;
@@ -776,9 +777,9 @@ static void add_action(Plan *plan, const MemGuest *g, guint64 new_kib,
                       "%s%sunused %.0f MiB, cache %.0f MiB, used %.0f MiB, "
                       "rate %.1f MiB/s, need %.0f MiB; %s",
                       clamp ? g->rule : "", clamp ? " proposal cut; " : "",
-                      mib(g->unused_kib), mib(g->reclaim_kib),
-                      mib(g->used_kib), mib((guint64)g->gs->rate_kib_s),
-                      mib(g->need_kib), g->note ? g->note : "");
+                      mib(g->unused_kib), mib(g->reclaim_kib), mib(g->used_kib),
+                      mib((guint64)g->gs->rate_kib_s), mib(g->need_kib),
+                      g->note ? g->note : "");
 }
 
 /* Sends one proposal through the clamp; an action only if it still moves. */

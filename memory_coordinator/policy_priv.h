@@ -87,8 +87,8 @@ typedef struct {
     /* The last report, for its cumulative counters. */
     gboolean have_report;
     BalloonStats report;
-    double fault_rate;   /* major faults a second between the last reports */
-    double swapin_kib_s; /* swap-in between the last reports */
+    double fault_rate;     /* major faults a second between the last reports */
+    double swapin_kib_s;   /* swap-in between the last reports */
     guint squeeze_reports; /* reports in a row above the squeeze line */
     /* The guest kernel's reserves, the largest unused - usable seen
      * (guest_report.h), at most MEM_RESERVE_SHARE of its maximum. */

@@ -44,8 +44,8 @@ static DomainSample *add_guest(Snapshot *snap, const Report *r)
 {
     DomainSample *d = tm_guest(snap, "g", r->cur_mib, 2048, r->programs_mib);
     guint64 room = d->balloon.unused_kib;
-    guint64 cache = MIN(r->cache_mib * TM_MIB,
-                        mem_kib_sub(room, KERNEL_FREE_MIB * TM_MIB));
+    guint64 cache =
+        MIN(r->cache_mib * TM_MIB, mem_kib_sub(room, KERNEL_FREE_MIB * TM_MIB));
 
     d->balloon.unused_kib -= cache;
     d->balloon.disk_caches_kib = cache;
@@ -53,8 +53,8 @@ static DomainSample *add_guest(Snapshot *snap, const Report *r)
         mem_kib_sub(d->balloon.unused_kib + cache, RESERVE_MIB * TM_MIB);
     d->balloon.major_fault = r->major_fault;
     d->balloon.swap_in_kib = r->swap_in_kib;
-    d->balloon.present |= BALLOON_HAS_DISK_CACHES | BALLOON_HAS_MAJOR_FAULT |
-                          BALLOON_HAS_SWAP_IN;
+    d->balloon.present |=
+        BALLOON_HAS_DISK_CACHES | BALLOON_HAS_MAJOR_FAULT | BALLOON_HAS_SWAP_IN;
     d->balloon.present &= ~r->drop;
     return d;
 }
@@ -149,11 +149,11 @@ static void test_one_report(gconstpointer data)
 #define SEQ_MAX 8
 
 typedef struct {
-    double at_s;           /* report and tick time */
-    guint64 programs_mib;  /* what the programs hold */
-    guint64 faults_per_s;  /* major faults since the last report, per s */
-    guint64 swapin_kib_s;  /* swap-in since the last report, per s */
-    gboolean restarted;    /* counters start again from 0 */
+    double at_s;          /* report and tick time */
+    guint64 programs_mib; /* what the programs hold */
+    guint64 faults_per_s; /* major faults since the last report, per s */
+    guint64 swapin_kib_s; /* swap-in since the last report, per s */
+    gboolean restarted;   /* counters start again from 0 */
     Expect expect;
 } SeqStep;
 
@@ -277,7 +277,8 @@ static void run_seq(const SeqCase *c, MemPolicyKind p)
     for (i = 0; i < SEQ_MAX && c->steps[i].at_s > 0; i++) {
         const SeqStep *s = &c->steps[i];
         guint64 dt = (guint64)(s->at_s - last_t);
-        g_autoptr(Snapshot) snap = tm_snapshot(s->at_s, HOST_MIB, HOST_FREE_MIB);
+        g_autoptr(Snapshot) snap =
+            tm_snapshot(s->at_s, HOST_MIB, HOST_FREE_MIB);
         g_autoptr(Plan) plan = NULL;
         Report r = {0};
         guint64 new_kib = cur;
@@ -289,7 +290,8 @@ static void run_seq(const SeqCase *c, MemPolicyKind p)
         last_t = s->at_s;
         r = (Report){.cur_mib = cur / TM_MIB,
                      .programs_mib = s->programs_mib,
-                     .cache_mib = i == 0 && c->no_first_cache ? 0 : c->cache_mib,
+                     .cache_mib =
+                         i == 0 && c->no_first_cache ? 0 : c->cache_mib,
                      .major_fault = faults,
                      .swap_in_kib = swapin};
         d = add_guest(snap, &r);

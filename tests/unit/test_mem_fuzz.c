@@ -220,12 +220,12 @@ static void r_guest(GRand *r, Snapshot *snap, const Config *cfg, guint id)
     /* Fault and swap counters: small, huge, and across calls unrelated, so
      * some go backwards as a restarted guest's do. */
     if (chance(r, 0.5))
-        d->balloon.present |=
-            BALLOON_HAS_MAJOR_FAULT | BALLOON_HAS_SWAP_IN | BALLOON_HAS_SWAP_OUT;
-    d->balloon.major_fault = chance(r, 0.5) ? g_rand_int_range(r, 0, 5000)
-                                            : rand64(r);
-    d->balloon.swap_in_kib = chance(r, 0.5) ? g_rand_int_range(r, 0, 5000)
-                                            : rand64(r);
+        d->balloon.present |= BALLOON_HAS_MAJOR_FAULT | BALLOON_HAS_SWAP_IN |
+                              BALLOON_HAS_SWAP_OUT;
+    d->balloon.major_fault =
+        chance(r, 0.5) ? (guint64)g_rand_int_range(r, 0, 5000) : rand64(r);
+    d->balloon.swap_in_kib =
+        chance(r, 0.5) ? (guint64)g_rand_int_range(r, 0, 5000) : rand64(r);
     d->balloon.last_update = r_stamp(r, now_s, cfg);
 }
 
@@ -279,16 +279,42 @@ static gboolean is_cache_aware(const DomainSample *d)
     return (d->balloon.present & want) == want;
 }
 
+/* The largest unused - usable any cache-aware report of each guest showed
+ * (uuid -> wide): at least the kernel reserves the policy may have learnt,
+ * since it learns from no more reports than these. */
+static void note_reserves(GHashTable *reserves, const Snapshot *snap)
+{
+    guint i;
+
+    for (i = 0; i < snap->domains->len; i++) {
+        const DomainSample *d = g_ptr_array_index(snap->domains, i);
+        wide r = (wide)d->balloon.unused_kib - (wide)d->balloon.usable_kib;
+        wide *was;
+
+        if (!d->has_balloon_stats || !is_cache_aware(d) || r <= 0)
+            continue;
+        was = g_hash_table_lookup(reserves, d->uuid);
+        if (!was) {
+            was = g_new0(wide, 1);
+            g_hash_table_insert(reserves, g_strdup(d->uuid), was);
+        }
+        *was = MAX(*was, r);
+    }
+}
+
 /* What the guest holds and could not give without pressure: its balloon
  * less its free memory and the cache it reports as reclaimable (usable
- * above unused, never more than disk_caches). */
-static wide used_kib(const DomainSample *d)
+ * above unused, with the kernel's reserves added back, never more than
+ * disk_caches). */
+static wide used_kib(const DomainSample *d, GHashTable *reserves)
 {
     wide u = (wide)d->balloon.actual_kib - (wide)d->balloon.unused_kib;
+    const wide *r = g_hash_table_lookup(reserves, d->uuid);
     wide cache = 0;
 
     if (is_cache_aware(d)) {
-        cache = (wide)d->balloon.usable_kib - (wide)d->balloon.unused_kib;
+        cache = (wide)d->balloon.usable_kib - (wide)d->balloon.unused_kib +
+                (r ? *r : 0);
         cache = CLAMP(cache, 0, (wide)d->balloon.disk_caches_kib);
     }
     u -= cache;
@@ -351,8 +377,8 @@ static wide held_kib(const DomainSample *d, guint64 cur_kib)
 
 static gboolean check_plan(const Snapshot *snap, const Config *cfg,
                            const Plan *plan, GHashTable *cur_by_uuid,
-                           FuzzSeen *seen_kinds, guint32 seed, guint c,
-                           guint tick)
+                           GHashTable *reserves, FuzzSeen *seen_kinds,
+                           guint32 seed, guint c, guint tick)
 {
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
     wide kib = TM_MIB;
@@ -413,7 +439,7 @@ static gboolean check_plan(const Snapshot *snap, const Config *cfg,
         PROMISE((wide)a->new_kib >= (wide)cfg->guest_floor_mib * kib,
                 "%s shrunk below the floor", a->name);
         PROMISE((wide)a->new_kib >=
-                    used_kib(d) + (wide)cfg->min_unused_mib * kib,
+                    used_kib(d, reserves) + (wide)cfg->min_unused_mib * kib,
                 "%s shrunk below used + min_unused", a->name);
         PROMISE(-delta <= (wide)cfg->max_release_mib * kib,
                 "%s released more than max_release", a->name);
@@ -495,6 +521,8 @@ static gboolean run_case(FuzzSeen *seen, guint32 seed, guint c)
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g_autoptr(GHashTable) reported_blind =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g_autoptr(GHashTable) reserves =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     guint ticks = g_rand_int_range(r, 1, 6);
     guint n = chance(r, 0.002) ? (guint)g_rand_int_range(r, 1000, 3001)
                                : (guint)g_rand_int_range(r, 0, 8);
@@ -545,7 +573,8 @@ static gboolean run_case(FuzzSeen *seen, guint32 seed, guint c)
         plan = mem_policy_decide(snap, &cfg, st);
         want = expected_reports(snap, reported, is_unballooned);
         want_blind = expected_reports(snap, reported_blind, is_cache_blind);
-        ok = check_plan(snap, &cfg, plan, cur, seen, seed, c, tick) &&
+        note_reserves(reserves, snap);
+        ok = check_plan(snap, &cfg, plan, cur, reserves, seen, seed, c, tick) &&
              check_reports(st, mem_policy_take_new_unballooned, want, seen,
                            seed, c, tick) &&
              check_reports(st, mem_policy_take_new_cache_blind, want_blind,

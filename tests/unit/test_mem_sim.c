@@ -74,10 +74,10 @@ typedef struct {
 typedef struct {
     char name[16];
     SimProgram prog;
-    double held_mib;   /* consumer's memory */
-    double cache_mib;  /* page cache */
-    double read_mib;   /* of a FILES_ONCE read, done so far */
-    double faults;     /* major faults so far */
+    double held_mib;  /* consumer's memory */
+    double cache_mib; /* page cache */
+    double read_mib;  /* of a FILES_ONCE read, done so far */
+    double faults;    /* major faults so far */
     double faults_at_report;
     double actual_mib; /* balloon size the guest sees */
     double goal_mib;   /* the target that has reached the guest */
@@ -93,7 +93,7 @@ typedef struct {
     double oom_at_s;   /* < 0: none */
     guint low_samples; /* stats samples with unused < min_unused */
     double max_actual_mib;
-    gint last_dir;     /* +1 grown, -1 shrunk, 0 never moved */
+    gint last_dir; /* +1 grown, -1 shrunk, 0 never moved */
     double last_move_s;
     guint reversals; /* moves against the one just before, within 3 ticks */
 } SimGuest;
@@ -291,9 +291,10 @@ static Snapshot *sim_snapshot(Sim *sim, double t)
         d->balloon.actual_kib = (guint64)(g->actual_mib * TM_MIB);
         d->balloon.available_kib = (guint64)(g->st_actual_mib * TM_MIB);
         d->balloon.unused_kib = (guint64)(g->st_unused_mib * TM_MIB);
-        d->balloon.usable_kib = (guint64)(
-            MAX(0.0, g->st_unused_mib + g->st_cache_mib - SIM_RESERVE_MIB) *
-            TM_MIB);
+        d->balloon.usable_kib =
+            (guint64)(MAX(0.0, g->st_unused_mib + g->st_cache_mib -
+                                   SIM_RESERVE_MIB) *
+                      TM_MIB);
         d->balloon.disk_caches_kib = (guint64)(g->st_cache_mib * TM_MIB);
         d->balloon.major_fault = (guint64)g->faults_at_report;
         d->balloon.present |= BALLOON_HAS_DISK_CACHES | BALLOON_HAS_MAJOR_FAULT;
@@ -766,7 +767,10 @@ typedef struct {
     CacheExpect expect;
 } CacheCase;
 
-#define STREAMER(rate)                                                             {                                                                                  -1, 0, 0, -1, FALSE, FILES_STREAM, 0, rate, 0, 0                           }
+#define STREAMER(rate)                                                         \
+    {                                                                          \
+        -1, 0, 0, -1, FALSE, FILES_STREAM, 0, rate, 0, 0                       \
+    }
 
 static const CacheCase cache_cases[] = {
     /* The issue's measurement: a reader's cache was taken for consumption,
