@@ -74,7 +74,7 @@ $(BUILD)/memory_coordinator/%.o: LOGDOM = memory_coordinator
 $(BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^
@@ -109,7 +109,7 @@ guest: $(GUEST_BIN)
 # Helpers that run on the test host beside the guests (the pCPU probe).
 build/host/%: tests/host/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
 host-tools: $(HOST_TOOL_BIN)
 
 deps:
