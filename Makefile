@@ -11,6 +11,7 @@ PKG_CONFIG ?= pkg-config
 CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
@@ -61,6 +62,9 @@ MEM_BIN := memory_coordinator/memory_coordinator
 TOOL_BIN := $(TOOL_SRC:%.c=%)
 endif
 DAEMONS := $(VCPU_BIN) $(MEM_BIN)
+# Needs libvirtd's read-write socket, so it is an administrator's command
+# (sbin); the other tools run as any user.
+SBIN_TOOLS := $(filter %/migrate_request,$(TOOL_BIN))
 
 # Keep objects of tools and tests: they are cheap and make rebuilds quiet.
 .PRECIOUS: $(BUILD)/%.o
@@ -141,10 +145,22 @@ format:
 
 install: all
 	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/aos $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(DAEMONS) $(TOOL_BIN) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/aos \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(DAEMONS) $(SBIN_TOOLS) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(filter-out $(SBIN_TOOLS),$(TOOL_BIN)) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(wildcard conf/*.conf conf/*.env) $(DESTDIR)$(SYSCONFDIR)/aos/
-	install -m 0644 $(wildcard conf/*.service) $(DESTDIR)$(UNITDIR)/
+	@# One source per unit: the programs' directory is only known here.
+	@for src in $(wildcard conf/*.service.in); do \
+	    out=$(DESTDIR)$(UNITDIR)/$$(basename $$src .in); \
+	    echo "sed s|@SBINDIR@|$(SBINDIR)| $$src >$$out"; \
+	    sed 's|@SBINDIR@|$(SBINDIR)|g' $$src >$$out.tmp && chmod 0644 $$out.tmp || exit 1; \
+	    if grep -n '@[A-Z_][A-Z_]*@' $$out.tmp; then \
+	        echo "make install: $$src: placeholder left unsubstituted" >&2; \
+	        rm -f $$out.tmp; exit 1; \
+	    fi; \
+	    mv $$out.tmp $$out; \
+	done
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 
 clean:

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The hardened systemd units, checked without a running systemd (TAP).
 #
-# For every conf/*.service:
+# For every conf/*.service.in (installed as *.service):
 #   verify      `systemd-analyze verify` prints nothing.  It resolves
 #               ExecStart= and Documentation= inside a root made by
 #               `make install DESTDIR=...`, so it also proves the install
@@ -30,7 +30,7 @@ root=$tmp/root
 n=0
 fail=0
 
-units=$(ls conf/*.service 2>/dev/null)
+units=$(ls conf/*.service.in 2>/dev/null)
 nunits=$(echo "$units" | grep -c .)
 echo "1..$((nunits * 5 + 1))"
 
@@ -76,7 +76,7 @@ MANPATH=${man8%/man8}
 export MANPATH
 
 for unit in $units; do
-    name=$(basename "$unit")
+    name=$(basename "$unit" .in)
     installed=$(find "$root" -path "$root/usr/lib/systemd/system" -prune -o \
         -name "$name" -print | head -n 1)
     if [ -z "$installed" ]; then
