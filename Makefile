@@ -62,6 +62,9 @@ MEM_BIN := memory_coordinator/memory_coordinator
 TOOL_BIN := $(TOOL_SRC:%.c=%)
 endif
 DAEMONS := $(VCPU_BIN) $(MEM_BIN)
+# tick_bench measures this tree's policies for `make bench`: not an
+# operator's tool, so not installed.
+INSTALL_TOOLS := $(filter-out %/tick_bench,$(TOOL_BIN))
 # Needs libvirtd's read-write socket, so it is an administrator's command
 # (sbin); the other tools run as any user.
 SBIN_TOOLS := $(filter %/migrate_request,$(TOOL_BIN))
@@ -146,9 +149,9 @@ format:
 install: all
 	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/aos \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMONS) $(SBIN_TOOLS) $(DESTDIR)$(SBINDIR)/
-	install -m 0755 $(filter-out $(SBIN_TOOLS),$(TOOL_BIN)) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(filter-out $(SBIN_TOOLS),$(INSTALL_TOOLS)) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(wildcard conf/*.conf conf/*.env) $(DESTDIR)$(SYSCONFDIR)/aos/
 	@# One source per unit: the programs' directory is only known here.
 	@for src in $(wildcard conf/*.service.in); do \
@@ -161,6 +164,7 @@ install: all
 	    fi; \
 	    mv $$out.tmp $$out; \
 	done
+	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 
 clean:
