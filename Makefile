@@ -14,6 +14,8 @@ BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
+# systemd-sysusers reads only /usr/lib, /etc and /run, whatever the PREFIX.
+SYSUSERSDIR ?= /usr/lib/sysusers.d
 MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
@@ -149,7 +151,8 @@ format:
 install: all
 	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/aos \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMONS) $(SBIN_TOOLS) $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(filter-out $(SBIN_TOOLS),$(INSTALL_TOOLS)) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(wildcard conf/*.conf conf/*.env) $(DESTDIR)$(SYSCONFDIR)/aos/
@@ -164,6 +167,7 @@ install: all
 	    fi; \
 	    mv $$out.tmp $$out; \
 	done
+	install -m 0644 conf/aos.sysusers $(DESTDIR)$(SYSUSERSDIR)/aos.conf
 	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 
