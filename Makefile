@@ -6,6 +6,7 @@
 #   make demo     install what is missing, start the test host, run the daemons on real guests
 #   make format   clang-format every C file
 #   make install  DESTDIR/PREFIX aware
+#   make deb      Debian packages (debian/) in build/deb/
 
 PKG_CONFIG ?= pkg-config
 CC ?= cc
@@ -75,7 +76,7 @@ SBIN_TOOLS := $(filter %/migrate_request,$(TOOL_BIN))
 .PRECIOUS: $(BUILD)/%.o
 
 .PHONY: all unit plumbing check check-host check-scenarios demo deps host-up host-down \
-        format install clean guest host-tools tools
+        format install deb clean guest host-tools tools
 all: $(DAEMONS) $(TOOL_BIN)
 
 $(BUILD)/vcpu_scheduler/%.o: LOGDOM = vcpu_scheduler
@@ -170,6 +171,24 @@ install: all
 	install -m 0644 conf/aos.sysusers $(DESTDIR)$(SYSUSERSDIR)/aos.conf
 	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
+
+# dpkg-buildpackage cleans the tree it builds in (make clean) and writes
+# its results next to it, so it runs in a copy of the files git does not
+# ignore (committed or not), at build/deb/src: build/ and the binaries of
+# this tree stay as they are, and the packages land in build/deb/, inside
+# the clone, where make clean removes them.  The caller's make settings
+# (PREFIX=, SANITIZE=, -j) are not the package's.
+DEB_OUT := build/deb
+deb:
+	@if [ "$(SANITIZE)" = 1 ]; then echo "make deb: not with SANITIZE=1" >&2; exit 2; fi
+	rm -rf $(DEB_OUT)
+	mkdir -p $(DEB_OUT)/src
+	git ls-files -z --cached --others --exclude-standard | \
+	    xargs -0 cp -a --parents -t $(DEB_OUT)/src --
+	cd $(DEB_OUT)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b -J
+	rm -rf $(DEB_OUT)/src
+	@ls -1 $(DEB_OUT)/*.deb
 
 clean:
 	rm -rf build build-san build-fuzz vcpu_scheduler/vcpu_scheduler \
