@@ -6,13 +6,17 @@
 #   make demo     install what is missing, start the test host, run the daemons on real guests
 #   make format   clang-format every C file
 #   make install  DESTDIR/PREFIX aware
+#   make deb      Debian packages (debian/) in build/deb/
 
 PKG_CONFIG ?= pkg-config
 CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
+# systemd-sysusers reads only /usr/lib, /etc and /run, whatever the PREFIX.
+SYSUSERSDIR ?= /usr/lib/sysusers.d
 MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
@@ -61,12 +65,18 @@ MEM_BIN := memory_coordinator/memory_coordinator
 TOOL_BIN := $(TOOL_SRC:%.c=%)
 endif
 DAEMONS := $(VCPU_BIN) $(MEM_BIN)
+# tick_bench measures this tree's policies for `make bench`: not an
+# operator's tool, so not installed.
+INSTALL_TOOLS := $(filter-out %/tick_bench,$(TOOL_BIN))
+# Needs libvirtd's read-write socket, so it is an administrator's command
+# (sbin); the other tools run as any user.
+SBIN_TOOLS := $(filter %/migrate_request,$(TOOL_BIN))
 
 # Keep objects of tools and tests: they are cheap and make rebuilds quiet.
 .PRECIOUS: $(BUILD)/%.o
 
 .PHONY: all unit plumbing check check-host check-scenarios demo deps host-up host-down \
-        format install clean guest host-tools tools
+        format install deb clean guest host-tools tools
 all: $(DAEMONS) $(TOOL_BIN)
 
 $(BUILD)/vcpu_scheduler/%.o: LOGDOM = vcpu_scheduler
@@ -74,7 +84,7 @@ $(BUILD)/memory_coordinator/%.o: LOGDOM = memory_coordinator
 $(BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	$(AR) rcs $@ $^
@@ -109,7 +119,7 @@ guest: $(GUEST_BIN)
 # Helpers that run on the test host beside the guests (the pCPU probe).
 build/host/%: tests/host/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
 host-tools: $(HOST_TOOL_BIN)
 
 deps:
@@ -141,11 +151,44 @@ format:
 
 install: all
 	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/aos $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(DAEMONS) $(TOOL_BIN) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/aos \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(DAEMONS) $(SBIN_TOOLS) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(filter-out $(SBIN_TOOLS),$(INSTALL_TOOLS)) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(wildcard conf/*.conf conf/*.env) $(DESTDIR)$(SYSCONFDIR)/aos/
-	install -m 0644 $(wildcard conf/*.service) $(DESTDIR)$(UNITDIR)/
+	@# One source per unit: the programs' directory is only known here.
+	@for src in $(wildcard conf/*.service.in); do \
+	    out=$(DESTDIR)$(UNITDIR)/$$(basename $$src .in); \
+	    echo "sed s|@SBINDIR@|$(SBINDIR)| $$src >$$out"; \
+	    sed 's|@SBINDIR@|$(SBINDIR)|g' $$src >$$out.tmp && chmod 0644 $$out.tmp || exit 1; \
+	    if grep -n '@[A-Z_][A-Z_]*@' $$out.tmp; then \
+	        echo "make install: $$src: placeholder left unsubstituted" >&2; \
+	        rm -f $$out.tmp; exit 1; \
+	    fi; \
+	    mv $$out.tmp $$out; \
+	done
+	install -m 0644 conf/aos.sysusers $(DESTDIR)$(SYSUSERSDIR)/aos.conf
+	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
+
+# dpkg-buildpackage cleans the tree it builds in (make clean) and writes
+# its results next to it, so it runs in a copy of the files git does not
+# ignore (committed or not), at build/deb/src: build/ and the binaries of
+# this tree stay as they are, and the packages land in build/deb/, inside
+# the clone, where make clean removes them.  The caller's make settings
+# (PREFIX=, SANITIZE=, -j) are not the package's.
+DEB_OUT := build/deb
+deb:
+	@if [ "$(SANITIZE)" = 1 ]; then echo "make deb: not with SANITIZE=1" >&2; exit 2; fi
+	rm -rf $(DEB_OUT)
+	mkdir -p $(DEB_OUT)/src
+	git ls-files -z --cached --others --exclude-standard | \
+	    xargs -0 cp -a --parents -t $(DEB_OUT)/src --
+	cd $(DEB_OUT)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b -J
+	rm -rf $(DEB_OUT)/src
+	@ls -1 $(DEB_OUT)/*.deb
 
 clean:
 	rm -rf build build-san build-fuzz vcpu_scheduler/vcpu_scheduler \

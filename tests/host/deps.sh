@@ -12,6 +12,7 @@ busybox-static linux-image-cloud-amd64 cpio kmod
 python3 python3-libvirt
 gnuplot-nox
 clang libclang-rt-14-dev llvm valgrind systemd strace man-db
+debhelper dpkg-dev lintian
 "
 
 missing=""
