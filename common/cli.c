@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <math.h>
+#include <string.h>
 
 G_DEFINE_QUARK(aos - cli - error - quark, cli_error)
 
@@ -12,15 +13,13 @@ void cli_result_clear(CliResult *r)
 
 gboolean cli_parse_interval(const char *s, double *out, GError **error)
 {
-    char *end = NULL;
     double v;
 
     if (!s || !*s) {
         g_set_error(error, CLI_ERROR, EXIT_USAGE, "the interval is empty");
         return FALSE;
     }
-    v = g_ascii_strtod(s, &end);
-    if (end == s || *end != '\0' || !isfinite(v)) {
+    if (!config_parse_decimal(s, &v) || !isfinite(v)) {
         g_set_error(error, CLI_ERROR, EXIT_USAGE,
                     "interval '%s' is not a number of seconds", s);
         return FALSE;
@@ -50,6 +49,59 @@ static void overlay_add(GString *ov, const char *group, const char *key,
     g_key_file_set_string(kf, group, key, value);
     text = g_key_file_to_data(kf, NULL, NULL);
     g_string_append(ov, text);
+}
+
+/* The entry of entries[] that arg names ("--name", "--name=v" or "-c"),
+ * or NULL. */
+static const GOptionEntry *find_entry(const GOptionEntry *const *entries,
+                                      const char *arg)
+{
+    guint i;
+    guint k;
+
+    for (i = 0; entries[i]; i++) {
+        for (k = 0; entries[i][k].long_name; k++) {
+            const GOptionEntry *e = &entries[i][k];
+            gsize n = strlen(e->long_name);
+
+            if (arg[1] == '-' && strncmp(arg + 2, e->long_name, n) == 0 &&
+                (arg[2 + n] == '\0' || arg[2 + n] == '='))
+                return e;
+            if (arg[1] != '-' && e->short_name && arg[1] == e->short_name &&
+                arg[2] == '\0')
+                return e;
+        }
+    }
+    return NULL;
+}
+
+/* GLib reads "-1" as an unknown option -1; a user who typed a negative
+ * interval should hear about the interval.  The value of an option that
+ * takes one ("--budget-mib -5") is that option's, and is checked as such
+ * later. */
+static gboolean check_negative_interval(const GOptionEntry *const *entries,
+                                        int argc, char **argv, GError **error)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const GOptionEntry *e;
+
+        if (strcmp(arg, "--") == 0)
+            return TRUE;
+        if (arg[0] != '-')
+            continue;
+        if (g_ascii_isdigit(arg[1]) || (arg[1] == '.' && g_ascii_isdigit(arg[2]))) {
+            g_set_error(error, CLI_ERROR, EXIT_USAGE,
+                        "interval '%s' must be greater than zero", arg);
+            return FALSE;
+        }
+        e = find_entry(entries, arg);
+        if (e && e->arg != G_OPTION_ARG_NONE && !strchr(arg, '='))
+            i++;
+    }
+    return TRUE;
 }
 
 typedef struct {
@@ -125,6 +177,7 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
         {"threshold", 't', 0, G_OPTION_ARG_STRING, &o.threshold,
          "balanced when the sd of pCPU utilisation is at most this", "PCT"},
         {NULL}};
+    const GOptionEntry *const all_entries[] = {common, memory, vcpu, NULL};
     g_autoptr(GOptionContext) ctx = g_option_context_new("<interval>");
     g_autoptr(GString) ov = g_string_new(NULL);
     g_auto(GStrv) args = NULL;
@@ -143,15 +196,8 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
         g_option_context_add_main_entries(ctx, vcpu, NULL);
     g_option_context_set_strict_posix(ctx, FALSE);
 
-    /* "-1" would otherwise read as an unknown option; a user who typed a
-     * negative interval should hear about the interval. */
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-' && g_ascii_isdigit(argv[i][1])) {
-            g_set_error(error, CLI_ERROR, EXIT_USAGE,
-                        "interval '%s' must be greater than zero", argv[i]);
-            goto out;
-        }
-    }
+    if (!check_negative_interval(all_entries, argc, argv, error))
+        goto out;
     args = g_new0(char *, argc + 1);
     for (int i = 0; i < argc; i++)
         args[i] = g_strdup(argv[i]);
@@ -231,7 +277,8 @@ int cli_build_config(const CliResult *r, Config *cfg, GError **error)
         return EXIT_CONFIG;
     }
     if (r->overlay && *r->overlay &&
-        !config_load_data(&tmp, r->overlay, "command line", error)) {
+        !config_load_data(&tmp, r->overlay, strlen(r->overlay), "command line",
+                          error)) {
         config_clear(&tmp);
         return EXIT_USAGE;
     }

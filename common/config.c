@@ -203,6 +203,45 @@ static gboolean shares_entry_valid(const char *entry)
     return g_ascii_string_to_unsigned(eq + 1, 10, 1, 1000000, &v, NULL);
 }
 
+gboolean config_parse_decimal(const char *text, double *out)
+{
+    const char *p = text;
+    gboolean digits = FALSE;
+
+    /* strtod alone would take hexadecimal, "inf", "nan" and leading
+     * blanks, none of which anyone means by a number in a setting. */
+    if (!p)
+        return FALSE;
+    if (*p == '-' || *p == '+')
+        p++;
+    while (g_ascii_isdigit(*p)) {
+        p++;
+        digits = TRUE;
+    }
+    if (*p == '.') {
+        p++;
+        while (g_ascii_isdigit(*p)) {
+            p++;
+            digits = TRUE;
+        }
+    }
+    if (!digits)
+        return FALSE;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '-' || *p == '+')
+            p++;
+        if (!g_ascii_isdigit(*p))
+            return FALSE;
+        while (g_ascii_isdigit(*p))
+            p++;
+    }
+    if (*p != '\0')
+        return FALSE;
+    *out = g_ascii_strtod(text, NULL);
+    return TRUE;
+}
+
 static gboolean range_error(const char *origin, const KeySpec *s, double v,
                             GError **error)
 {
@@ -238,9 +277,15 @@ static gboolean load_key(GKeyFile *kf, const KeySpec *s, const char *origin,
         return TRUE;
     }
     case KEY_DOUBLE: {
-        double v = g_key_file_get_double(kf, s->group, s->key, &err);
-        if (err)
-            break;
+        double v;
+        /* GKeyFile keeps blanks at the end of a line; nobody sees them. */
+        g_strstrip(raw);
+        if (!config_parse_decimal(raw, &v)) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "%s: [%s] %s = '%s' is not a decimal number", origin,
+                        s->group, s->key, raw ? raw : "");
+            return FALSE;
+        }
         if (!isfinite(v) || v < s->min || v > s->max)
             return range_error(origin, s, v, error);
         *(double *)field = v;
@@ -361,14 +406,22 @@ fail:
     return FALSE;
 }
 
-gboolean config_load_data(Config *cfg, const char *data, const char *origin,
-                          GError **error)
+gboolean config_load_data(Config *cfg, const char *data, gsize len,
+                          const char *origin, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;
+    const char *nul = memchr(data, '\0', len);
 
-    if (!g_key_file_load_from_data(kf, data, (gsize)-1, G_KEY_FILE_NONE,
-                                   &err)) {
+    /* GKeyFile would stop reading there, and silently drop the rest. */
+    if (nul) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_PARSE,
+                    "%s: NUL byte at offset %" G_GSIZE_FORMAT
+                    "; a config file is text",
+                    origin, (gsize)(nul - data));
+        return FALSE;
+    }
+    if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &err)) {
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_PARSE, "%s: %s", origin,
                     err->message);
         return FALSE;
@@ -379,14 +432,15 @@ gboolean config_load_data(Config *cfg, const char *data, const char *origin,
 gboolean config_load_file(Config *cfg, const char *path, GError **error)
 {
     g_autofree char *data = NULL;
+    gsize len = 0;
     g_autoptr(GError) err = NULL;
 
-    if (!g_file_get_contents(path, &data, NULL, &err)) {
+    if (!g_file_get_contents(path, &data, &len, &err)) {
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_PARSE,
                     "cannot read config: %s", err->message);
         return FALSE;
     }
-    return config_load_data(cfg, data, path, error);
+    return config_load_data(cfg, data, len, path, error);
 }
 
 gboolean config_validate(const Config *cfg, GError **error)

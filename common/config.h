@@ -69,12 +69,21 @@ void config_copy(Config *dst, const Config *src);
  * the file, group and key; on error cfg is left untouched. */
 gboolean config_load_file(Config *cfg, const char *path,
                           GError **error) G_GNUC_WARN_UNUSED_RESULT;
-gboolean config_load_data(Config *cfg, const char *data, const char *origin,
+/* data holds len bytes; a NUL byte among them is an error. */
+gboolean config_load_data(Config *cfg, const char *data, gsize len,
+                          const char *origin,
                           GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Cross-field checks after all sources are merged. */
 gboolean config_validate(const Config *cfg,
                          GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* A decimal number as a person writes one: optional sign, digits with an
+ * optional fraction and exponent, nothing else (no blanks, hexadecimal,
+ * inf or nan).  Overflow gives an infinite value, for the caller's range
+ * check to refuse. */
+gboolean config_parse_decimal(const char *text,
+                              double *out) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Idle-tax shares of a guest: its "name=N" entry, else the default 1000. */
 guint config_shares_for(const Config *cfg, const char *domain_name);

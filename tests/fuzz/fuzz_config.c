@@ -85,7 +85,7 @@ static GError *load_checked(const char *text)
 
     config_defaults(&cfg);
     config_copy(&before, &cfg);
-    if (config_load_data(&cfg, text, ORIGIN, &err)) {
+    if (config_load_data(&cfg, text, strlen(text), ORIGIN, &err)) {
         g_autoptr(GError) verr = NULL;
 
         if (err)

@@ -25,6 +25,7 @@ both|2|must be greater than zero|-- -5
 both|2|is not a number of seconds|2s
 both|2|is not a number of seconds|nan
 both|2|out of range|0.001
+both|2|is not a number of seconds|0x10
 both|2|expected one interval argument|1 2
 both|2|not both|1 --interval 2
 both|2|Unknown option --frobnicate|1 --frobnicate
@@ -44,6 +45,7 @@ both|0|0.1.0|--version
 memory|2|expected course or idle-tax|1 --policy greedy
 memory|2|is not a whole number|1 --budget-mib lots
 memory|2|out of range|1 --reserve-mib 99999999999
+memory|2|[memory] guest_budget_mib = '-5' is not a whole number|1 --budget-mib -5
 vcpu|2|[vcpu] sd_threshold|1 --threshold much
 "
 # root reads every file whatever its mode, so the unreadable case only

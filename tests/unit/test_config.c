@@ -42,6 +42,11 @@ static const ConfigCase config_cases[] = {
     {"bool-garbage", "[daemon]\nverbose=perhaps\n", FALSE, "[daemon] verbose"},
     {"empty-uri", "[daemon]\nuri=\n", FALSE, "must not be empty"},
     {"tax-rate-1", "[memory]\ntax_rate=1\n", FALSE, "out of range"},
+    {"interval-hex", "[daemon]\ninterval=0x10\n", FALSE,
+     "[daemon] interval"},
+    {"threshold-hex", "[vcpu]\nsd_threshold=0x5\n", FALSE,
+     "[vcpu] sd_threshold"},
+    {"interval-inf", "[daemon]\ninterval=inf\n", FALSE, "[daemon] interval"},
 };
 
 static void test_config_table(void)
@@ -55,7 +60,7 @@ static void test_config_table(void)
         gboolean ok;
 
         config_defaults(&cfg);
-        ok = config_load_data(&cfg, c->text, "cfg", &err);
+        ok = config_load_data(&cfg, c->text, strlen(c->text), "cfg", &err);
         g_test_message("case %s: %s", c->name, err ? err->message : "ok");
         g_assert_cmpint(ok, ==, c->ok);
         if (!ok) {
@@ -73,15 +78,14 @@ static void test_config_values(void)
 {
     Config cfg;
     g_autoptr(GError) err = NULL;
+    static const char text[] = "[daemon]\ninterval=1.5\nuri=test:///default\n"
+                               "[memory]\npolicy=idle-tax\n"
+                               "shares=aos_vm1=2000;aos_vm2=500\n"
+                               "host_reserve_mib=300\n";
 
     config_defaults(&cfg);
     g_assert_true(
-        config_load_data(&cfg,
-                         "[daemon]\ninterval=1.5\nuri=test:///default\n"
-                         "[memory]\npolicy=idle-tax\n"
-                         "shares=aos_vm1=2000;aos_vm2=500\n"
-                         "host_reserve_mib=300\n",
-                         "cfg", &err));
+        config_load_data(&cfg, text, sizeof(text) - 1, "cfg", &err));
     g_assert_no_error(err);
     g_assert_cmpfloat(cfg.interval_s, ==, 1.5);
     g_assert_cmpstr(cfg.uri, ==, "test:///default");
@@ -136,6 +140,36 @@ static const CliCase cli_cases[] = {
      0,
      "/nonexistent/x.conf"},
     {"tiny", {"prog", "0.001"}, EXIT_USAGE, 0, "out of range"},
+    /* strtod reads hexadecimal and skips leading blanks; a number of
+     * seconds is written in decimal, as typed. */
+    {"hex", {"prog", "0x10"}, EXIT_USAGE, 0, "not a number"},
+    {"leading-blank", {"prog", " 1"}, EXIT_USAGE, 0, "not a number"},
+    {"trailing-blank", {"prog", "1 "}, EXIT_USAGE, 0, "not a number"},
+    {"hex-option", {"prog", "--interval", "0x1p1"}, EXIT_USAGE, 0,
+     "not a number"},
+    {"exponent", {"prog", "2e0"}, EXIT_OK, 2.0, NULL},
+    /* A negative option value is that option's problem, not the
+     * interval's. */
+    {"negative-budget",
+     {"prog", "1", "--budget-mib", "-5"},
+     EXIT_USAGE,
+     0,
+     "[memory] guest_budget_mib"},
+    {"negative-budget-eq",
+     {"prog", "1", "--budget-mib=-5"},
+     EXIT_USAGE,
+     0,
+     "[memory] guest_budget_mib"},
+    {"negative-threshold",
+     {"prog", "--threshold", "-1", "1"},
+     EXIT_USAGE,
+     0,
+     "[vcpu] sd_threshold"},
+    {"negative-after-value",
+     {"prog", "--threshold", "3", "-4"},
+     EXIT_USAGE,
+     0,
+     "interval '-4' must be greater than zero"},
 };
 
 static void test_cli_table(void)
@@ -202,6 +236,31 @@ static void test_cli_overrides_file(void)
     cli_result_clear(&r);
 }
 
+/* A file is read whole: a NUL byte must not hide what follows it (here
+ * a misspelt key that would otherwise be reported). */
+static void test_config_nul_byte(void)
+{
+    static const char text[] = "[daemon]\ninterval=1\n\0intervall=2\n";
+    g_autofree char *path = NULL;
+    g_autoptr(GError) err = NULL;
+    Config cfg;
+    int fd;
+
+    fd = g_file_open_tmp("cfg-XXXXXX.conf", &path, &err);
+    g_assert_no_error(err);
+    close(fd);
+    g_assert_true(g_file_set_contents(path, text, sizeof(text) - 1, &err));
+    config_defaults(&cfg);
+    g_assert_false(config_load_file(&cfg, path, &err));
+    g_assert_nonnull(err);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, path));
+    g_assert_nonnull(strstr(err->message, "NUL byte at offset 20"));
+    g_assert_cmpfloat(cfg.interval_s, ==, 2.0);
+    g_unlink(path);
+    config_clear(&cfg);
+}
+
 /* The shipped config files load cleanly and keep the documented defaults. */
 static void test_shipped_configs(void)
 {
@@ -234,6 +293,7 @@ int main(int argc, char **argv)
     g_test_add_func("/config/table", test_config_table);
     g_test_add_func("/config/values", test_config_values);
     g_test_add_func("/config/shipped", test_shipped_configs);
+    g_test_add_func("/config/nul-byte", test_config_nul_byte);
     g_test_add_func("/cli/table", test_cli_table);
     g_test_add_func("/cli/overrides-file", test_cli_overrides_file);
     return g_test_run();
