@@ -297,7 +297,7 @@ static int run_once(DaemonCtx *ctx)
         g_printerr("%s: %s\n", ctx->ops->cli.prog, err->message);
         return EXIT_LIBVIRT;
     }
-    ctx->guard = quit_guard_new(NULL, 700);
+    ctx->guard = quit_guard_new(NULL, 700, EXIT_RUNTIME);
     /* Utilisation and consumption rates need two samples. */
     if (!run_tick(ctx, FALSE, &err)) {
         g_printerr("%s: %s\n", ctx->ops->cli.prog, err->message);
@@ -320,7 +320,7 @@ static int run_daemon(DaemonCtx *ctx)
         return EXIT_LIBVIRT;
     }
     ctx->loop = g_main_loop_new(NULL, FALSE);
-    ctx->guard = quit_guard_new(ctx->loop, 700);
+    ctx->guard = quit_guard_new(ctx->loop, 700, EXIT_OK);
     g_unix_signal_add(SIGHUP, on_reload, ctx);
     g_message("started: uri %s, interval %.3g s%s", ctx->cfg.uri,
               ctx->cfg.interval_s, ctx->cfg.dry_run ? ", dry run" : "");

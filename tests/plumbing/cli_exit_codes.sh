@@ -64,6 +64,10 @@ while IFS='|' read -r who rc needle args; do
 done <<EOF2
 $cases
 EOF2
+# --once stopped by SIGTERM or SIGINT has not done what it was asked: it
+# must not report success.
+signal_cases="TERM INT"
+for sig in $signal_cases; do total=$((total + 2)); done
 echo "1..$total"
 while IFS='|' read -r who rc needle args; do
     [ -z "$who" ] && continue
@@ -86,4 +90,22 @@ while IFS='|' read -r who rc needle args; do
 done <<EOF2
 $cases
 EOF2
+for sig in $signal_cases; do
+    for prog in "$VCPU" "$MEM"; do
+        n=$((n + 1))
+        "$prog" 3 --once --uri test:///default >"$tmp/out" 2>&1 &
+        pid=$!
+        sleep 1
+        kill -"$sig" "$pid"
+        wait "$pid"
+        got=$?
+        if [ "$got" -eq 1 ] && grep -qF "interrupted" "$tmp/out"; then
+            echo "ok $n - $(basename "$prog") --once stopped by SIG$sig -> exit $got"
+        else
+            fail=$((fail + 1))
+            echo "not ok $n - $(basename "$prog") --once stopped by SIG$sig -> exit $got (want 1, 'interrupted')"
+            sed 's/^/#   /' "$tmp/out" | head -5
+        fi
+    done
+done
 [ "$fail" -eq 0 ]
