@@ -1,5 +1,6 @@
 #include "collect.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Copies one bulk-stats typed parameter into the sample if it is one we
@@ -359,6 +360,37 @@ static gboolean collect_per_domain(Conn *c, Snapshot *snap, guint what,
     return ok;
 }
 
+/* The CPUs present and online.  virNodeGetInfo counts only the online
+ * ones, which says neither how wide a cpumap must be nor which CPUs may
+ * be pinned to. */
+static gboolean collect_cpus(Conn *c, Snapshot *snap, GError **error)
+{
+    unsigned char *map = NULL;
+    unsigned int online = 0;
+    int n;
+
+    if (c->cpumap_unsupported)
+        return TRUE;
+    snap->rpc_calls++;
+    n = virNodeGetCPUMap(c->conn, &map, &online, 0);
+    if (n < 0) {
+        if (conn_last_error_code() == VIR_ERR_NO_SUPPORT) {
+            g_message("%s cannot list its CPUs; taking all %u as online",
+                      c->uri, snap->node.npcpus);
+            c->cpumap_unsupported = TRUE;
+            return TRUE;
+        }
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "virNodeGetCPUMap: %s",
+                    conn_last_error_message());
+        return FALSE;
+    }
+    snap->node.npcpus = (guint)n;
+    if (online < (guint)n)
+        snap->node.online = g_memdup2(map, VIR_CPU_MAPLEN(n));
+    free(map);
+    return TRUE;
+}
+
 static gboolean collect_node(Conn *c, Snapshot *snap, guint what,
                              GError **error)
 {
@@ -375,6 +407,9 @@ static gboolean collect_node(Conn *c, Snapshot *snap, guint what,
     }
     snap->node.npcpus = info.cpus;
     snap->node.total_kib = info.memory;
+    if ((what & (COLLECT_NODE_CPUS | COLLECT_VCPU | COLLECT_AFFINITY)) &&
+        !collect_cpus(c, snap, error))
+        return FALSE;
     if (!(what & COLLECT_NODE_MEMORY))
         return TRUE;
 

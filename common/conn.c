@@ -126,5 +126,6 @@ virConnectPtr conn_get(Conn *c, GError **error)
         g_message("recovered connection to %s", c->uri);
     c->backoff_us = BACKOFF_FIRST_US;
     c->bulk_unsupported = FALSE;
+    c->cpumap_unsupported = FALSE;
     return c->conn;
 }

@@ -15,6 +15,7 @@ typedef struct {
         node_memstats_unsupported; /* virNodeGetMemoryStats said NO_SUPPORT */
     int node_memstats_nparams; /* its field count: fixed per host, so asked once
                                 */
+    gboolean cpumap_unsupported; /* virNodeGetCPUMap said NO_SUPPORT */
     gint64 next_attempt_us;    /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us; /* daemons cap it at one interval, so a

@@ -29,6 +29,7 @@ void snapshot_free(Snapshot *snap)
     if (!snap)
         return;
     g_ptr_array_unref(snap->domains);
+    g_free(snap->node.online);
     g_free(snap);
 }
 
@@ -37,6 +38,22 @@ gsize snapshot_maplen(const Snapshot *snap)
     guint n = snap->node.npcpus ? snap->node.npcpus : 1;
 
     return VIR_CPU_MAPLEN(n);
+}
+
+gboolean snapshot_cpu_online(const Snapshot *snap, guint cpu)
+{
+    if (cpu >= snap->node.npcpus)
+        return FALSE;
+    return !snap->node.online ||
+           cpumap_has(snap->node.online, snapshot_maplen(snap), cpu);
+}
+
+guint snapshot_online_count(const Snapshot *snap)
+{
+    if (!snap->node.online)
+        return snap->node.npcpus;
+    return cpumap_count(snap->node.online, snapshot_maplen(snap),
+                        snap->node.npcpus);
 }
 
 DomainSample *snapshot_add_domain(Snapshot *snap, const char *uuid,

@@ -61,7 +61,13 @@ typedef struct {
 } DomainSample;
 
 typedef struct {
+    /* The highest CPU id + 1, so every CPU has its bit in a cpumap; not
+     * the number online, which on a host with offline CPUs (or CPUs
+     * numbered sparsely) is smaller and would hide the high ones. */
     guint npcpus;
+    /* The CPUs online, VIR_CPU_MAPLEN(npcpus) bytes; NULL when every CPU
+     * below npcpus is online. */
+    guint8 *online;
     guint64 total_kib;
     /* Whole-host free memory from virNodeGetMemoryStats (all cells).  The
      * reserve trusts this figure: guests here are not bound to a NUMA node,
@@ -94,6 +100,10 @@ DomainSample *snapshot_add_domain(Snapshot *snap, const char *uuid,
 const DomainSample *snapshot_find(const Snapshot *snap, const char *uuid);
 
 gsize snapshot_maplen(const Snapshot *snap);
+
+/* Whether cpu exists and is online; and how many are. */
+gboolean snapshot_cpu_online(const Snapshot *snap, guint cpu);
+guint snapshot_online_count(const Snapshot *snap);
 
 /* Affinity helpers over a cpumap of snapshot_maplen() bytes. */
 gboolean cpumap_has(const guint8 *map, gsize maplen, guint cpu);

@@ -81,6 +81,12 @@ static JsonNode *snapshot_to_json(const Snapshot *snap)
     json_builder_set_member_name(b, "node");
     json_builder_begin_object(b);
     add_int(b, "npcpus", snap->node.npcpus);
+    json_builder_set_member_name(b, "online");
+    json_builder_begin_array(b);
+    for (i = 0; i < snap->node.npcpus; i++)
+        if (snapshot_cpu_online(snap, i))
+            json_builder_add_int_value(b, i);
+    json_builder_end_array(b);
     add_int(b, "total_kib", (gint64)snap->node.total_kib);
     add_int(b, "free_kib", (gint64)snap->node.free_kib);
     add_int(b, "cells_free_kib", (gint64)snap->node.cells_free_kib);

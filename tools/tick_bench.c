@@ -184,7 +184,7 @@ static void apply_load(Snapshot *snap, gint64 base_us)
 {
     double elapsed_ns = (double)(snap->mono_us - base_us) * 1000.0;
     double total = 0;
-    double demand = 0.8 * snap->node.npcpus;
+    double demand = 0.8 * snapshot_online_count(snap);
     guint i;
     guint v;
 

@@ -28,12 +28,15 @@ static void report(const Snapshot *snap, gpointer st)
     const double *util = NULL;
     guint n = 0;
     g_autoptr(GString) line = g_string_new(NULL);
-    guint i;
+    guint k = 0;
+    guint c;
 
     if (!vcpu_policy_last_util(st, &util, &n))
         return;
-    for (i = 0; i < n; i++)
-        g_string_append_printf(line, " %u:%.1f%%", i, util[i]);
+    for (c = 0; c < snap->node.npcpus && k < n; c++) {
+        if (snapshot_cpu_online(snap, c))
+            g_string_append_printf(line, " %u:%.1f%%", c, util[k++]);
+    }
     g_debug("pCPU utilisation%s (sd %.2f)", line->str, util_stddev(util, n));
 }
 

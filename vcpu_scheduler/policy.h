@@ -28,8 +28,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VcpuPolicyState, vcpu_policy_state_free)
 Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
                          VcpuPolicyState *st) G_GNUC_WARN_UNUSED_RESULT;
 
-/* Per-pCPU utilisation in percent measured by the last decision; *n is
- * the snapshot's pCPU count.  FALSE while no vCPU has had two samples. */
+/* Per-pCPU utilisation in percent measured by the last decision, of the
+ * snapshot's online pCPUs in the order of their ids; *n is how many are
+ * online.  FALSE while no vCPU has had two samples. */
 gboolean vcpu_policy_last_util(const VcpuPolicyState *st, const double **util,
                                guint *n);
 

@@ -1052,6 +1052,62 @@ static void test_large_host(void)
     config_clear(&cfg);
 }
 
+/* A host with CPUs 0-7 of which only 0, 2 and 4 are online (as libvirt's
+ * test driver shows one): three spinning vCPUs stacked on CPU 4, and a
+ * free one that last ran on offline CPU 7.  Utilisation is measured on
+ * the online pCPUs only, CPU 4's load is seen, and no pin targets an
+ * offline CPU. */
+static void test_offline_pcpus(void)
+{
+    static const guint online[] = {0, 2, 4};
+    TvVcpu v[] = {
+        {.dom = 0, .pin = 4, .last = 4},
+        {.dom = 1, .pin = 4, .last = 4},
+        {.dom = 2, .pin = 4, .last = 4},
+        {.dom = 3, .pin = TV_ALL, .last = 7},
+    };
+    const double ran[] = {100.0 / 3, 100.0 / 3, 100.0 / 3, 0};
+    const double waited[] = {200.0 / 3, 200.0 / 3, 200.0 / 3, 0};
+    g_autoptr(VcpuPolicyState) st = vcpu_policy_state_new();
+    g_autoptr(Snapshot) s0 = NULL;
+    g_autoptr(Snapshot) s1 = NULL;
+    g_autoptr(Plan) p0 = NULL;
+    g_autoptr(Plan) p1 = NULL;
+    const double *util = NULL;
+    guint nutil = 0;
+    Config cfg;
+    guint i;
+    guint k;
+
+    tv_config(&cfg);
+    s0 = tv_snapshot(8, v, G_N_ELEMENTS(v), T0_US);
+    s0->node.online = g_malloc0(snapshot_maplen(s0));
+    for (k = 0; k < G_N_ELEMENTS(online); k++)
+        cpumap_set(s0->node.online, snapshot_maplen(s0), online[k]);
+    p0 = vcpu_policy_decide(s0, &cfg, st);
+    advance(v, G_N_ELEMENTS(v), ran, waited, WALL_US);
+    s1 = tv_snapshot(8, v, G_N_ELEMENTS(v), T0_US + WALL_US);
+    s1->node.online = g_memdup2(s0->node.online, snapshot_maplen(s0));
+    p1 = vcpu_policy_decide(s1, &cfg, st);
+
+    g_assert_true(vcpu_policy_last_util(st, &util, &nutil));
+    g_assert_cmpuint(nutil, ==, G_N_ELEMENTS(online));
+    g_assert_cmpfloat_with_epsilon(util[0], 0, 1e-6);
+    g_assert_cmpfloat_with_epsilon(util[1], 0, 1e-6);
+    g_assert_cmpfloat_with_epsilon(util[2], 100, 1e-6);
+    g_test_message("%s", p1->summary);
+    /* Two of the stacked vCPUs move and the free one is pinned. */
+    g_assert_cmpuint(plan_len(p1), ==, 3);
+    for (i = 0; i < plan_len(p1); i++) {
+        const Action *a = plan_get(p1, i);
+
+        g_test_message("%s: %s", a->name, a->reason);
+        g_assert_true(snapshot_cpu_online(s1, a->to_pcpu));
+        g_assert_cmpint(a->from_pcpu, ==, g_str_equal(a->name, "vm3") ? -1 : 4);
+    }
+    config_clear(&cfg);
+}
+
 int main(int argc, char **argv)
 {
     guint i;
@@ -1075,6 +1131,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vcpu/random/invariants", test_random_property);
     g_test_add_func("/vcpu/random/extreme hosts", test_random_extremes);
     g_test_add_func("/vcpu/edge/no pCPUs", test_no_pcpus);
+    g_test_add_func("/vcpu/edge/offline pCPUs", test_offline_pcpus);
     g_test_add_func("/vcpu/edge/1024 pCPUs, 3000 guests", test_large_host);
     return g_test_run();
 }
