@@ -173,17 +173,22 @@ FUZZ_CFLAGS = -std=gnu11 $(WARN) -DG_LOG_DOMAIN=\"aos\" -D_GNU_SOURCE \
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_COMMON_OBJ := $(COMMON_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_DAEMON_OBJ := $(VCPU_SRC:%.c=$(FUZZ_BUILD)/%.o) $(MEM_SRC:%.c=$(FUZZ_BUILD)/%.o)
 
 .PRECIOUS: $(FUZZ_BUILD)/%.o $(FUZZ_BUILD)/cov/%.o
 .PHONY: fuzz fuzz-build fuzz-clean fuzz-coverage valgrind
 
-$(FUZZ_BUILD)/%.o: %.c $(wildcard common/*.h)
+$(FUZZ_BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 $(FUZZ_BUILD)/libcommon.a: $(FUZZ_COMMON_OBJ)
 	$(AR) rcs $@ $^
-$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libcommon.a
+$(FUZZ_BUILD)/libdaemons.a: $(FUZZ_DAEMON_OBJ)
+	$(AR) rcs $@ $^
+# fuzz_config reads settings through the daemons' own keys and options.
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libdaemons.a \
+        $(FUZZ_BUILD)/libcommon.a
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
 fuzz-build: $(FUZZ_BIN)
@@ -204,11 +209,13 @@ valgrind:
 # run once each).
 FUZZ_COV_CFLAGS = $(filter-out -fsanitize=%,$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link \
                   -fprofile-instr-generate -fcoverage-mapping
-$(FUZZ_BUILD)/cov/%.o: %.c $(wildcard common/*.h)
+$(FUZZ_BUILD)/cov/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  COVCC   $<"
 	@$(FUZZ_CC) $(FUZZ_COV_CFLAGS) -c -o $@ $<
-$(FUZZ_BUILD)/cov/fuzz_%: $(FUZZ_BUILD)/cov/tests/fuzz/fuzz_%.o $(COMMON_SRC:%.c=$(FUZZ_BUILD)/cov/%.o)
+$(FUZZ_BUILD)/cov/fuzz_%: $(FUZZ_BUILD)/cov/tests/fuzz/fuzz_%.o \
+        $(VCPU_SRC:%.c=$(FUZZ_BUILD)/cov/%.o) $(MEM_SRC:%.c=$(FUZZ_BUILD)/cov/%.o) \
+        $(COMMON_SRC:%.c=$(FUZZ_BUILD)/cov/%.o)
 	$(FUZZ_CC) -fsanitize=fuzzer -fprofile-instr-generate -o $@ $^ $(LIBS)
 
 fuzz-coverage: $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/cov/%)

@@ -3,7 +3,10 @@
 #include <math.h>
 #include <string.h>
 
-G_DEFINE_QUARK(aos - cli - error - quark, cli_error)
+GQuark cli_error_quark(void)
+{
+    return g_quark_from_static_string("aos-cli-error-quark");
+}
 
 void cli_result_clear(CliResult *r)
 {
@@ -16,21 +19,22 @@ gboolean cli_parse_interval(const char *s, double *out, GError **error)
     double v;
 
     if (!s || !*s) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE, "the interval is empty");
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
+                    "the interval is empty");
         return FALSE;
     }
     if (!config_parse_decimal(s, &v) || !isfinite(v)) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
                     "interval '%s' is not a number of seconds", s);
         return FALSE;
     }
     if (v <= 0) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
                     "interval '%s' must be greater than zero", s);
         return FALSE;
     }
     if (v < 0.05 || v > 86400) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
                     "interval '%s' is out of range (0.05 to 86400 seconds)", s);
         return FALSE;
     }
@@ -92,8 +96,9 @@ static gboolean check_negative_interval(const GOptionEntry *const *entries,
             return TRUE;
         if (arg[0] != '-')
             continue;
-        if (g_ascii_isdigit(arg[1]) || (arg[1] == '.' && g_ascii_isdigit(arg[2]))) {
-            g_set_error(error, CLI_ERROR, EXIT_USAGE,
+        if (g_ascii_isdigit(arg[1]) ||
+            (arg[1] == '.' && g_ascii_isdigit(arg[2]))) {
+            g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
                         "interval '%s' must be greater than zero", arg);
             return FALSE;
         }
@@ -104,15 +109,60 @@ static gboolean check_negative_interval(const GOptionEntry *const *entries,
     return TRUE;
 }
 
+/* What the option callbacks write to. */
+typedef struct {
+    const CliSpec *spec;
+    GString *overlay;
+} OptionSink;
+
+static gboolean on_daemon_option(const char *option_name, const char *value,
+                                 gpointer data, GError **error)
+{
+    OptionSink *sink = data;
+    const CliOption *o;
+
+    for (o = sink->spec->options; o && o->long_name; o++) {
+        if ((g_str_has_prefix(option_name, "--") &&
+             strcmp(option_name + 2, o->long_name) == 0) ||
+            (option_name[1] == o->short_name && option_name[2] == '\0')) {
+            overlay_add(sink->overlay, o->group, o->key, value);
+            return TRUE;
+        }
+    }
+    g_set_error(error, CLI_ERROR, CLI_ERROR_OPTION, "unknown option %s",
+                option_name);
+    return FALSE;
+}
+
+/* The daemon's options as GOptionEntry callbacks that write its keys. */
+static GOptionEntry *daemon_entries(const CliSpec *spec)
+{
+    guint n = 0;
+    guint i;
+    GOptionEntry *e;
+
+    while (spec->options && spec->options[n].long_name)
+        n++;
+    e = g_new0(GOptionEntry, n + 1);
+    for (i = 0; i < n; i++) {
+        const CliOption *o = &spec->options[i];
+
+        e[i] = (GOptionEntry){o->long_name,
+                              o->short_name,
+                              0,
+                              G_OPTION_ARG_CALLBACK,
+                              (gpointer)on_daemon_option,
+                              o->description,
+                              o->arg_description};
+    }
+    return e;
+}
+
 typedef struct {
     char *uri;
     char *config;
     char *interval;
     char *decision_log;
-    char *policy;
-    char *budget;
-    char *reserve;
-    char *threshold;
     char *migration;
     char **peers;
     char **rest;
@@ -128,13 +178,46 @@ static void raw_clear(RawOptions *o)
     g_free(o->config);
     g_free(o->interval);
     g_free(o->decision_log);
-    g_free(o->policy);
-    g_free(o->budget);
-    g_free(o->reserve);
-    g_free(o->threshold);
     g_free(o->migration);
     g_strfreev(o->peers);
     g_strfreev(o->rest);
+}
+
+/* The interval from the argument or --interval, into the overlay. */
+static gboolean take_interval(const CliSpec *spec, RawOptions *o, GString *ov,
+                              GError **error)
+{
+    g_autofree char *txt = NULL;
+    double interval = 0;
+
+    if (o->rest && o->rest[0] && o->rest[1]) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_ARGUMENTS,
+                    "expected one interval argument, got %u arguments",
+                    g_strv_length(o->rest));
+        return FALSE;
+    }
+    if (o->rest && o->rest[0] && o->interval) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_ARGUMENTS,
+                    "give the interval either as an argument or with "
+                    "--interval, not both");
+        return FALSE;
+    }
+    if (o->rest && o->rest[0])
+        o->interval = g_strdup(o->rest[0]);
+    if (!o->interval) {
+        if (o->config || o->version)
+            return TRUE;
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
+                    "missing interval: usage: %s <interval-seconds> "
+                    "[options]",
+                    spec->prog);
+        return FALSE;
+    }
+    if (!cli_parse_interval(o->interval, &interval, error))
+        return FALSE;
+    txt = g_strdup_printf("%.17g", interval);
+    overlay_add(ov, "daemon", "interval", txt);
+    return TRUE;
 }
 
 gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
@@ -165,35 +248,21 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.rest, NULL,
          NULL},
         {NULL}};
-    GOptionEntry memory[] = {
-        {"policy", 'p', 0, G_OPTION_ARG_STRING, &o.policy,
-         "balloon policy: course or idle-tax", "NAME"},
-        {"budget-mib", 'b', 0, G_OPTION_ARG_STRING, &o.budget,
-         "total MiB all guests may hold (0: from the host)", "MIB"},
-        {"reserve-mib", 'r', 0, G_OPTION_ARG_STRING, &o.reserve,
-         "MiB the host always keeps free", "MIB"},
-        {NULL}};
-    GOptionEntry vcpu[] = {
-        {"threshold", 't', 0, G_OPTION_ARG_STRING, &o.threshold,
-         "balanced when the sd of pCPU utilisation is at most this", "PCT"},
-        {NULL}};
-    const GOptionEntry *const all_entries[] = {common, memory, vcpu, NULL};
-    g_autoptr(GOptionContext) ctx = g_option_context_new("<interval>");
+    g_autofree GOptionEntry *own = daemon_entries(spec);
+    const GOptionEntry *const all_entries[] = {common, own, NULL};
     g_autoptr(GString) ov = g_string_new(NULL);
+    OptionSink sink = {spec, ov};
+    g_autoptr(GOptionContext) ctx = g_option_context_new("<interval>");
+    GOptionGroup *group = g_option_group_new(NULL, NULL, NULL, &sink, NULL);
+    g_autofree char *exits = exit_codes_help();
     g_auto(GStrv) args = NULL;
     gboolean ok = FALSE;
-    double interval = 0;
 
     g_option_context_set_summary(ctx, spec->summary);
-    g_option_context_set_description(
-        ctx, "Exit status: 0 success, 1 runtime failure with --once, 2 bad "
-             "command line, 3 bad config file, 4 libvirt unreachable with "
-             "--once or --dry-run.");
-    g_option_context_add_main_entries(ctx, common, NULL);
-    if (spec->memory)
-        g_option_context_add_main_entries(ctx, memory, NULL);
-    if (spec->vcpu)
-        g_option_context_add_main_entries(ctx, vcpu, NULL);
+    g_option_context_set_description(ctx, exits);
+    g_option_group_add_entries(group, common);
+    g_option_group_add_entries(group, own);
+    g_option_context_set_main_group(ctx, group);
     g_option_context_set_strict_posix(ctx, FALSE);
 
     if (!check_negative_interval(all_entries, argc, argv, error))
@@ -203,46 +272,12 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
         args[i] = g_strdup(argv[i]);
     if (!g_option_context_parse_strv(ctx, &args, error))
         goto out;
-
-    if (o.rest && o.rest[0] && o.rest[1]) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
-                    "expected one interval argument, got %u arguments",
-                    g_strv_length(o.rest));
+    if (!take_interval(spec, &o, ov, error))
         goto out;
-    }
-    if (o.rest && o.rest[0] && o.interval) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
-                    "give the interval either as an argument or with "
-                    "--interval, not both");
-        goto out;
-    }
-    if (o.rest && o.rest[0] && !o.interval)
-        o.interval = g_strdup(o.rest[0]);
-    if (o.interval) {
-        g_autofree char *txt = NULL;
-        if (!cli_parse_interval(o.interval, &interval, error))
-            goto out;
-        txt = g_strdup_printf("%.17g", interval);
-        overlay_add(ov, "daemon", "interval", txt);
-    } else if (!o.config && !o.version) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
-                    "missing interval: usage: %s <interval-seconds> "
-                    "[options]",
-                    spec->prog);
-        goto out;
-    }
     if (o.uri)
         overlay_add(ov, "daemon", "uri", o.uri);
     if (o.decision_log)
         overlay_add(ov, "daemon", "decision_log", o.decision_log);
-    if (o.policy)
-        overlay_add(ov, "memory", "policy", o.policy);
-    if (o.budget)
-        overlay_add(ov, "memory", "guest_budget_mib", o.budget);
-    if (o.reserve)
-        overlay_add(ov, "memory", "host_reserve_mib", o.reserve);
-    if (o.threshold)
-        overlay_add(ov, "vcpu", "sd_threshold", o.threshold);
     if (o.migration)
         overlay_add(ov, "migration", "mode", o.migration);
     if (o.peers) {
@@ -260,32 +295,36 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
 out:
     if (!ok && error && *error && (*error)->domain != CLI_ERROR) {
         GError *e = *error;
-        *error = g_error_new(CLI_ERROR, EXIT_USAGE, "%s", e->message);
+        *error = g_error_new(CLI_ERROR, CLI_ERROR_OPTION, "%s", e->message);
         g_error_free(e);
     }
     raw_clear(&o);
     return ok;
 }
 
-int cli_build_config(const CliResult *r, Config *cfg, GError **error)
+int cli_build_config(const CliSpec *spec, const CliResult *r, gpointer cfg,
+                     GError **error)
 {
-    Config tmp;
+    const ConfigSchema *s = spec->config;
+    g_autofree char *tmp = g_malloc(s->size);
+    DaemonConfig *d = (DaemonConfig *)tmp;
+    int rc = EXIT_OK;
 
-    config_defaults(&tmp);
-    if (r->config_path && !config_load_file(&tmp, r->config_path, error)) {
-        config_clear(&tmp);
-        return EXIT_CONFIG;
+    config_init(s, tmp);
+    if (r->config_path && !config_load_file(s, tmp, r->config_path, error))
+        rc = EXIT_CONFIG;
+    else if (r->overlay && *r->overlay &&
+             !config_load_data(s, tmp, r->overlay, strlen(r->overlay),
+                               "command line", error))
+        rc = EXIT_USAGE;
+    if (rc != EXIT_OK) {
+        config_clear(s, tmp);
+        return rc;
     }
-    if (r->overlay && *r->overlay &&
-        !config_load_data(&tmp, r->overlay, strlen(r->overlay), "command line",
-                          error)) {
-        config_clear(&tmp);
-        return EXIT_USAGE;
-    }
-    tmp.once = r->once;
-    tmp.dry_run = r->dry_run;
-    tmp.verbose = tmp.verbose || r->verbose;
-    config_clear(cfg);
-    *cfg = tmp;
+    d->once = r->once;
+    d->dry_run = r->dry_run;
+    d->verbose = d->verbose || r->verbose;
+    config_clear(s, cfg);
+    memcpy(cfg, tmp, s->size);
     return EXIT_OK;
 }

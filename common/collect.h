@@ -17,6 +17,16 @@ typedef enum {
                                    without it npcpus is the online count */
 } CollectWhat;
 
+/* The whole host's free memory (virNodeGetMemoryStats over all cells;
+ * see NodeSample), or the NUMA cells' sum where the driver has no such
+ * stats, and its total memory when total_kib is not NULL and the stats
+ * have it (else left as it was).  probe keeps what the host said between
+ * calls; rpc_calls, when not NULL, counts the calls made. */
+gboolean collect_node_memory(virConnectPtr c, NodeMemProbe *probe,
+                             guint64 *free_kib, guint64 *total_kib,
+                             guint *rpc_calls,
+                             GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Returns NULL with error set when the connection failed mid-way; the
  * caller must then not act on anything from this tick. */
 Snapshot *snapshot_collect(Conn *c, guint what,

@@ -85,7 +85,7 @@ gboolean conn_open_now(Conn *c, GError **error)
     c->conn = conn;
     c->generation++;
     /* A libvirtd restarted for an upgrade may report other fields. */
-    c->node_memstats_nparams = 0;
+    c->memprobe.nparams = 0;
     return TRUE;
 }
 

@@ -1,7 +1,5 @@
 #include "apply.h"
 
-#include "apply_util.h"
-
 /* Fresh unused memory, balloon size and stats timestamp, straight from
  * the guest. */
 static gboolean read_fresh(virDomainPtr dom, guint64 *unused_kib,
@@ -28,7 +26,8 @@ static gboolean read_fresh(virDomainPtr dom, guint64 *unused_kib,
 }
 
 /* Why a shrink must not happen now, or NULL when it may. */
-static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg)
+static char *shrink_veto(virDomainPtr dom, const BalloonAction *a,
+                         const MemConfig *cfg)
 {
     guint64 unused = 0;
     guint64 actual = 0;
@@ -55,45 +54,74 @@ static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg)
     return NULL;
 }
 
-guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
-                MemPolicyState *policy)
+/* How often the guest reports its balloon stats.  A guest that refuses
+ * (no balloon driver) is not a failed tick: it is never ballooned, and
+ * the policy says so once. */
+static void set_stats_period(DaemonCtx *ctx, const StatsPeriodAction *a,
+                             MemStatsPeriods *periods)
+{
+    g_autoptr(virDomain) dom = NULL;
+    gboolean vanished;
+
+    mem_stats_periods_note_applied(periods, a);
+    dom = daemon_lookup_domain(ctx, &a->base, &vanished);
+    if (!dom)
+        return;
+    if (virDomainSetMemoryStatsPeriod(dom, a->period_s,
+                                      VIR_DOMAIN_AFFECT_LIVE) < 0)
+        g_debug("cannot set stats period of %s: %s", a->base.name,
+                conn_last_error_message());
+    else
+        g_debug("stats period of %s set to %d s", a->base.name, a->period_s);
+}
+
+static gboolean set_balloon(DaemonCtx *ctx, const MemConfig *cfg,
+                            const Snapshot *snap, const BalloonAction *a,
+                            MemPolicyState *policy)
+{
+    g_autoptr(virDomain) dom = NULL;
+    g_autofree char *veto = NULL;
+    gboolean vanished;
+
+    /* Not set unless told otherwise below. */
+    mem_policy_note_applied(policy, a, snap->mono_us, FALSE);
+    dom = daemon_lookup_domain(ctx, &a->base, &vanished);
+    if (!dom) {
+        if (vanished)
+            return TRUE;
+        daemon_log_action(ctx, &a->base, FALSE, conn_last_error_message());
+        return FALSE;
+    }
+    if (a->new_kib < a->old_kib && (veto = shrink_veto(dom, a, cfg))) {
+        g_message("skipped shrinking %s: %s", a->base.name, veto);
+        return TRUE;
+    }
+    if (virDomainSetMemoryFlags(dom, a->new_kib, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        if (conn_error_is_vanished_domain(conn_last_error_code()))
+            return TRUE;
+        daemon_log_action(ctx, &a->base, FALSE, conn_last_error_message());
+        return FALSE;
+    }
+    mem_policy_note_applied(policy, a, snap->mono_us, TRUE);
+    daemon_log_action(ctx, &a->base, TRUE, NULL);
+    return TRUE;
+}
+
+guint mem_apply(DaemonCtx *ctx, const MemConfig *cfg, const Snapshot *snap,
+                const Plan *plan, MemPolicyState *policy,
+                MemStatsPeriods *periods)
 {
     guint failed = 0;
     guint i;
 
     for (i = 0; i < plan_len(plan); i++) {
         const Action *a = plan_get(plan, i);
-        g_autoptr(virDomain) dom = NULL;
-        g_autofree char *veto = NULL;
-        gboolean vanished;
 
-        if (a->kind != ACTION_SET_MEMORY)
-            continue;
-        /* Not set unless told otherwise below. */
-        mem_policy_note_applied(policy, a, snap->mono_us, FALSE);
-        dom = apply_lookup_domain(ctx->conn, a, &vanished);
-        if (!dom) {
-            if (!vanished) {
-                daemon_log_action(ctx, a, FALSE, conn_last_error_message());
-                failed++;
-            }
-            continue;
-        }
-        if (a->new_kib < a->old_kib &&
-            (veto = shrink_veto(dom, a, &ctx->cfg))) {
-            g_message("skipped shrinking %s: %s", a->name, veto);
-            continue;
-        }
-        if (virDomainSetMemoryFlags(dom, a->new_kib, VIR_DOMAIN_AFFECT_LIVE) <
-            0) {
-            if (conn_error_is_vanished_domain(conn_last_error_code()))
-                continue;
-            daemon_log_action(ctx, a, FALSE, conn_last_error_message());
+        if (stats_period_action_of(a))
+            set_stats_period(ctx, stats_period_action_of(a), periods);
+        else if (balloon_action_of(a) &&
+                 !set_balloon(ctx, cfg, snap, balloon_action_of(a), policy))
             failed++;
-            continue;
-        }
-        mem_policy_note_applied(policy, a, snap->mono_us, TRUE);
-        daemon_log_action(ctx, a, TRUE, NULL);
     }
     return failed;
 }

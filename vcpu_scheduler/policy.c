@@ -187,11 +187,12 @@ static VcpuTrack *find_track(const VcpuPolicyState *st, const char *uuid,
     return NULL;
 }
 
-void vcpu_policy_note_applied(VcpuPolicyState *st, const Action *a, gboolean ok)
+void vcpu_policy_note_applied(VcpuPolicyState *st, const PinAction *a,
+                              gboolean ok)
 {
     VcpuTrack *t;
 
-    if (!st || !a || a->kind != ACTION_PIN_VCPU)
+    if (!st || !a)
         return;
     if (st->plan_tick == st->tick) {
         if (ok)
@@ -201,7 +202,7 @@ void vcpu_policy_note_applied(VcpuPolicyState *st, const Action *a, gboolean ok)
     }
     if (!ok)
         return;
-    t = find_track(st, a->uuid, a->vcpu);
+    t = find_track(st, a->base.uuid, a->vcpu);
     if (!t)
         return;
     t->dwelling = TRUE;
@@ -393,7 +394,7 @@ static void set_summary(Plan *plan, const char *fmt, ...)
     va_end(ap);
 }
 
-static GArray *build_items(const GArray *vcpus, const Config *cfg, guint64 tick,
+static GArray *build_items(const GArray *vcpus, const VcpuConfig *cfg, guint64 tick,
                            gboolean ignore_dwell)
 {
     GArray *items =
@@ -420,7 +421,7 @@ static void add_action(Plan *plan, const VcpuPolicyState *st,
                        const PlanVcpu *pv, const AssignItem *it,
                        double sd_before, double sd_after, double freed)
 {
-    Action *a = plan_add(plan, ACTION_PIN_VCPU, pv->dom->uuid, pv->dom->name);
+    PinAction *a = pin_action_add(plan, pv->dom->uuid, pv->dom->name);
     const guint *id = (const guint *)st->cpu_id->data;
     g_autofree char *ran = NULL;
     g_autofree char *why = NULL;
@@ -437,23 +438,33 @@ static void add_action(Plan *plan, const VcpuPolicyState *st,
     else
         why = g_strdup_printf("sd %.1f -> %.1f predicted", sd_before, sd_after);
     if (pv->pinned >= 0)
-        action_set_reason(a,
+        action_set_reason(&a->base,
                           "demand %.0f%% (ran %s) moves from pCPU %d to %u; "
                           "%s",
                           it->load, ran, a->from_pcpu, a->to_pcpu, why);
     else
-        action_set_reason(a,
+        action_set_reason(&a->base,
                           "pinned to pCPU %u (affinity allowed %u online "
                           "pCPUs, last ran on %d); demand %.0f%% (ran %s); %s",
                           a->to_pcpu, pv->allowed, pv->vs->last_pcpu, it->load,
                           ran, why);
 }
 
-static void note_plan(VcpuPolicyState *st, const Plan *plan, double total)
+const VcpuPlanSd *vcpu_plan_sd(const Plan *plan)
+{
+    return plan->detail;
+}
+
+static VcpuPlanSd *plan_sd(Plan *plan)
+{
+    return plan->detail;
+}
+
+static void note_plan(VcpuPolicyState *st, Plan *plan, double total)
 {
     st->plan_tick = st->tick;
-    st->plan_sd_before = plan->sd_before;
-    st->plan_sd_after = plan->sd_after;
+    st->plan_sd_before = plan_sd(plan)->sd_before;
+    st->plan_sd_after = plan_sd(plan)->sd_after;
     st->plan_total = total;
     st->plan_applied = 0;
     st->plan_failed = 0;
@@ -477,13 +488,13 @@ static double noise_margin(const GArray *vcpus, guint np)
 }
 
 /* Plans a balanced assignment for an unbalanced host, or says why not. */
-static void rebalance(Plan *plan, const Config *cfg, VcpuPolicyState *st,
+static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                       const GArray *vcpus, guint np, double total,
                       gboolean gross)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, gross);
     AssignItem *it = (AssignItem *)items->data;
-    double sd_before = plan->sd_before;
+    double sd_before = plan_sd(plan)->sd_before;
     AssignPrediction now;
     AssignPrediction after;
     double need;
@@ -543,7 +554,7 @@ static void rebalance(Plan *plan, const Config *cfg, VcpuPolicyState *st,
         return;
     }
 
-    plan->sd_after = after.sd;
+    plan_sd(plan)->sd_after = after.sd;
     for (i = 0; i < items->len; i++) {
         if (it[i].pinned < 0 || it[i].target != it[i].pinned)
             add_action(plan, st, &g_array_index(vcpus, PlanVcpu, i), &it[i],
@@ -568,7 +579,7 @@ static void rebalance(Plan *plan, const Config *cfg, VcpuPolicyState *st,
  * that differs from tick to tick; pinned, they stay balanced and the
  * measurement becomes exact, so no later tick finds a false imbalance to
  * repin for. */
-static void claim_free(Plan *plan, const Config *cfg, VcpuPolicyState *st,
+static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                        const GArray *vcpus, guint np)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
@@ -584,7 +595,7 @@ static void claim_free(Plan *plan, const Config *cfg, VcpuPolicyState *st,
             nfree++;
     }
     if (nfree == 0) {
-        set_summary(plan, "balanced sd=%.1f", plan->sd_before);
+        set_summary(plan, "balanced sd=%.1f", plan_sd(plan)->sd_before);
         return;
     }
     assign_balance(it, items->len, np, cfg->sd_threshold / 2);
@@ -596,20 +607,20 @@ static void claim_free(Plan *plan, const Config *cfg, VcpuPolicyState *st,
         set_summary(plan,
                     "balanced sd=%.1f, %u unpinned vCPUs left as they are "
                     "(pinning them predicts sd %.1f)",
-                    plan->sd_before, nfree, after.sd);
+                    plan_sd(plan)->sd_before, nfree, after.sd);
         return;
     }
-    plan->sd_after = after.sd;
+    plan_sd(plan)->sd_after = after.sd;
     for (i = 0; i < items->len; i++) {
         if (it[i].pinned < 0)
             add_action(plan, st, &g_array_index(vcpus, PlanVcpu, i), &it[i],
-                       plan->sd_before, after.sd, 0);
+                       plan_sd(plan)->sd_before, after.sd, 0);
     }
     /* Pins that follow the measurement are not checked against it: the
      * measurement of unpinned vCPUs was the guess they replace. */
     st->plan_tick = 0;
     set_summary(plan, "balanced sd=%.1f, pin %u unpinned vCPU%s, sd -> %.1f",
-                plan->sd_before, nfree, nfree == 1 ? "" : "s", after.sd);
+                plan_sd(plan)->sd_before, nfree, nfree == 1 ? "" : "s", after.sd);
 }
 
 static gboolean any_unpinned(const GArray *vcpus)
@@ -626,7 +637,7 @@ static gboolean any_unpinned(const GArray *vcpus)
 /* Demand above capacity where the vCPUs are now.  A low mean alone does
  * not make a host idle: on a large host a few saturated pCPUs hardly move
  * the mean. */
-static double waiting_demand(const GArray *vcpus, const Config *cfg,
+static double waiting_demand(const GArray *vcpus, const VcpuConfig *cfg,
                              const VcpuPolicyState *st, guint np)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
@@ -639,7 +650,7 @@ static double waiting_demand(const GArray *vcpus, const Config *cfg,
 /* Checks the last applied plan against this tick's measurement: one that
  * did not lower sd, or missed its prediction by more than the threshold,
  * while the total load stayed put, starts a hold.  TRUE while held. */
-static gboolean check_hold(VcpuPolicyState *st, const Config *cfg, double sd,
+static gboolean check_hold(VcpuPolicyState *st, const VcpuConfig *cfg, double sd,
                            const Measurement *m, guint nvcpus)
 {
     double need = MAX(cfg->sd_hysteresis, MIN_PLAN_GAIN);
@@ -670,12 +681,13 @@ static gboolean check_hold(VcpuPolicyState *st, const Config *cfg, double sd,
     return st->hold_until != 0;
 }
 
-Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
+Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
                          VcpuPolicyState *st)
 {
     g_autoptr(Plan) plan = plan_new();
     g_autoptr(GArray) vcpus = g_array_new(FALSE, FALSE, sizeof(PlanVcpu));
     g_autofree gint *dense = NULL;
+    double overload = cfg->daemon.migration.overload_util;
     guint np;
     Measurement m;
     double *util;
@@ -684,6 +696,8 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
     gboolean held;
     gboolean waiting;
 
+    plan->detail = g_new0(VcpuPlanSd, 1);
+    plan->detail_free = g_free;
     st->tick++;
     st->has_util = FALSE;
     dense = number_online(snap, st);
@@ -704,10 +718,11 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
     st->has_util = TRUE;
     sd = util_stddev(util, np);
     mean = mean_of(util, np);
-    plan->sd_before = plan->sd_after = sd;
-    plan->overloaded = min_of(util, np) > cfg->overload_util;
-    if (plan->overloaded)
-        plan->overload_pct = mean * np - cfg->overload_util * np;
+    plan_sd(plan)->sd_before = plan_sd(plan)->sd_after = sd;
+    /* Every pCPU busier than the threshold: no placement helps, moving a
+     * guest away does. */
+    if (min_of(util, np) > overload)
+        plan_set_shortfall(plan, PLAN_SHORT_CPU, mean * np - overload * np);
     held = check_hold(st, cfg, sd, &m, vcpus->len);
     waiting = waiting_demand(vcpus, cfg, st, np) >= MIN_FREED_DEMAND;
     if (mean < cfg->idle_util && !waiting) {

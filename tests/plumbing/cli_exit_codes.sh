@@ -11,6 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 printf 'not a key file\n' >"$tmp/malformed.conf"
 printf '[daemon]\nintervall=2\n' >"$tmp/unknown-key.conf"
 printf '[memory]\nhost_reserve_mib=lots\n' >"$tmp/bad-value.conf"
+printf '[vcpu]\nsd_threshold=lots\n' >"$tmp/bad-vcpu-value.conf"
 printf '[daemon]\ninterval=0.2\nuri=test:///default\n' >"$tmp/good.conf"
 printf '[daemon]\ninterval=1\n' >"$tmp/unreadable.conf"
 chmod 000 "$tmp/unreadable.conf"
@@ -33,7 +34,10 @@ both|2|Missing argument for --uri|1 --uri
 both|3|cannot read config|1 --config $tmp/nonexistent.conf
 both|3|malformed.conf|1 --config $tmp/malformed.conf
 both|3|unknown key 'intervall' in [daemon]|1 --config $tmp/unknown-key.conf
-both|3|[memory] host_reserve_mib|1 --config $tmp/bad-value.conf
+memory|3|[memory] host_reserve_mib|1 --config $tmp/bad-value.conf
+vcpu|3|unknown group [memory]|1 --config $tmp/bad-value.conf
+vcpu|3|[vcpu] sd_threshold|1 --config $tmp/bad-vcpu-value.conf
+memory|3|unknown group [vcpu]|1 --config $tmp/bad-vcpu-value.conf
 both|2|expected off, advise or execute|1 --migration sometimes
 both|2|needs at least one peer|1 --migration advise
 both|4|bogus:///nowhere|1 --once --uri bogus:///nowhere

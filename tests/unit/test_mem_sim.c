@@ -75,7 +75,7 @@ typedef struct {
 
 typedef struct {
     const SimSpec *spec;
-    Config cfg;
+    MemConfig cfg;
     MemPolicyState *st;
     SimGuest g[SIM_GUESTS];
     GArray *rows; /* SimRow */
@@ -98,7 +98,7 @@ static void sim_init(Sim *sim, const SimSpec *spec)
     *sim = (Sim){0};
     sim->spec = spec;
     tm_config(&sim->cfg, spec->policy);
-    sim->cfg.interval_s = spec->interval_s;
+    sim->cfg.daemon.interval_s = spec->interval_s;
     sim->cfg.guest_budget_mib = spec->budget_mib;
     sim->st = mem_policy_state_new();
     sim->rows = g_array_new(FALSE, TRUE, sizeof(SimRow));
@@ -126,7 +126,7 @@ static void sim_clear(Sim *sim)
     g_array_unref(sim->rows);
     g_string_free(sim->first_violation, TRUE);
     mem_policy_state_free(sim->st);
-    config_clear(&sim->cfg);
+    config_clear(&mem_config_schema, &sim->cfg);
 }
 
 static void sim_violation(Sim *sim, double t, const char *fmt, ...)
@@ -234,7 +234,7 @@ static void check_plan(Sim *sim, const Snapshot *snap, const Plan *plan,
      * sizes, which lag behind them. */
     for (i = 0; i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
-        const Action *a = tm_action_for(plan, d->name);
+        const BalloonAction *a = tm_action_for(plan, d->name);
         guint64 was = sim->g[i].cur_kib;
         /* As of the guest's last report, the most any policy can know. */
         guint64 used = d->balloon.available_kib - d->balloon.unused_kib;
@@ -276,7 +276,7 @@ static void trace_tick(const Sim *sim, double t, const Plan *plan)
 
     for (i = 0; i < SIM_GUESTS; i++) {
         const SimGuest *g = &sim->g[i];
-        const Action *a = tm_action_for(plan, g->name);
+        const BalloonAction *a = tm_action_for(plan, g->name);
 
         if (i && !a)
             continue;
@@ -285,7 +285,7 @@ static void trace_tick(const Sim *sim, double t, const Plan *plan)
                        mem_policy_name(sim->spec->policy), t, g->name,
                        (double)g->cur_kib / TM_MIB, g->actual_mib, used_mib(g),
                        g->st_unused_mib, a ? " -> " : "", a ? a->rule : "",
-                       a ? a->reason : "");
+                       a ? a->base.reason : "");
     }
 }
 
@@ -300,7 +300,7 @@ static void sim_tick(Sim *sim, double t)
     if (g_strcmp0(g_getenv("MEM_SIM_TRACE"), sim->spec->name) == 0)
         trace_tick(sim, t, plan);
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
+        const BalloonAction *a = tm_balloon(plan, i);
         guint k;
 
         for (k = 0; k < SIM_GUESTS; k++) {
@@ -309,7 +309,7 @@ static void sim_tick(Sim *sim, double t)
 
             gint dir = a->new_kib > g->cur_kib ? 1 : -1;
 
-            if (g_strcmp0(g->name, a->name) != 0)
+            if (g_strcmp0(g->name, a->base.name) != 0)
                 continue;
             if (g->last_dir == -dir &&
                 t - g->last_move_s <= 3 * sim->spec->interval_s + 1e-9)
@@ -385,7 +385,7 @@ static const SimRow *last_row(const Sim *sim)
 
 /* Largest target an idle guest may sit at and still count as "near its
  * floor". */
-static double idle_ceiling_mib(const Config *cfg)
+static double idle_ceiling_mib(const MemConfig *cfg)
 {
     return MAX((double)cfg->guest_floor_mib,
                SIM_BASE_MIB + (double)cfg->min_unused_mib) +
@@ -500,9 +500,9 @@ static void assert_released(const Sim *sim, guint i, double release_s)
      * waits for it. */
     if (sim->spec->balloon_mib_s > 0)
         steps *= ceil((double)sim->cfg.max_release_mib /
-                      (sim->spec->balloon_mib_s * sim->cfg.interval_s));
-    ticks = steps + 4 * MEM_RATE_HALF_LIFE_S / sim->cfg.interval_s;
-    const SimRow *r = row_at(sim, release_s + ticks * sim->cfg.interval_s);
+                      (sim->spec->balloon_mib_s * sim->cfg.daemon.interval_s));
+    ticks = steps + 4 * MEM_RATE_HALF_LIFE_S / sim->cfg.daemon.interval_s;
+    const SimRow *r = row_at(sim, release_s + ticks * sim->cfg.daemon.interval_s);
 
     g_assert_cmpfloat(r->cur_mib[i], <=, idle_ceiling_mib(&sim->cfg));
 }

@@ -34,9 +34,11 @@ static void clock_fixture(const char *name, GuestClock *gc)
     g_assert_no_error(err);
 }
 
-static void mig_config(Config *cfg, MigrationMode mode)
+static void mig_config(DaemonConfig *dc, MigrationMode mode)
 {
-    config_defaults(cfg);
+    MigrationConfig *cfg = &dc->migration;
+
+    config_init(&daemon_config_schema, dc);
     cfg->migration_mode = mode;
     cfg->trigger_ticks = 3;
     cfg->cooldown_s = 60;
@@ -194,10 +196,10 @@ static void test_trigger_table(void)
     for (c = 0; c < G_N_ELEMENTS(trigger_cases); c++) {
         const TriggerCase *tc = &trigger_cases[c];
         g_autoptr(MigrateState) st = migrate_state_new();
-        Config cfg;
+        DaemonConfig cfg;
 
         mig_config(&cfg, tc->mode);
-        cfg.trigger_ticks = tc->trigger_ticks;
+        cfg.migration.trigger_ticks = tc->trigger_ticks;
         g_test_message("case: %s", tc->what);
         for (i = 0; i < tc->nsteps; i++) {
             const TickStep *s = &tc->steps[i];
@@ -207,10 +209,12 @@ static void test_trigger_table(void)
             gboolean fired;
 
             tm_guest(snap, "a", 512, 2048, 100);
-            plan->deficit_kib = s->deficit_mib * TM_MIB;
-            plan->overloaded = s->overloaded;
-            plan->overload_pct = s->overloaded ? 20 : 0;
-            fired = migrate_observe(st, snap, plan, &cfg, &trig);
+            if (s->deficit_mib)
+                plan_set_shortfall(plan, PLAN_SHORT_MEMORY,
+                                   (double)(s->deficit_mib * TM_MIB));
+            else if (s->overloaded)
+                plan_set_shortfall(plan, PLAN_SHORT_CPU, 20);
+            fired = migrate_observe(st, snap, plan, &cfg.migration, &trig);
             g_test_message("  tick %u: fired %d", i, fired);
             g_assert_cmpint(fired, ==, s->expect);
             if (fired) {
@@ -225,17 +229,17 @@ static void test_trigger_table(void)
             case DO_REQUEST:
             case DO_REQUEST_FLIGHT:
                 migrate_note_request(st, "uuid-a", s->then == DO_REQUEST_FLIGHT,
-                                     &cfg, snap->mono_us);
+                                     &cfg.migration, snap->mono_us);
                 break;
             case DO_DONE:
-                migrate_note_done(st, &cfg, snap->mono_us);
+                migrate_note_done(st, &cfg.migration, snap->mono_us);
                 break;
             case DO_FRUITLESS:
                 migrate_note_fruitless(st, snap->mono_us);
                 break;
             }
         }
-        config_clear(&cfg);
+        config_clear(&daemon_config_schema, &cfg);
     }
 }
 
@@ -266,7 +270,7 @@ static void test_candidates(void)
     MigrateTrigger tc = {.kind = MIGRATE_TRIGGER_CPU, .deficit = 1};
     MigrateTrigger unused;
     DomainSample *d;
-    Config cfg;
+    DaemonConfig cfg;
 
     mig_config(&cfg, MIGRATION_ADVISE);
     /* a: 512 MiB using 100; b: balloon still inflating from 600 to 400;
@@ -276,14 +280,14 @@ static void test_candidates(void)
     d->balloon.actual_kib = 600 * TM_MIB;
     d->balloon.unused_kib = 200 * TM_MIB;
     tm_guest(s0, "c", 512, 2048, 100)->state = VIR_DOMAIN_SHUTOFF;
-    g_assert_false(migrate_observe(st, s0, NULL, &cfg, &unused));
+    g_assert_false(migrate_observe(st, s0, NULL, &cfg.migration, &unused));
 
     tm_guest(s1, "a", 512, 2048, 100)->vcpus[0].time_ns = 1500000000;
     d = tm_guest(s1, "b", 400, 2048, 300);
     d->balloon.actual_kib = 600 * TM_MIB;
     d->balloon.unused_kib = 200 * TM_MIB;
     tm_guest(s1, "c", 512, 2048, 100)->state = VIR_DOMAIN_SHUTOFF;
-    g_assert_false(migrate_observe(st, s1, NULL, &cfg, &unused));
+    g_assert_false(migrate_observe(st, s1, NULL, &cfg.migration, &unused));
 
     mem = migrate_candidates(st, s1, &tm, s1->mono_us);
     g_assert_cmpuint(mem->len, ==, 2);
@@ -313,7 +317,7 @@ static void test_candidates(void)
         ((const MigrateGuest *)g_ptr_array_index(cpu, 0))->relief, 75.0, 1e-9);
     g_assert_cmpfloat(((const MigrateGuest *)g_ptr_array_index(cpu, 1))->relief,
                       ==, 0);
-    config_clear(&cfg);
+    config_clear(&daemon_config_schema, &cfg);
 }
 
 static const char *skip_of(MigrateState *st, const Snapshot *snap,
@@ -338,21 +342,21 @@ static void test_cooldown(void)
     g_autoptr(MigrateState) st = migrate_state_new();
     g_autoptr(Snapshot) snap = tm_snapshot(0, 8192, 8000);
     gint64 t0 = snap->mono_us;
-    Config cfg;
+    DaemonConfig cfg;
     char *skip = NULL;
 
     mig_config(&cfg, MIGRATION_EXECUTE);
     tm_guest(snap, "a", 512, 2048, 100);
     tm_guest(snap, "b", 512, 2048, 100);
 
-    migrate_note_request(st, "uuid-a", TRUE, &cfg, t0);
+    migrate_note_request(st, "uuid-a", TRUE, &cfg.migration, t0);
     g_assert_cmpstr(migrate_in_flight(st), ==, "uuid-a");
     g_assert_nonnull(strstr(skip_of(st, snap, "a", t0, &skip), "in flight"));
     g_free(skip);
     g_assert_null(skip_of(st, snap, "b", t0, &skip));
 
     /* Done 100 s later: the 60 s cooldown starts again from there. */
-    migrate_note_done(st, &cfg, t0 + 100 * SEC);
+    migrate_note_done(st, &cfg.migration, t0 + 100 * SEC);
     g_assert_null(migrate_in_flight(st));
     g_assert_cmpfloat(migrate_cooldown_left_s(st, "uuid-a", t0 + 130 * SEC), ==,
                       30.0);
@@ -362,11 +366,11 @@ static void test_cooldown(void)
     g_assert_null(skip_of(st, snap, "a", t0 + 160 * SEC, &skip));
 
     /* Advise mode: a cooldown, but nothing in flight. */
-    migrate_note_request(st, "uuid-b", FALSE, &cfg, t0);
+    migrate_note_request(st, "uuid-b", FALSE, &cfg.migration, t0);
     g_assert_null(migrate_in_flight(st));
     g_assert_cmpfloat(migrate_cooldown_left_s(st, "uuid-b", t0 + 10 * SEC), ==,
                       50.0);
-    config_clear(&cfg);
+    config_clear(&daemon_config_schema, &cfg);
 }
 
 /* A balloon within MIGRATE_SETTLE_KIB of its target has settled. */
@@ -559,7 +563,7 @@ static void test_guest_table(void)
         g_autoptr(GPtrArray) peers = peer_list();
         g_auto(MigrateDecision) d = {0};
         MigrateTrigger trig = {.kind = gc->kind, .ticks = 3};
-        Config cfg;
+        DaemonConfig cfg;
 
         mig_config(&cfg, MIGRATION_EXECUTE);
         trig.deficit = gc->kind == MIGRATE_TRIGGER_MEMORY ? gc->deficit * TM_MIB
@@ -571,7 +575,7 @@ static void test_guest_table(void)
                                          "peer-2596700000-noscale.xml", NULL,
                                          16384, 0, 0));
         g_test_message("case: %s", gc->what);
-        migrate_decide(&trig, guests, peers, &source, &synced, &cfg, &d);
+        migrate_decide(&trig, guests, peers, &source, &synced, &cfg.migration, &d);
         dump_refusals(&d);
         if (gc->expect) {
             g_assert_true(d.ok);
@@ -584,7 +588,7 @@ static void test_guest_table(void)
         if (gc->reason_has)
             g_assert_nonnull(strstr(d.reason, gc->reason_has));
         g_assert_cmpint(d.retry_soon, ==, gc->retry_soon);
-        config_clear(&cfg);
+        config_clear(&daemon_config_schema, &cfg);
     }
 }
 
@@ -769,10 +773,10 @@ static void test_peer_table(void)
         MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY,
                                .deficit = 100 * TM_MIB,
                                .ticks = 3};
-        Config cfg;
+        DaemonConfig cfg;
 
         mig_config(&cfg, MIGRATION_EXECUTE);
-        cfg.allow_unknown_tsc = pc->allow_unknown;
+        cfg.migration.allow_unknown_tsc = pc->allow_unknown;
         g_ptr_array_add(guests, make_guest(&tg, trig.kind, pc->domain));
         for (i = 0; i < G_N_ELEMENTS(pc->peers) && pc->peers[i].uri; i++) {
             const TPeer *tp = &pc->peers[i];
@@ -782,7 +786,7 @@ static void test_peer_table(void)
                                       tp->vcpus, tp->ncpus));
         }
         g_test_message("case: %s", pc->what);
-        migrate_decide(&trig, guests, peers, &source, &synced, &cfg, &d);
+        migrate_decide(&trig, guests, peers, &source, &synced, &cfg.migration, &d);
         dump_refusals(&d);
         if (pc->expect) {
             g_assert_true(d.ok);
@@ -798,7 +802,7 @@ static void test_peer_table(void)
             g_assert_true(has_refusal(&d, pc->refusals[i]));
         g_assert_cmpint(d.tsc.needs_pin, ==, pc->needs_pin);
         g_assert_cmpuint(d.tsc.pin_hz, ==, pc->pin_hz);
-        config_clear(&cfg);
+        config_clear(&daemon_config_schema, &cfg);
     }
 }
 
@@ -845,22 +849,22 @@ static void test_clock_table(void)
         MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY,
                                .deficit = 100 * TM_MIB,
                                .ticks = 3};
-        Config cfg;
+        DaemonConfig cfg;
 
         mig_config(&cfg, cc->mode);
-        cfg.allow_unsynced_clock = cc->allow_unsynced;
+        cfg.migration.allow_unsynced_clock = cc->allow_unsynced;
         g_ptr_array_add(guests, make_guest(&tg, trig.kind, "plain.xml"));
         g_ptr_array_add(
             peers, make_peer("qemu+tcp://near/system", NEAR, NULL, 8192, 0, 0));
         g_test_message("case: %s", cc->what);
-        migrate_decide(&trig, guests, peers, &source, cc->clock, &cfg, &d);
+        migrate_decide(&trig, guests, peers, &source, cc->clock, &cfg.migration, &d);
         dump_refusals(&d);
         g_assert_cmpint(d.ok, ==, cc->expect_ok);
         g_assert_cmpint(d.clock_ok, ==, cc->expect_clock_ok);
         g_assert_nonnull(d.clock_reason);
         if (cc->reason_has)
             g_assert_nonnull(strstr(d.reason, cc->reason_has));
-        config_clear(&cfg);
+        config_clear(&daemon_config_schema, &cfg);
     }
 }
 
@@ -923,7 +927,7 @@ static void test_memory_deficit(void)
     for (c = 0; c < G_N_ELEMENTS(cases); c++) {
         g_autoptr(MemPolicyState) st = mem_policy_state_new();
         guint64 deficit = 0;
-        Config cfg;
+        MemConfig cfg;
         guint t;
 
         tm_config(&cfg, MEM_POLICY_COURSE);
@@ -943,11 +947,13 @@ static void test_memory_deficit(void)
             }
             plan = mem_policy_decide(snap, &cfg, st);
             for (i = 0; i < plan_len(plan); i++) {
-                const Action *a = plan_get(plan, i);
+                const BalloonAction *a = tm_balloon(plan, i);
 
-                cur[a->name[0] - 'a'] = a->new_kib / TM_MIB;
+                cur[a->base.name[0] - 'a'] = a->new_kib / TM_MIB;
             }
-            deficit = plan->deficit_kib;
+            g_assert_true(plan->short_of == PLAN_SHORT_MEMORY ||
+                          plan->short_of == PLAN_SHORT_NONE);
+            deficit = (guint64)plan->shortfall;
             g_test_message("%s: tick %u deficit %" G_GUINT64_FORMAT " KiB",
                            cases[c].what, t, deficit);
             /* The signal is there from the first tick, before the gradual
@@ -959,7 +965,7 @@ static void test_memory_deficit(void)
         }
         if (cases[c].expect_deficit)
             g_assert_cmpuint(deficit, ==, (1000 + 200 - 1000) * TM_MIB);
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -985,18 +991,19 @@ static void test_cpu_overload(void)
         g_autoptr(Snapshot) s1 = tv_snapshot(2, v1, 2, 2 * SEC);
         g_autoptr(Plan) p0 = NULL;
         g_autoptr(Plan) p1 = NULL;
-        Config cfg;
+        VcpuConfig cfg;
 
         tv_config(&cfg);
-        cfg.overload_util = 90;
+        cfg.daemon.migration.overload_util = 90;
         p0 = vcpu_policy_decide(s0, &cfg, st);
-        g_assert_false(p0->overloaded);
+        g_assert_cmpint(p0->short_of, ==, PLAN_SHORT_NONE);
         p1 = vcpu_policy_decide(s1, &cfg, st);
-        g_test_message("%s: overloaded %d, %.1f%% over", cases[c].what,
-                       p1->overloaded, p1->overload_pct);
-        g_assert_cmpint(p1->overloaded, ==, cases[c].expect);
-        g_assert_cmpfloat_with_epsilon(p1->overload_pct, cases[c].pct, 1e-6);
-        config_clear(&cfg);
+        g_test_message("%s: short of %d, %.1f%% over", cases[c].what,
+                       p1->short_of, p1->shortfall);
+        g_assert_cmpint(p1->short_of, ==,
+                        cases[c].expect ? PLAN_SHORT_CPU : PLAN_SHORT_NONE);
+        g_assert_cmpfloat_with_epsilon(p1->shortfall, cases[c].pct, 1e-6);
+        config_clear(&vcpu_config_schema, &cfg);
     }
 }
 

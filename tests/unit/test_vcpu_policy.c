@@ -404,7 +404,7 @@ static void test_decide_case(gconstpointer data)
     g_autofree double *waited = NULL;
     g_autofree double *demand = NULL;
     const double *util = NULL;
-    Config cfg;
+    VcpuConfig cfg;
     guint nutil = 0;
     guint n;
     guint i;
@@ -428,8 +428,8 @@ static void test_decide_case(gconstpointer data)
         g_error("summary \"%s\", expected it to start with \"%s\"", p1->summary,
                 tc->summary);
     g_assert_cmpuint(plan_len(p1), ==, tc->actions);
-    g_assert_cmpfloat_with_epsilon(p1->sd_before, tc->sd_before, 1e-3);
-    g_assert_cmpfloat_with_epsilon(p1->sd_after, tc->sd_after, 1e-3);
+    g_assert_cmpfloat_with_epsilon(vcpu_plan_sd(p1)->sd_before, tc->sd_before, 1e-3);
+    g_assert_cmpfloat_with_epsilon(vcpu_plan_sd(p1)->sd_after, tc->sd_after, 1e-3);
 
     /* The prediction, worked out again here from each vCPU's demand. */
     if (plan_len(p1) > 0) {
@@ -441,9 +441,9 @@ static void test_decide_case(gconstpointer data)
             demand[i] = tc->no_delay ? ran[i] : tv_demand(ran[i], waited[i]);
         tv_predict(p1, v, n, tc->np, demand, &sd, &unmet);
         /* Relative: the two sums add the same loads in other orders. */
-        g_assert_cmpfloat_with_epsilon(p1->sd_after, sd, 1e-6 * MAX(1.0, sd));
+        g_assert_cmpfloat_with_epsilon(vcpu_plan_sd(p1)->sd_after, sd, 1e-6 * MAX(1.0, sd));
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -616,7 +616,7 @@ static void apply_plan(VcpuPolicyState *st, const Plan *plan, TvVcpu *v,
     guint i;
 
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
+        const PinAction *a = tv_pin(plan, i);
         gint k = tv_find(v, n, a);
 
         g_assert_cmpint(k, >=, 0);
@@ -632,7 +632,7 @@ static void test_script(gconstpointer data)
     g_autoptr(VcpuPolicyState) st = vcpu_policy_state_new();
     TvVcpu v[4];
     gboolean holding = g_str_has_prefix(sc->name, "a plan that did not");
-    Config cfg;
+    VcpuConfig cfg;
     guint s;
 
     tv_config(&cfg);
@@ -672,7 +672,7 @@ static void test_script(gconstpointer data)
         if (step->flags & (STEP_APPLY | STEP_FAIL))
             apply_plan(st, plan, v, n, !(step->flags & STEP_FAIL));
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* Dwell: the vCPUs a plan moved stay put for dwell_ticks ticks, even when
@@ -697,7 +697,7 @@ static void test_dwell(gconstpointer data)
     double ran[4] = {25, 25, 25, 25};
     double waited[4] = {75, 75, 75, 75};
     gboolean moved[4] = {FALSE};
-    Config cfg;
+    VcpuConfig cfg;
     guint t;
     guint i;
 
@@ -717,7 +717,7 @@ static void test_dwell(gconstpointer data)
         if (t == 1) {
             g_assert_cmpuint(plan_len(plan), ==, 2);
             for (i = 0; i < plan_len(plan); i++)
-                moved[tv_find(v, 4, plan_get(plan, i))] = TRUE;
+                moved[tv_find(v, 4, tv_pin(plan, i))] = TRUE;
         } else if (t >= 2) {
             if (plan_len(plan) != (guint)tc->actions[t - 2])
                 g_error("tick %u: \"%s\", expected %d pin changes", t,
@@ -734,7 +734,7 @@ static void test_dwell(gconstpointer data)
             }
         }
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -756,7 +756,7 @@ static gboolean only_claims(const Plan *plan)
     guint i;
 
     for (i = 0; i < plan_len(plan); i++)
-        if (plan_get(plan, i)->from_pcpu != -1)
+        if (tv_pin(plan, i)->from_pcpu != -1)
             return FALSE;
     return plan_len(plan) > 0;
 }
@@ -764,7 +764,7 @@ static gboolean only_claims(const Plan *plan)
 static void test_random_property(void)
 {
     g_autoptr(GRand) rand = g_rand_new_with_seed(20240611);
-    Config cfg;
+    VcpuConfig cfg;
     guint round;
     guint nonempty = 0;
     /* make fuzz raises the count through the environment. */
@@ -829,20 +829,20 @@ static void test_random_property(void)
         nonempty++;
         tv_predict(p1, v, n, np, demand, &sd, &unmet_after);
         /* Relative: the two sums add the same loads in other orders. */
-        g_assert_cmpfloat_with_epsilon(p1->sd_after, sd, 1e-6 * MAX(1.0, sd));
+        g_assert_cmpfloat_with_epsilon(vcpu_plan_sd(p1)->sd_after, sd, 1e-6 * MAX(1.0, sd));
         /* Demand above capacity before the plan, where vCPUs are now. */
         {
             g_autoptr(Plan) none = plan_new();
 
             tv_predict(none, v, n, np, demand, &sd, &unmet_before);
         }
-        if (p1->sd_before <= cfg.sd_threshold) {
+        if (vcpu_plan_sd(p1)->sd_before <= cfg.sd_threshold) {
             /* Balanced: only unpinned vCPUs are pinned, and it stays so. */
             for (i = 0; i < plan_len(p1); i++)
-                g_assert_cmpint(plan_get(p1, i)->from_pcpu, ==, -1);
-            g_assert_cmpfloat(p1->sd_after, <=, cfg.sd_threshold);
-        } else if (p1->sd_after > p1->sd_before - cfg.sd_hysteresis &&
-                   !(only_claims(p1) && p1->sd_after <= p1->sd_before)) {
+                g_assert_cmpint(tv_pin(p1, i)->from_pcpu, ==, -1);
+            g_assert_cmpfloat(vcpu_plan_sd(p1)->sd_after, <=, cfg.sd_threshold);
+        } else if (vcpu_plan_sd(p1)->sd_after > vcpu_plan_sd(p1)->sd_before - cfg.sd_hysteresis &&
+                   !(only_claims(p1) && vcpu_plan_sd(p1)->sd_after <= vcpu_plan_sd(p1)->sd_before)) {
             /* sd may only rise when waiting demand gets to run.  (Pinning
              * vCPUs that could run anywhere is due on the first balancing,
              * so a plan of such claims alone may gain less than the
@@ -850,7 +850,7 @@ static void test_random_property(void)
             if (!strstr(p1->summary, "frees"))
                 g_error("round %u (%u pCPUs, %u vCPUs): \"%s\", sd %.2f -> "
                         "%.2f, %u actions",
-                        round, np, n, p1->summary, p1->sd_before, p1->sd_after,
+                        round, np, n, p1->summary, vcpu_plan_sd(p1)->sd_before, vcpu_plan_sd(p1)->sd_after,
                         plan_len(p1));
             g_assert_cmpfloat(unmet_before - unmet_after, >=, 25 - 1e-6);
         }
@@ -862,13 +862,13 @@ static void test_random_property(void)
             for (i = 0; i < n; i++)
                 unpinned += tv_pinned(&v[i], np) < 0;
             for (i = 0; i < plan_len(p1); i++)
-                pins += plan_get(p1, i)->from_pcpu == -1;
+                pins += tv_pin(p1, i)->from_pcpu == -1;
             g_assert_cmpuint(pins, ==, unpinned);
         }
     }
     /* The property must have been exercised, not skipped. */
     g_assert_cmpuint(nonempty, >, 100);
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* Randomized extremes: hosts with no pCPUs, one, or 1,024; thousands of
@@ -903,7 +903,7 @@ static void test_random_extremes(void)
     guint rounds = MAX(cases / 50, 12u);
     guint shapes[4] = {0};
     guint moved[4] = {0};
-    Config cfg;
+    VcpuConfig cfg;
     guint round;
 
     tv_config(&cfg);
@@ -968,7 +968,7 @@ static void test_random_extremes(void)
                    moved[0], moved[1], moved[2], moved[3]);
     g_assert_cmpuint(moved[2], >, 0);
     g_assert_cmpuint(moved[3], >, 0);
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -981,7 +981,7 @@ static void test_no_pcpus(void)
                    {1, TV_ALL, -1, BASE_NS, 0, FALSE}};
     const double *util = NULL;
     guint nutil = 0;
-    Config cfg;
+    VcpuConfig cfg;
     guint t;
 
     tv_config(&cfg);
@@ -994,7 +994,7 @@ static void test_no_pcpus(void)
         g_assert_false(vcpu_policy_last_util(st, &util, &nutil));
         v[0].time_ns += 500000000;
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 static void test_large_host(void)
@@ -1010,7 +1010,7 @@ static void test_large_host(void)
     g_autofree double *ran = g_new0(double, n);
     g_autofree double *waited = g_new0(double, n);
     g_autofree gboolean *seen = g_new0(gboolean, n);
-    Config cfg;
+    VcpuConfig cfg;
     guint i;
 
     tv_config(&cfg);
@@ -1030,13 +1030,13 @@ static void test_large_host(void)
     p1 = vcpu_policy_decide(s1, &cfg, st);
 
     g_assert_cmpuint(plan_len(p1), >, 0);
-    g_assert_cmpfloat(p1->sd_after, <, p1->sd_before);
+    g_assert_cmpfloat(vcpu_plan_sd(p1)->sd_after, <, vcpu_plan_sd(p1)->sd_before);
     for (i = 0; i < plan_len(p1); i++) {
-        const Action *a = plan_get(p1, i);
+        const PinAction *a = tv_pin(p1, i);
         guint dom = 0;
         guint k;
 
-        g_assert_cmpint(sscanf(a->uuid, "6f1c0000-0000-4000-8000-%12x", &dom),
+        g_assert_cmpint(sscanf(a->base.uuid, "6f1c0000-0000-4000-8000-%12x", &dom),
                         ==, 1);
         g_assert_cmpuint(a->vcpu, <, 2);
         k = dom * 2 + a->vcpu;
@@ -1049,7 +1049,7 @@ static void test_large_host(void)
     /* Every unpinned vCPU got pinned. */
     for (i = 1; i < n; i += 2)
         g_assert_true(seen[i]);
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* A host with CPUs 0-7 of which only 0, 2 and 4 are online (as libvirt's
@@ -1075,7 +1075,7 @@ static void test_offline_pcpus(void)
     g_autoptr(Plan) p1 = NULL;
     const double *util = NULL;
     guint nutil = 0;
-    Config cfg;
+    VcpuConfig cfg;
     guint i;
     guint k;
 
@@ -1099,13 +1099,13 @@ static void test_offline_pcpus(void)
     /* Two of the stacked vCPUs move and the free one is pinned. */
     g_assert_cmpuint(plan_len(p1), ==, 3);
     for (i = 0; i < plan_len(p1); i++) {
-        const Action *a = plan_get(p1, i);
+        const PinAction *a = tv_pin(p1, i);
 
-        g_test_message("%s: %s", a->name, a->reason);
+        g_test_message("%s: %s", a->base.name, a->base.reason);
         g_assert_true(snapshot_cpu_online(s1, a->to_pcpu));
-        g_assert_cmpint(a->from_pcpu, ==, g_str_equal(a->name, "vm3") ? -1 : 4);
+        g_assert_cmpint(a->from_pcpu, ==, g_str_equal(a->base.name, "vm3") ? -1 : 4);
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 int main(int argc, char **argv)

@@ -579,7 +579,7 @@ static guint apply(Host *h, VcpuPolicyState *st, const Plan *plan,
     guint i;
 
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
+        const PinAction *a = tv_pin(plan, i);
         gint k = tv_find(h->v, h->nv, a);
 
         g_assert_cmpint(k, >=, 0);
@@ -602,8 +602,8 @@ static void trace(guint seed, guint t, const Plan *plan)
 
     g_printerr("seed %u t %u: %s\n", seed, t, plan->summary);
     for (i = 0; i < plan_len(plan); i++)
-        g_printerr("   %s vCPU %u: %s\n", plan_get(plan, i)->name,
-                   plan_get(plan, i)->vcpu, plan_get(plan, i)->reason);
+        g_printerr("   %s vCPU %u: %s\n", tv_pin(plan, i)->base.name,
+                   tv_pin(plan, i)->vcpu, tv_pin(plan, i)->base.reason);
 }
 
 static void simulate(const SimCase *tc, guint32 seed, SimResult *res)
@@ -612,7 +612,7 @@ static void simulate(const SimCase *tc, guint32 seed, SimResult *res)
     Host h = {.np = tc->np, .nv = tc->nv};
     gboolean fail_next = tc->fail_first;
     gboolean balanced[2] = {FALSE, FALSE};
-    Config cfg;
+    VcpuConfig cfg;
     guint t;
     guint i;
 
@@ -671,7 +671,7 @@ static void simulate(const SimCase *tc, guint32 seed, SimResult *res)
         run_interval(&h, want, tc->noise, tc->wait);
     }
     g_rand_free(h.rand);
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* A failed expectation: fatal, unless VCPU_SIM_ALL is set to see every
