@@ -24,7 +24,14 @@ void mem_stats_periods_free(MemStatsPeriods *sp)
 
 int mem_stats_period_s(const MemConfig *cfg)
 {
-    return (int)MAX(1.0, floor(cfg->daemon.interval_s));
+    /* No longer than one interval, so every tick sees a new report; and
+     * at most half of stale_after_s, so that the newest report is never
+     * stale when a tick reads it, however long the interval: a guest whose
+     * stats are stale is never grown. */
+    double period = MIN(floor(cfg->daemon.interval_s),
+                        floor(cfg->stale_after_s / 2.0));
+
+    return (int)MAX(1.0, period);
 }
 
 static gboolean not_in_snapshot(gpointer key, gpointer value, gpointer data)

@@ -16,7 +16,8 @@ MemStatsPeriods *mem_stats_periods_new(void);
 void mem_stats_periods_free(MemStatsPeriods *sp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MemStatsPeriods, mem_stats_periods_free)
 
-/* The period to set, in whole seconds (at least 1). */
+/* The period to set, in whole seconds: at least 1, at most one interval
+ * and at most half of stale_after_s. */
 int mem_stats_period_s(const MemConfig *cfg);
 
 /* Adds a stats-period action for every guest of snap whose period has not
