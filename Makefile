@@ -97,7 +97,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvcpu.a $(BUILD)/libmem.a $
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/plumbing/%: $(BUILD)/tests/plumbing/%.o $(BUILD)/libcommon.a
+# Plumbing tests run the daemons' own apply steps and tick driver.
+$(BUILD)/tests/plumbing/%: $(BUILD)/tests/plumbing/%.o $(BUILD)/libvcpu.a $(BUILD)/libmem.a \
+        $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Workload programs run inside the guests' busybox initramfs, so they are static.

@@ -271,8 +271,12 @@ gboolean daemon_reload(DaemonCtx *ctx)
     }
     if (g_strcmp0(now->uri, dcfg(ctx)->uri) != 0) {
         g_autoptr(Conn) old = ctx->conn;
+
         ctx->conn = conn_new(now->uri, now->dry_run);
-        (void)old;
+        /* Generations go on counting from the old connection's, so the
+         * first tick on the new one discards what the old one taught:
+         * counting from zero again would meet the state's generation. */
+        ctx->conn->generation = old->generation;
     }
     config_clear(s, ctx->cfg);
     memcpy(ctx->cfg, fresh, s->size);

@@ -6,8 +6,10 @@ static gboolean pin_one(virDomainPtr dom, const PinAction *a, gsize maplen,
     g_autofree unsigned char *map = g_malloc0(maplen);
 
     cpumap_set(map, maplen, a->to_pcpu);
-    if (virDomainPinVcpuFlags(dom, a->vcpu, map, (int)maplen,
-                              VIR_DOMAIN_AFFECT_LIVE) < 0) {
+    /* The running guest only, as VIR_DOMAIN_AFFECT_LIVE would: QEMU's
+     * driver pins live with this call too, and a guest that stopped since
+     * the snapshot refuses it instead of having its config changed. */
+    if (virDomainPinVcpu(dom, a->vcpu, map, (int)maplen) < 0) {
         *error_text = g_strdup(conn_last_error_message());
         return FALSE;
     }
