@@ -143,10 +143,12 @@ format:
 
 install: all
 	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/aos $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/aos $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMONS) $(TOOL_BIN) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(wildcard conf/*.conf conf/*.env) $(DESTDIR)$(SYSCONFDIR)/aos/
 	install -m 0644 $(wildcard conf/*.service) $(DESTDIR)$(UNITDIR)/
+	install -m 0644 $(wildcard doc/*.7) $(DESTDIR)$(MANDIR)/man7/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 
 clean:

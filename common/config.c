@@ -431,6 +431,10 @@ static gboolean load_group(const ConfigSchema *s, GKeyFile *kf,
                            GError **error)
 {
     g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+    /* [daemon] and [migration] are whole in every schema: a key missing
+     * there is a typo even for a reader that skips other groups' keys. */
+    gboolean skip = s->skip_unknown &&
+                    !config_has_key(&daemon_config_schema, group, NULL);
     guint i;
 
     if (!config_has_key(s, group, NULL)) {
@@ -448,7 +452,7 @@ static gboolean load_group(const ConfigSchema *s, GKeyFile *kf,
             g_propagate_error(error, j.error);
             return FALSE;
         }
-        if (j.found == 0 && !s->skip_unknown) {
+        if (j.found == 0 && !skip) {
             g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_UNKNOWN_KEY,
                         "%s: unknown key '%s' in [%s]", origin, keys[i], group);
             return FALSE;

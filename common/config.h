@@ -92,8 +92,9 @@ typedef struct {
     void (*defaults)(gpointer cfg);
     /* Checks across the daemon's own fields, after every load. */
     gboolean (*validate)(gconstpointer cfg, GError **error);
-    /* Groups and keys of no table are skipped instead of refused: for
-     * tools that read a daemon's file for the groups they share. */
+    /* Groups and keys of no table are skipped instead of refused, but
+     * in [daemon] and [migration]: for tools that read a daemon's file for
+     * the groups they share. */
     gboolean skip_unknown;
 } ConfigSchema;
 

@@ -1,6 +1,9 @@
 #include "conn.h"
 
-G_DEFINE_QUARK(aos - conn - error - quark, conn_error)
+GQuark conn_error_quark(void)
+{
+    return g_quark_from_static_string("aos-conn-error-quark");
+}
 
 #define BACKOFF_FIRST_US (G_USEC_PER_SEC / 2)
 #define BACKOFF_MAX_US ((gint64)30 * G_USEC_PER_SEC)

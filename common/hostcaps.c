@@ -7,7 +7,7 @@
 
 GQuark hostcaps_error_quark(void)
 {
-    return g_quark_from_static_string("hostcaps-error-quark");
+    return g_quark_from_static_string("aos-hostcaps-error-quark");
 }
 
 #define XPATH_TSC_COUNTER "/capabilities/host/cpu/counter[@name='tsc']"

@@ -119,10 +119,12 @@ int main(int argc, char **argv)
     g_autoptr(Conn) conn = NULL;
     g_autoptr(Snapshot) snap = NULL;
     g_autoptr(JsonBuilder) json = NULL;
+    g_autofree char *exits = exit_codes_help();
     g_autofree char *text = NULL;
 
     g_option_context_set_summary(ctx, "Prints one snapshot of the guests as "
                                       "JSON.");
+    g_option_context_set_description(ctx, exits);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
         g_printerr("snapshot_dump: %s\n",

@@ -17,8 +17,8 @@
  *   tick_bench --uri qemu:///system --server-pid $(pidof libvirtd)
  *   tick_bench --domains 1000 --xml-dir build/bench [--via-libvirtd]
  *
- * Exit status: 0 measured, 1 a tick failed, 2 bad command line,
- * 4 libvirt unreachable. */
+ * Exit status (aos-exit-status(7)): 0 measured, 1 a tick failed, 2 bad
+ * command line, 4 libvirt unreachable. */
 #include <errno.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
@@ -381,12 +381,14 @@ static gboolean parse_options(Options *o, int argc, char **argv, GError **error)
          "a name for this measurement in the JSON", "TEXT"},
         {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+    g_autofree char *exits = exit_codes_help();
 
     o->ticks = 10;
     o->pause_ms = 200;
     g_option_context_set_summary(ctx, "Measures one tick (snapshot and "
                                       "policy) of each daemon, bulk and "
                                       "per-domain paths, and prints JSON.");
+    g_option_context_set_description(ctx, exits);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, error))
         return FALSE;

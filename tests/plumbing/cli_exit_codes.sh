@@ -6,12 +6,14 @@ set -u
 cd "$(dirname "$0")/../.."
 VCPU=${VCPU_SCHEDULER:-vcpu_scheduler/vcpu_scheduler}
 MEM=${MEMORY_COORDINATOR:-memory_coordinator/memory_coordinator}
+TOOLS=${TOOLS_DIR:-tools}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'not a key file\n' >"$tmp/malformed.conf"
 printf '[daemon]\nintervall=2\n' >"$tmp/unknown-key.conf"
 printf '[memory]\nhost_reserve_mib=lots\n' >"$tmp/bad-value.conf"
 printf '[vcpu]\nsd_threshold=lots\n' >"$tmp/bad-vcpu-value.conf"
+printf '[memory]\npolicy=idle-tax\nhost_reserve_mib=300\n' >"$tmp/memory.conf"
 printf '[daemon]\ninterval=0.2\nuri=test:///default\n' >"$tmp/good.conf"
 printf '[daemon]\ninterval=1\n' >"$tmp/unreadable.conf"
 chmod 000 "$tmp/unreadable.conf"
@@ -68,6 +70,31 @@ while IFS='|' read -r who rc needle args; do
 done <<EOF2
 $cases
 EOF2
+# The tools exit with the same table (aos-exit-status(7)).
+# tool|expected exit|needle|arguments...
+tool_cases="
+migrate_request|4|bogus:///nowhere|--guest g --uri bogus:///nowhere --peer test:///default
+migrate_request|3|cannot read config|--guest g --config $tmp/nonexistent.conf
+migrate_request|3|unknown key 'intervall' in [daemon]|--guest g --config $tmp/unknown-key.conf --peer test:///default
+migrate_request|3|[memory] host_reserve_mib|--guest g --config $tmp/bad-value.conf --peer test:///default
+migrate_request|4|test:///nonexistent.xml|--guest g --config $tmp/memory.conf --uri test:///nonexistent.xml --peer test:///default
+migrate_request|2|--guest is required|--uri test:///default
+migrate_request|2|expected advise or execute|--guest g --mode sometimes
+migrate_request|1|no running guest called g|--guest g --uri test:///default --peer test:///default
+snapshot_dump|4|bogus:///nowhere|--uri bogus:///nowhere
+snapshot_dump|2|unexpected argument|extra
+snapshot_dump|0|npcpus|--uri test:///default
+tsc_calc|2|--guest-hz|--guest-hz 12x
+tsc_calc|1|does not fit in 64 bits|--guest-tsc 18446744073709551615 --guest-hz 1000000000 --delta-ns 1000000000
+tick_bench|2|--ticks must be >= 1|--ticks 0
+tick_bench|4|bogus:///nowhere|--uri bogus:///nowhere
+"
+while IFS='|' read -r tool rc needle args; do
+    [ -n "$tool" ] && total=$((total + 1))
+done <<EOF2
+$tool_cases
+EOF2
+
 # --once stopped by SIGTERM or SIGINT has not done what it was asked: it
 # must not report success.
 signal_cases="TERM INT"
@@ -94,6 +121,23 @@ while IFS='|' read -r who rc needle args; do
 done <<EOF2
 $cases
 EOF2
+while IFS='|' read -r tool rc needle args; do
+    [ -z "$tool" ] && continue
+    n=$((n + 1))
+    # shellcheck disable=SC2086
+    out=$(timeout 20 "$TOOLS/$tool" $args 2>&1)
+    got=$?
+    if [ "$got" -eq "$rc" ] && printf '%s' "$out" | grep -qF -- "$needle"; then
+        echo "ok $n - $tool $args -> exit $got"
+    else
+        fail=$((fail + 1))
+        echo "not ok $n - $tool $args -> exit $got (want $rc, '$needle')"
+        printf '%s\n' "$out" | sed 's/^/#   /' | head -5
+    fi
+done <<EOF2
+$tool_cases
+EOF2
+
 for sig in $signal_cases; do
     for prog in "$VCPU" "$MEM"; do
         n=$((n + 1))

@@ -3,8 +3,15 @@
 #include <math.h>
 #include <string.h>
 
+#include "cli.h"
+#include "clocksync.h"
 #include "complain.h"
+#include "conn.h"
+#include "daemon.h"
 #include "exit_codes.h"
+#include "hostcaps.h"
+#include "migrate_exec.h"
+#include "tsc.h"
 #include "plan.h"
 #include "snapshot.h"
 
@@ -210,6 +217,29 @@ static void test_exit_codes(void)
     g_assert_nonnull(strstr(help, "aos-exit-status(7)"));
 }
 
+/* Every error domain is named as GLib names them, after its module. */
+static void test_error_domains(void)
+{
+    static const struct {
+        GQuark (*quark)(void);
+        const char *name;
+    } domains[] = {
+        {config_error_quark, "aos-config-error-quark"},
+        {cli_error_quark, "aos-cli-error-quark"},
+        {conn_error_quark, "aos-conn-error-quark"},
+        {daemon_error_quark, "aos-daemon-error-quark"},
+        {migrate_error_quark, "aos-migrate-error-quark"},
+        {clocksync_error_quark, "aos-clocksync-error-quark"},
+        {hostcaps_error_quark, "aos-hostcaps-error-quark"},
+        {tsc_error_quark, "aos-tsc-error-quark"},
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(domains); i++)
+        g_assert_cmpstr(g_quark_to_string(domains[i].quark()), ==,
+                        domains[i].name);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -220,5 +250,6 @@ int main(int argc, char **argv)
     g_test_add_func("/common/plan-shortfall", test_plan_shortfall);
     g_test_add_func("/common/balloon-figures", test_balloon_figures);
     g_test_add_func("/common/exit-codes", test_exit_codes);
+    g_test_add_func("/common/error-domains", test_error_domains);
     return g_test_run();
 }
