@@ -6,7 +6,15 @@ set -u
 cd "$(dirname "$0")/../.."
 VCPU=${VCPU_SCHEDULER:-vcpu_scheduler/vcpu_scheduler}
 MEM=${MEMORY_COORDINATOR:-memory_coordinator/memory_coordinator}
-TOOLS=${TOOLS_DIR:-tools}
+# The tools under test: the sanitized ones under make check SANITIZE=1.
+tool_path() {
+    case "$1" in
+    migrate_request) echo "${MIGRATE_REQUEST:-tools/migrate_request}" ;;
+    snapshot_dump) echo "${SNAPSHOT_DUMP:-tools/snapshot_dump}" ;;
+    tsc_calc) echo "${TSC_CALC:-tools/tsc_calc}" ;;
+    tick_bench) echo "${TICK_BENCH:-tools/tick_bench}" ;;
+    esac
+}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'not a key file\n' >"$tmp/malformed.conf"
@@ -125,7 +133,7 @@ while IFS='|' read -r tool rc needle args; do
     [ -z "$tool" ] && continue
     n=$((n + 1))
     # shellcheck disable=SC2086
-    out=$(timeout 20 "$TOOLS/$tool" $args 2>&1)
+    out=$(timeout 20 "$(tool_path "$tool")" $args 2>&1)
     got=$?
     if [ "$got" -eq "$rc" ] && printf '%s' "$out" | grep -qF -- "$needle"; then
         echo "ok $n - $tool $args -> exit $got"
