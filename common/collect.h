@@ -12,9 +12,9 @@ typedef enum {
     COLLECT_NODE_MEMORY = 1 << 3, /* host free memory */
     COLLECT_NODE_CELLS = 1 << 4,  /* also the NUMA cells' free memory, which
                                      no policy reads: for tools */
-    COLLECT_NODE_CPUS = 1 << 5, /* which CPUs exist and are online (implied
-                                   by COLLECT_VCPU and COLLECT_AFFINITY);
-                                   without it npcpus is the online count */
+    COLLECT_NODE_CPUS = 1 << 5,   /* which CPUs exist and are online (implied
+                                     by COLLECT_VCPU and COLLECT_AFFINITY);
+                                     without it npcpus is the online count */
 } CollectWhat;
 
 /* The whole host's free memory (virNodeGetMemoryStats over all cells;

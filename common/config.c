@@ -332,13 +332,13 @@ static gboolean load_strlist(GKeyFile *kf, const ConfigKey *k,
                              const char *origin, char *field, GError **error)
 {
     g_autoptr(GError) err = NULL;
-    g_auto(GStrv) v = g_key_file_get_string_list(kf, k->group, k->key, NULL,
-                                                 &err);
+    g_auto(GStrv) v =
+        g_key_file_get_string_list(kf, k->group, k->key, NULL, &err);
     guint i;
 
     if (!v) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                    "%s: [%s] %s: %s", origin, k->group, k->key, err->message);
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE, "%s: [%s] %s: %s",
+                    origin, k->group, k->key, err->message);
         return FALSE;
     }
     for (i = 0; v[i]; i++) {
@@ -433,8 +433,8 @@ static gboolean load_group(const ConfigSchema *s, GKeyFile *kf,
     g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
     /* [daemon] and [migration] are whole in every schema: a key missing
      * there is a typo even for a reader that skips other groups' keys. */
-    gboolean skip = s->skip_unknown &&
-                    !config_has_key(&daemon_config_schema, group, NULL);
+    gboolean skip =
+        s->skip_unknown && !config_has_key(&daemon_config_schema, group, NULL);
     guint i;
 
     if (!config_has_key(s, group, NULL)) {
@@ -487,9 +487,8 @@ fail:
     return FALSE;
 }
 
-gboolean config_load_data(const ConfigSchema *s, gpointer cfg,
-                          const char *data, gsize len, const char *origin,
-                          GError **error)
+gboolean config_load_data(const ConfigSchema *s, gpointer cfg, const char *data,
+                          gsize len, const char *origin, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;

@@ -114,8 +114,8 @@ void config_copy(const ConfigSchema *s, gpointer dst, gconstpointer src);
  * data holds len bytes; a NUL byte among them is an error. */
 gboolean config_load_file(const ConfigSchema *s, gpointer cfg, const char *path,
                           GError **error) G_GNUC_WARN_UNUSED_RESULT;
-gboolean config_load_data(const ConfigSchema *s, gpointer cfg,
-                          const char *data, gsize len, const char *origin,
+gboolean config_load_data(const ConfigSchema *s, gpointer cfg, const char *data,
+                          gsize len, const char *origin,
                           GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Whether two configs of the schema hold the same settings. */

@@ -21,7 +21,7 @@ typedef struct {
     gboolean bulk_unsupported; /* virConnectGetAllDomainStats said NO_SUPPORT */
     NodeMemProbe memprobe;
     gboolean cpumap_unsupported; /* virNodeGetCPUMap said NO_SUPPORT */
-    gint64 next_attempt_us;    /* reconnect backoff: no attempt before this */
+    gint64 next_attempt_us;      /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us; /* daemons cap it at one interval, so a
                               restarted libvirtd is found within one tick */

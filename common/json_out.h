@@ -20,7 +20,8 @@ void json_add_null(JsonBuilder *b, const char *key);
 JsonBuilder *json_line_begin(void) G_GNUC_WARN_UNUSED_RESULT;
 
 /* The builder's root as text: one line, or indented when pretty. */
-char *json_builder_text(JsonBuilder *b, gboolean pretty) G_GNUC_WARN_UNUSED_RESULT;
+char *json_builder_text(JsonBuilder *b,
+                        gboolean pretty) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Ends the object begun by json_line_begin() and writes it to f as one
  * line, flushed. */

@@ -2,7 +2,6 @@
 
 #include <math.h>
 
-
 typedef struct {
     guint64 time_ns; /* summed vCPU time at the last sample */
     gint64 mono_us;
@@ -35,7 +34,8 @@ const char *migrate_trigger_name(MigrateTriggerKind k)
     return "unknown";
 }
 
-char *migrate_trigger_describe(const MigrateTrigger *t, const MigrationConfig *cfg)
+char *migrate_trigger_describe(const MigrateTrigger *t,
+                               const MigrationConfig *cfg)
 {
     switch (t->kind) {
     case MIGRATE_TRIGGER_MEMORY:
@@ -182,7 +182,8 @@ static void start_cooldown(MigrateState *st, const char *uuid,
 }
 
 void migrate_note_request(MigrateState *st, const char *uuid,
-                          gboolean in_flight, const MigrationConfig *cfg, gint64 now_us)
+                          gboolean in_flight, const MigrationConfig *cfg,
+                          gint64 now_us)
 {
     start_cooldown(st, uuid, cfg, now_us);
     st->signal_ticks = 0;
@@ -194,7 +195,8 @@ void migrate_note_request(MigrateState *st, const char *uuid,
     }
 }
 
-void migrate_note_done(MigrateState *st, const MigrationConfig *cfg, gint64 now_us)
+void migrate_note_done(MigrateState *st, const MigrationConfig *cfg,
+                       gint64 now_us)
 {
     if (!st->in_flight)
         return;
@@ -436,7 +438,8 @@ static char *relief_words(const MigrateTrigger *trig, const MigrateGuest *g)
                                "deficit alone; %s covers the most of it, "
                                "%.0f MiB (%.0f MiB to copy)",
                                trig->deficit / 1024.0, g->name,
-                               kib_to_mib(g->held_kib), kib_to_mib(g->cost_kib));
+                               kib_to_mib(g->held_kib),
+                               kib_to_mib(g->cost_kib));
     case MIGRATE_TRIGGER_CPU:
         if (g->relief >= trig->deficit)
             return g_strdup_printf(
@@ -460,8 +463,8 @@ static char *relief_words(const MigrateTrigger *trig, const MigrateGuest *g)
 static const MigratePeer *best_peer(MigrateDecision *d, const MigrateGuest *g,
                                     const GPtrArray *peers,
                                     const gboolean *usable,
-                                    const HostFacts *source, const MigrationConfig *cfg,
-                                    TscCompat *tsc)
+                                    const HostFacts *source,
+                                    const MigrationConfig *cfg, TscCompat *tsc)
 {
     const MigratePeer *best = NULL;
     guint64 reserve = cfg->host_reserve_mib * 1024;
@@ -485,8 +488,8 @@ static const MigratePeer *best_peer(MigrateDecision *d, const MigrateGuest *g,
             refuse(d,
                    "%s -> %s refused: the peer has %.0f MiB free, the guest "
                    "needs %.0f MiB plus the %.0f MiB reserve",
-                   g->name, p->uri, kib_to_mib(p->free_kib), kib_to_mib(g->held_kib),
-                   kib_to_mib(reserve));
+                   g->name, p->uri, kib_to_mib(p->free_kib),
+                   kib_to_mib(g->held_kib), kib_to_mib(reserve));
             continue;
         }
         if (!best || peer_better(p, best)) {

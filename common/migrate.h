@@ -48,7 +48,8 @@ typedef struct {
 const char *migrate_trigger_name(MigrateTriggerKind k);
 
 /* One sentence on the trigger, for reasons and logs. */
-char *migrate_trigger_describe(const MigrateTrigger *t, const MigrationConfig *cfg);
+char *migrate_trigger_describe(const MigrateTrigger *t,
+                               const MigrationConfig *cfg);
 
 typedef struct MigrateState MigrateState;
 
@@ -70,10 +71,12 @@ gboolean migrate_observe(MigrateState *st, const Snapshot *snap,
  * count and the retry pause reset, and in execute mode (in_flight) no
  * other request is made until migrate_note_done(). */
 void migrate_note_request(MigrateState *st, const char *uuid,
-                          gboolean in_flight, const MigrationConfig *cfg, gint64 now_us);
+                          gboolean in_flight, const MigrationConfig *cfg,
+                          gint64 now_us);
 /* The migration in flight ended (either way); the guest's cooldown starts
  * again from now_us, so a failure is not retried at once. */
-void migrate_note_done(MigrateState *st, const MigrationConfig *cfg, gint64 now_us);
+void migrate_note_done(MigrateState *st, const MigrationConfig *cfg,
+                       gint64 now_us);
 /* An attempt found nothing to request: the next waits (see above). */
 void migrate_note_fruitless(MigrateState *st, gint64 now_us);
 

@@ -202,7 +202,8 @@ static void add_trigger(JsonBuilder *b, const MigrateTrigger *trig,
     json_builder_begin_object(b);
     json_add_str(b, "kind", migrate_trigger_name(trig->kind));
     json_add_double(b, "deficit", trig->deficit);
-    json_add_str(b, "unit", trig->kind == MIGRATE_TRIGGER_CPU ? "percent" : "KiB");
+    json_add_str(b, "unit",
+                 trig->kind == MIGRATE_TRIGGER_CPU ? "percent" : "KiB");
     json_add_u64(b, "ticks", trig->ticks);
     json_add_str(b, "text", text);
     json_builder_end_object(b);
@@ -797,8 +798,7 @@ static void finish_job(Migrator *m, const MigrationConfig *cfg)
     if (m->on_action)
         m->on_action(m->action_data, &a->base, j->ok, j->error);
     else if (j->ok)
-        g_message("migrate %s -> %s: %s", j->name, j->peer_uri,
-                  a->base.reason);
+        g_message("migrate %s -> %s: %s", j->name, j->peer_uri, a->base.reason);
     else
         g_warning("migrate %s -> %s failed: %s (%s)", j->name, j->peer_uri,
                   j->error ? j->error : "?", a->base.reason);
@@ -851,9 +851,10 @@ static gboolean start_job(Migrator *m, Conn *conn, const MigrationConfig *cfg,
 }
 
 static void emit_request(Migrator *m, const MigrationConfig *cfg,
-                         const char *source_uri, const MigrateTrigger *trig, const MigrateDecision *d,
-                         const HostFacts *source, const ClockSync *cs,
-                         const MigrateTimeData *td, const char *td_error)
+                         const char *source_uri, const MigrateTrigger *trig,
+                         const MigrateDecision *d, const HostFacts *source,
+                         const ClockSync *cs, const MigrateTimeData *td,
+                         const char *td_error)
 {
     g_autoptr(JsonBuilder) b = line_begin(m, cfg->migration_mode, "request");
 
@@ -879,8 +880,8 @@ static void emit_request(Migrator *m, const MigrationConfig *cfg,
 }
 
 static void emit_no_request(Migrator *m, const MigrationConfig *cfg,
-                            const char *source_uri, const MigrateTrigger *trig, const char *reason,
-                            const GPtrArray *refusals)
+                            const char *source_uri, const MigrateTrigger *trig,
+                            const char *reason, const GPtrArray *refusals)
 {
     g_autoptr(JsonBuilder) b = line_begin(m, cfg->migration_mode, "no-request");
 
@@ -899,9 +900,10 @@ typedef enum {
 
 /* One attempt: reads the facts, decides, and advises or starts the
  * migration.  only_name limits the candidates to one guest. */
-static AttemptOutcome attempt(Migrator *m, Conn *conn, const MigrationConfig *cfg,
-                              const Snapshot *snap, const MigrateTrigger *trig,
-                              const char *only_name, char **failure)
+static AttemptOutcome attempt(Migrator *m, Conn *conn,
+                              const MigrationConfig *cfg, const Snapshot *snap,
+                              const MigrateTrigger *trig, const char *only_name,
+                              char **failure)
 {
     gint64 now = g_get_monotonic_time();
     g_autoptr(GPtrArray) guests = NULL;
@@ -1032,8 +1034,9 @@ void migrator_tick(Migrator *m, Conn *conn, const MigrationConfig *cfg,
     hold_back_actions(m, plan);
 }
 
-gboolean migrator_request_named(Migrator *m, Conn *conn, const MigrationConfig *cfg,
-                                const char *name, GError **error)
+gboolean migrator_request_named(Migrator *m, Conn *conn,
+                                const MigrationConfig *cfg, const char *name,
+                                GError **error)
 {
     MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MANUAL};
     g_autoptr(Snapshot) snap = NULL;
@@ -1050,8 +1053,7 @@ gboolean migrator_request_named(Migrator *m, Conn *conn, const MigrationConfig *
         return FALSE;
     if (attempt(m, conn, cfg, snap, &trig, name, &failure) !=
         ATTEMPT_REQUESTED) {
-        g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_REFUSED, "%s",
-                    failure);
+        g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_REFUSED, "%s", failure);
         return FALSE;
     }
     if (!m->job)

@@ -58,8 +58,8 @@ void migrator_tick(Migrator *m, Conn *conn, const MigrationConfig *cfg,
  * same checks and the same execution, without a trigger.  In execute mode
  * it waits for the migration to end.  TRUE when the request was written
  * (advise) or the guest was migrated (execute). */
-gboolean migrator_request_named(Migrator *m, Conn *conn, const MigrationConfig *cfg,
-                                const char *name,
+gboolean migrator_request_named(Migrator *m, Conn *conn,
+                                const MigrationConfig *cfg, const char *name,
                                 GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* TRUE while a migration is in flight. */

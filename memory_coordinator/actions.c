@@ -6,10 +6,9 @@ static char *balloon_describe(const Action *a)
 {
     const BalloonAction *b = (const BalloonAction *)a;
 
-    return g_strdup_printf("balloon %s: %" G_GUINT64_FORMAT
-                           " -> %" G_GUINT64_FORMAT " MiB [%s]",
-                           a->name, b->old_kib / 1024, b->new_kib / 1024,
-                           b->rule ? b->rule : "-");
+    return g_strdup_printf(
+        "balloon %s: %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " MiB [%s]",
+        a->name, b->old_kib / 1024, b->new_kib / 1024, b->rule ? b->rule : "-");
 }
 
 static void balloon_to_json(const Action *a, JsonBuilder *j)

@@ -51,8 +51,8 @@ void mem_bounds_init(MemBounds *b, const Snapshot *snap, const MemConfig *cfg)
     mem_bounds_init_at(b, snap, cfg, NULL);
 }
 
-void mem_bounds_init_at(MemBounds *b, const Snapshot *snap, const MemConfig *cfg,
-                        const guint64 *target_kib)
+void mem_bounds_init_at(MemBounds *b, const Snapshot *snap,
+                        const MemConfig *cfg, const guint64 *target_kib)
 {
     guint64 held = 0;
     guint i;

@@ -72,8 +72,8 @@ guint64 mem_domain_held_at_kib(const DomainSample *d, guint64 target_kib);
 void mem_bounds_init(MemBounds *b, const Snapshot *snap, const MemConfig *cfg);
 /* With each domain's target from target_kib[i] (as snap->domains), where
  * mem_bounds_init takes d->cur_kib. */
-void mem_bounds_init_at(MemBounds *b, const Snapshot *snap, const MemConfig *cfg,
-                        const guint64 *target_kib);
+void mem_bounds_init_at(MemBounds *b, const Snapshot *snap,
+                        const MemConfig *cfg, const guint64 *target_kib);
 
 /* Growth the pools still allow now, negative when the host or the budget
  * is already short. */

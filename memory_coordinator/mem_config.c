@@ -121,7 +121,6 @@ guint mem_config_shares_for(const MemConfig *cfg, const char *domain_name)
 
 const char *mem_policy_name(MemPolicyKind k)
 {
-    return (guint)k < G_N_ELEMENTS(mem_policy_names) - 1
-               ? mem_policy_names[k]
-               : "?";
+    return (guint)k < G_N_ELEMENTS(mem_policy_names) - 1 ? mem_policy_names[k]
+                                                         : "?";
 }

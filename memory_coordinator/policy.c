@@ -3,7 +3,6 @@
 #include <math.h>
 #include <string.h>
 
-
 struct MemPolicyState {
     guint64 generation;
     GHashTable *guests;      /* uuid -> MemGuestState* */
@@ -586,9 +585,9 @@ void mem_tick_plan_growth(MemTick *t)
         else if (g->bg.cur_kib >= lo)
             g->note = g_strdup_printf("consuming: topped up to need + slack");
         else
-            g->note =
-                g_strdup_printf("headroom %.0f MiB below need",
-                                kib_to_mib(mem_kib_sub(g->bg.cur_kib, g->used_kib)));
+            g->note = g_strdup_printf(
+                "headroom %.0f MiB below need",
+                kib_to_mib(mem_kib_sub(g->bg.cur_kib, g->used_kib)));
     }
 }
 
@@ -606,8 +605,8 @@ static void add_action(Plan *plan, const MemGuest *g, guint64 new_kib,
                       "need %.0f MiB; %s",
                       clamp ? g->rule : "", clamp ? " proposal cut; " : "",
                       kib_to_mib(g->unused_kib), kib_to_mib(g->used_kib),
-                      kib_to_mib((guint64)g->gs->rate_kib_s), kib_to_mib(g->need_kib),
-                      g->note ? g->note : "");
+                      kib_to_mib((guint64)g->gs->rate_kib_s),
+                      kib_to_mib(g->need_kib), g->note ? g->note : "");
 }
 
 /* Sends one proposal through the clamp; an action only if it still moves. */

@@ -74,8 +74,8 @@ static void tax_idle(MemTick *t, MemGuest *g, double tau)
         t, g, cur - step, "idle-tax",
         g_strdup_printf("%.0f MiB idle above need + %.0f MiB kept, tax %.2f "
                         "takes %.0f MiB, active %.2f, rho %.3g",
-                        kib_to_mib(idle), kib_to_mib(MEM_TAX_KEEP_KIB), tau, kib_to_mib(step),
-                        g->gs->active, rho_key(t, g, cur)));
+                        kib_to_mib(idle), kib_to_mib(MEM_TAX_KEEP_KIB), tau,
+                        kib_to_mib(step), g->gs->active, rho_key(t, g, cur)));
 }
 
 void mem_idle_tax_plan(MemTick *t)

@@ -28,8 +28,8 @@ int mem_stats_period_s(const MemConfig *cfg)
      * at most half of stale_after_s, so that the newest report is never
      * stale when a tick reads it, however long the interval: a guest whose
      * stats are stale is never grown. */
-    double period = MIN(floor(cfg->daemon.interval_s),
-                        floor(cfg->stale_after_s / 2.0));
+    double period =
+        MIN(floor(cfg->daemon.interval_s), floor(cfg->stale_after_s / 2.0));
 
     return (int)MAX(1.0, period);
 }

@@ -65,8 +65,7 @@ static int build_config(const Options *o, DaemonConfig *cfg, GError **error)
     MigrationConfig *mig = &cfg->migration;
 
     config_init(&request_schema, cfg);
-    if (o->config &&
-        !config_load_file(&request_schema, cfg, o->config, error))
+    if (o->config && !config_load_file(&request_schema, cfg, o->config, error))
         return EXIT_CONFIG;
     if (o->uri) {
         g_free(cfg->uri);
@@ -76,8 +75,8 @@ static int build_config(const Options *o, DaemonConfig *cfg, GError **error)
         g_strfreev(mig->peers);
         mig->peers = g_strdupv(o->peers);
     }
-    if (g_strcmp0(o->mode, "advise") == 0 || (!o->mode && mig->migration_mode ==
-                                                            MIGRATION_OFF))
+    if (g_strcmp0(o->mode, "advise") == 0 ||
+        (!o->mode && mig->migration_mode == MIGRATION_OFF))
         mig->migration_mode = MIGRATION_ADVISE;
     else if (g_strcmp0(o->mode, "execute") == 0)
         mig->migration_mode = MIGRATION_EXECUTE;

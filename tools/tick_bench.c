@@ -442,8 +442,8 @@ static void print_row(const Run *r, const RunStats *s)
 {
     g_printerr("  %-18s %-10s %5u dom  %8.2f ms wall (median %.2f)  "
                "%8.2f ms cpu  %6.0f calls\n",
-               r->ops->cli.prog, r->per_domain ? "per-domain" : "bulk", r->domains,
-               s->wall_ms, s->wall_ms_median, s->cpu_ms, s->rpc);
+               r->ops->cli.prog, r->per_domain ? "per-domain" : "bulk",
+               r->domains, s->wall_ms, s->wall_ms_median, s->cpu_ms, s->rpc);
 }
 
 typedef struct {
@@ -565,7 +565,8 @@ static void add_daemon(JsonBuilder *b, const Bench *bench, guint d)
     json_add_double(b, "cpu", ratio(sp.cpu_ms, sb.cpu_ms));
     json_add_double(b, "rpc_calls", ratio(sp.rpc, sb.rpc));
     if (pid > 0)
-        json_add_double(b, "server_cpu", ratio(sp.server_cpu_ms, sb.server_cpu_ms));
+        json_add_double(b, "server_cpu",
+                        ratio(sp.server_cpu_ms, sb.server_cpu_ms));
     json_builder_end_object(b);
     json_builder_end_object(b);
 }

@@ -271,22 +271,22 @@ int main(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     description = g_strdup_printf(
         "Numbers are decimal, or hexadecimal with a 0x prefix.\n"
-             "\n"
-             "Prints each value the inputs determine, one per line as\n"
-             "NAME DECIMAL (0xHEX):\n"
-             "  migration_delta_ns  --delta-ns, or dst - src wall clock (0 if "
-             "negative)\n"
-             "  guest_uptime_ns     src-hrtime - src-boot-hrtime\n"
-             "  tsc_delta           delta-ns * guest-hz / 1e9, truncated\n"
-             "  new_guest_tsc       guest-tsc + tsc_delta\n"
-             "  new_boot_hrtime     dst-hrtime - (guest_uptime_ns + delta)\n"
-             "  amd_multiplier_8_32, intel_multiplier_16_48\n"
-             "                      guest-hz / host-hz in fixed point\n"
-             "\n"
-             "A value that over- or underflows, or a ratio that does not fit "
-             "a multiplier\nformat, is status 1; the others are still "
-             "printed.\n%s\n",
-             exits);
+        "\n"
+        "Prints each value the inputs determine, one per line as\n"
+        "NAME DECIMAL (0xHEX):\n"
+        "  migration_delta_ns  --delta-ns, or dst - src wall clock (0 if "
+        "negative)\n"
+        "  guest_uptime_ns     src-hrtime - src-boot-hrtime\n"
+        "  tsc_delta           delta-ns * guest-hz / 1e9, truncated\n"
+        "  new_guest_tsc       guest-tsc + tsc_delta\n"
+        "  new_boot_hrtime     dst-hrtime - (guest_uptime_ns + delta)\n"
+        "  amd_multiplier_8_32, intel_multiplier_16_48\n"
+        "                      guest-hz / host-hz in fixed point\n"
+        "\n"
+        "A value that over- or underflows, or a ratio that does not fit "
+        "a multiplier\nformat, is status 1; the others are still "
+        "printed.\n%s\n",
+        exits);
     g_option_context_set_description(ctx, description);
 
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {

@@ -394,8 +394,8 @@ static void set_summary(Plan *plan, const char *fmt, ...)
     va_end(ap);
 }
 
-static GArray *build_items(const GArray *vcpus, const VcpuConfig *cfg, guint64 tick,
-                           gboolean ignore_dwell)
+static GArray *build_items(const GArray *vcpus, const VcpuConfig *cfg,
+                           guint64 tick, gboolean ignore_dwell)
 {
     GArray *items =
         g_array_sized_new(FALSE, TRUE, sizeof(AssignItem), vcpus->len);
@@ -620,7 +620,8 @@ static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
      * measurement of unpinned vCPUs was the guess they replace. */
     st->plan_tick = 0;
     set_summary(plan, "balanced sd=%.1f, pin %u unpinned vCPU%s, sd -> %.1f",
-                plan_sd(plan)->sd_before, nfree, nfree == 1 ? "" : "s", after.sd);
+                plan_sd(plan)->sd_before, nfree, nfree == 1 ? "" : "s",
+                after.sd);
 }
 
 static gboolean any_unpinned(const GArray *vcpus)
@@ -650,8 +651,8 @@ static double waiting_demand(const GArray *vcpus, const VcpuConfig *cfg,
 /* Checks the last applied plan against this tick's measurement: one that
  * did not lower sd, or missed its prediction by more than the threshold,
  * while the total load stayed put, starts a hold.  TRUE while held. */
-static gboolean check_hold(VcpuPolicyState *st, const VcpuConfig *cfg, double sd,
-                           const Measurement *m, guint nvcpus)
+static gboolean check_hold(VcpuPolicyState *st, const VcpuConfig *cfg,
+                           double sd, const Measurement *m, guint nvcpus)
 {
     double need = MAX(cfg->sd_hysteresis, MIN_PLAN_GAIN);
     gboolean promised = st->plan_sd_after <= st->plan_sd_before - need;

@@ -40,8 +40,7 @@ static void broken(const char *what, const char *detail)
 
 /* Loads text over the defaults and checks the outcome either way.
  * Returns the GError of a failed load (NULL on success). */
-static GError *load_checked(const ConfigSchema *s, const char *text,
-                            gsize len)
+static GError *load_checked(const ConfigSchema *s, const char *text, gsize len)
 {
     g_autofree char *cfg = g_malloc0(s->size);
     g_autofree char *before = g_malloc0(s->size);

@@ -295,9 +295,8 @@ static char *write_node(const Scratch *s, const char *name, const char *uuid)
 static void write_config(const char *path, const char *uri, double interval,
                          const char *extra)
 {
-    g_autofree char *text =
-        g_strdup_printf("[daemon]\nuri=%s\ninterval=%g\n%s", uri, interval,
-                        extra ? extra : "");
+    g_autofree char *text = g_strdup_printf("[daemon]\nuri=%s\ninterval=%g\n%s",
+                                            uri, interval, extra ? extra : "");
 
     g_assert_true(g_file_set_contents(path, text, -1, NULL));
 }
@@ -339,10 +338,11 @@ static void test_reload(Scratch *s, gconstpointer data)
     g_assert_true(daemon_reload(ctx));
     g_assert_cmpstr(((const DaemonConfig *)daemon_ctx_config(ctx))->uri, ==,
                     uri_b);
-    g_assert_cmpfloat(((const VcpuConfig *)daemon_ctx_config(ctx))->daemon.interval_s,
-                      ==, 0.5);
-    g_assert_cmpfloat(((const VcpuConfig *)daemon_ctx_config(ctx))->sd_threshold,
-                      ==, 3);
+    g_assert_cmpfloat(
+        ((const VcpuConfig *)daemon_ctx_config(ctx))->daemon.interval_s, ==,
+        0.5);
+    g_assert_cmpfloat(
+        ((const VcpuConfig *)daemon_ctx_config(ctx))->sd_threshold, ==, 3);
     /* The first tick on the new host has nothing earlier to compare. */
     g_assert_true(daemon_tick(ctx, FALSE, &err));
     g_assert_no_error(err);

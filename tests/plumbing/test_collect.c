@@ -54,9 +54,8 @@ static void test_collect_table(void)
         g_assert_cmpuint(d->balloon.actual_kib, ==, d->cur_kib);
         g_assert_cmpuint(d->max_kib, >=, d->cur_kib);
         g_assert_cmpuint(d->vcpus[0].time_ns, >, 0);
-        g_assert_cmpuint(cpumap_count(d->vcpus[0].cpumap,
-                                      snapshot_maplen(snap), 8),
-                         ==, 8);
+        g_assert_cmpuint(
+            cpumap_count(d->vcpus[0].cpumap, snapshot_maplen(snap), 8), ==, 8);
         g_assert_cmpuint(snap->rpc_calls, >=, 3);
     }
 }

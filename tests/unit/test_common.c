@@ -182,8 +182,7 @@ static void test_balloon_figures(void)
     g_assert_cmpuint(a.available_kib, ==, 500000);
     g_assert_cmpint(a.last_update, ==, 1700000000);
     g_assert_cmpuint(a.rss_kib, ==, 300000);
-    g_assert_cmpuint(a.present,
-                     ==,
+    g_assert_cmpuint(a.present, ==,
                      BALLOON_HAS_ACTUAL | BALLOON_HAS_UNUSED |
                          BALLOON_HAS_AVAILABLE | BALLOON_HAS_LAST_UPDATE |
                          BALLOON_HAS_RSS | BALLOON_HAS_SWAP_IN);

@@ -106,7 +106,8 @@ static double r_double(GRand *r, double lo, double hi, double usual)
 static void r_config(GRand *r, MemConfig *cfg)
 {
     tm_config(cfg, chance(r, 0.5) ? MEM_POLICY_COURSE : MEM_POLICY_IDLE_TAX);
-    cfg->daemon.interval_s = r_double(r, 0.05, 86400, g_rand_double_range(r, 1, 5));
+    cfg->daemon.interval_s =
+        r_double(r, 0.05, 86400, g_rand_double_range(r, 1, 5));
     cfg->guest_floor_mib = r_mib_setting(r, 16, 1 << 24, 200);
     cfg->min_unused_mib = r_mib_setting(r, 0, 1 << 24, 100);
     cfg->host_reserve_mib = r_mib_setting(r, 0, 1 << 24, 200);
@@ -351,9 +352,12 @@ static gboolean check_plan(const Snapshot *snap, const MemConfig *cfg,
         PROMISE(a->rule && a->base.reason && strstr(a->base.reason, "unused"),
                 "%s: action without rule or reason", a->base.name);
         PROMISE(is_live(d), "%s touched in state %d", a->base.name, d->state);
-        PROMISE(is_ballooned(d), "%s touched without balloon stats", a->base.name);
-        PROMISE(is_fresh(snap, cfg, d), "%s touched with stale stats", a->base.name);
-        PROMISE(a->old_kib == CUR(d), "%s: old target is not current", a->base.name);
+        PROMISE(is_ballooned(d), "%s touched without balloon stats",
+                a->base.name);
+        PROMISE(is_fresh(snap, cfg, d), "%s touched with stale stats",
+                a->base.name);
+        PROMISE(a->old_kib == CUR(d), "%s: old target is not current",
+                a->base.name);
         PROMISE(delta != 0, "%s: no-op action", a->base.name);
         PROMISE(delta >= min_step || -delta >= min_step,
                 "%s: change below min_step", a->base.name);
@@ -362,7 +366,8 @@ static gboolean check_plan(const Snapshot *snap, const MemConfig *cfg,
         if (delta > 0) {
             seen_kinds->grows++;
             grow += delta;
-            PROMISE(a->new_kib <= d->max_kib, "%s grown above max", a->base.name);
+            PROMISE(a->new_kib <= d->max_kib, "%s grown above max",
+                    a->base.name);
             continue;
         }
         seen_kinds->shrinks++;

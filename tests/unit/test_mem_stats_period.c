@@ -75,8 +75,8 @@ static void test_period_keeps_stats_fresh(void)
             d->balloon.last_update -= mem_stats_period_s(&cfg);
             plan = mem_policy_decide(snap, &cfg, st);
             a = tm_action_for(plan, "thin");
-            g_test_message("interval %g s, stale after %u s: %s",
-                           c->interval_s, c->stale_after_s, plan->summary);
+            g_test_message("interval %g s, stale after %u s: %s", c->interval_s,
+                           c->stale_after_s, plan->summary);
             g_assert_nonnull(a);
             g_assert_cmpuint(a->new_kib, >, a->old_kib);
             config_clear(&mem_config_schema, &cfg);
@@ -119,7 +119,8 @@ static void test_period_plan(void)
         }
         mem_stats_periods_plan(sp, snap, &cfg, plan);
         for (i = 0; i < plan_len(plan); i++) {
-            const StatsPeriodAction *a = stats_period_action_of(plan_get(plan, i));
+            const StatsPeriodAction *a =
+                stats_period_action_of(plan_get(plan, i));
 
             g_assert_nonnull(a);
             g_assert_cmpint(a->period_s, ==, mem_stats_period_s(&cfg));
