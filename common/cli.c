@@ -158,6 +158,19 @@ static GOptionEntry *daemon_entries(const CliSpec *spec)
     return e;
 }
 
+void cli_entries_free(const GOptionEntry *entries)
+{
+    const GOptionEntry *e;
+
+    for (e = entries; e->long_name; e++) {
+        if (e->arg == G_OPTION_ARG_STRING || e->arg == G_OPTION_ARG_FILENAME)
+            g_clear_pointer((char **)e->arg_data, g_free);
+        else if (e->arg == G_OPTION_ARG_STRING_ARRAY ||
+                 e->arg == G_OPTION_ARG_FILENAME_ARRAY)
+            g_clear_pointer((char ***)e->arg_data, g_strfreev);
+    }
+}
+
 typedef struct {
     char *uri;
     char *config;
@@ -171,17 +184,6 @@ typedef struct {
     gboolean verbose;
     gboolean version;
 } RawOptions;
-
-static void raw_clear(RawOptions *o)
-{
-    g_free(o->uri);
-    g_free(o->config);
-    g_free(o->interval);
-    g_free(o->decision_log);
-    g_free(o->migration);
-    g_strfreev(o->peers);
-    g_strfreev(o->rest);
-}
 
 /* The interval from the argument or --interval, into the overlay. */
 static gboolean take_interval(const CliSpec *spec, RawOptions *o, GString *ov,
@@ -298,7 +300,7 @@ out:
         *error = g_error_new(CLI_ERROR, CLI_ERROR_OPTION, "%s", e->message);
         g_error_free(e);
     }
-    raw_clear(&o);
+    cli_entries_free(common);
     return ok;
 }
 

@@ -50,6 +50,11 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
 int cli_build_config(const CliSpec *spec, const CliResult *r, gpointer cfg,
                      GError **error);
 
+/* Frees the strings GLib stored for entries' string, file name and string
+ * array options, and sets them to NULL: a program's options need no
+ * clearing function of their own. */
+void cli_entries_free(const GOptionEntry *entries);
+
 /* Strict positional interval: a decimal number of seconds > 0. */
 gboolean cli_parse_interval(const char *s, double *out, GError **error);
 

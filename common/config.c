@@ -12,16 +12,9 @@ GQuark config_error_quark(void)
 static const char *const migration_mode_names[] = {"off", "advise", "execute",
                                                    NULL};
 
-#define DK(k, t, f, lo, hi)                                                    \
-    {                                                                          \
-        .group = "daemon", .key = k, .type = t,                                \
-        .offset = offsetof(DaemonConfig, f), .min = lo, .max = hi              \
-    }
+#define DK(k, t, f, lo, hi) CONFIG_KEY("daemon", k, t, DaemonConfig, f, lo, hi)
 #define MK(k, t, f, lo, hi)                                                    \
-    {                                                                          \
-        .group = "migration", .key = k, .type = t,                             \
-        .offset = offsetof(DaemonConfig, migration.f), .min = lo, .max = hi    \
-    }
+    CONFIG_KEY("migration", k, t, DaemonConfig, migration.f, lo, hi)
 
 /* The keys of every daemon.  A key no table lists is an error, so a
  * misspelt setting is reported instead of silently ignored. */

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stddef.h>
 
 /* ---- The [daemon] and [migration] groups ------------------------------ */
 
@@ -80,6 +81,14 @@ typedef struct {
     const char *expected;
     gboolean (*entry_ok)(const char *entry); /* CONFIG_STRLIST, or NULL */
 } ConfigKey;
+
+/* A plain key (number, string, bool or list without a check) of grp,
+ * setting field of the struct st, numbers within [lo, hi]. */
+#define CONFIG_KEY(grp, name, kind, st, field, lo, hi)                         \
+    {                                                                          \
+        .group = grp, .key = name, .type = kind,                               \
+        .offset = offsetof(st, field), .min = lo, .max = hi                    \
+    }
 
 typedef struct {
     /* Size of the whole struct; it starts with a DaemonConfig, whose keys

@@ -17,11 +17,7 @@ static gboolean shares_entry_ok(const char *entry)
     return g_ascii_string_to_unsigned(eq + 1, 10, 1, 1000000, &v, NULL);
 }
 
-#define MK(k, t, f, lo, hi)                                                    \
-    {                                                                          \
-        .group = "memory", .key = k, .type = t,                                \
-        .offset = offsetof(MemConfig, f), .min = lo, .max = hi                 \
-    }
+#define MK(k, t, f, lo, hi) CONFIG_KEY("memory", k, t, MemConfig, f, lo, hi)
 
 static const ConfigKey mem_keys[] = {
     {.group = "memory",

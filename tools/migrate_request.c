@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "cli.h"
 #include "conn.h"
 #include "exit_codes.h"
 #include "migrate_exec.h"
@@ -19,12 +20,8 @@
  * groups are skipped, but for the memory coordinator's reserve, which a
  * peer must keep free too. */
 static const ConfigKey request_keys[] = {
-    {.group = "memory",
-     .key = "host_reserve_mib",
-     .type = CONFIG_UINT64,
-     .offset = offsetof(DaemonConfig, migration.host_reserve_mib),
-     .min = 0,
-     .max = 1 << 24},
+    CONFIG_KEY("memory", "host_reserve_mib", CONFIG_UINT64, DaemonConfig,
+               migration.host_reserve_mib, 0, 1 << 24),
     {NULL},
 };
 
@@ -46,16 +43,6 @@ typedef struct {
     double tolerance;
     gboolean verbose;
 } Options;
-
-static void options_clear(Options *o)
-{
-    g_free(o->uri);
-    g_strfreev(o->peers);
-    g_free(o->guest);
-    g_free(o->mode);
-    g_free(o->config);
-    g_free(o->log);
-}
 
 /* Defaults, then the config file, then the options.  Returns the exit
  * status for a failure (EXIT_CONFIG for the file, else EXIT_USAGE), or
@@ -144,7 +131,7 @@ int main(int argc, char **argv)
                        : (argc > 1 ? "unexpected argument"
                                    : "--guest is "
                                      "required"));
-        options_clear(&o);
+        cli_entries_free(entries);
         return EXIT_USAGE;
     }
     if (o.verbose)
@@ -170,6 +157,6 @@ int main(int argc, char **argv)
 cleanup:
     g_clear_pointer(&m, migrator_free);
     config_clear(&request_schema, &cfg);
-    options_clear(&o);
+    cli_entries_free(entries);
     return rc;
 }

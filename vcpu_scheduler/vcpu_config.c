@@ -5,20 +5,13 @@
 G_STATIC_ASSERT(offsetof(VcpuConfig, daemon) == 0);
 
 #define VK(k, f, lo, hi)                                                       \
-    {                                                                          \
-        .group = "vcpu", .key = k, .type = CONFIG_DOUBLE,                      \
-        .offset = offsetof(VcpuConfig, f), .min = lo, .max = hi                \
-    }
+    CONFIG_KEY("vcpu", k, CONFIG_DOUBLE, VcpuConfig, f, lo, hi)
 
 static const ConfigKey vcpu_keys[] = {
     VK("sd_threshold", sd_threshold, 0.1, 100),
     VK("sd_hysteresis", sd_hysteresis, 0, 100),
-    {.group = "vcpu",
-     .key = "dwell_ticks",
-     .type = CONFIG_UINT,
-     .offset = offsetof(VcpuConfig, dwell_ticks),
-     .min = 0,
-     .max = 10000},
+    CONFIG_KEY("vcpu", "dwell_ticks", CONFIG_UINT, VcpuConfig, dwell_ticks, 0,
+               10000),
     VK("idle_util", idle_util, 0, 100),
     {NULL},
 };
