@@ -72,7 +72,7 @@ static void set_stats_period(DaemonCtx *ctx, const StatsPeriodAction *a,
         g_debug("cannot set stats period of %s: %s", a->base.name,
                 conn_last_error_message());
     else
-        g_debug("stats period of %s set to %d s", a->base.name, a->period_s);
+        daemon_log_action(ctx, &a->base, TRUE, NULL);
 }
 
 static gboolean set_balloon(DaemonCtx *ctx, const MemConfig *cfg,

@@ -246,6 +246,8 @@ static void test_memory_targets(Scratch *s, gconstpointer data)
     action_set_reason(&shrink->base, "test shrink");
 
     g_test_expect_message("aos", G_LOG_LEVEL_MESSAGE,
+                          "stats period test: 3 s: *");
+    g_test_expect_message("aos", G_LOG_LEVEL_MESSAGE,
                           "balloon test: * MiB [test-grow]: test growth");
     g_test_expect_message("memory_coordinator", G_LOG_LEVEL_MESSAGE,
                           "skipped shrinking test: stats are * s old");
@@ -255,14 +257,19 @@ static void test_memory_targets(Scratch *s, gconstpointer data)
     g_assert_cmpuint(failed, ==, 0);
     g_assert_cmpuint(current_kib(conn, d->uuid), ==, grown);
 
-    /* Only the growth was done, so only it is in the decision log. */
+    /* The period and the growth were done, the shrink not, and the
+     * decision log says so. */
     lines = read_log(log);
-    g_assert_cmpuint(lines->len, ==, 1);
+    g_assert_cmpuint(lines->len, ==, 2);
     g_assert_cmpstr(json_object_get_string_member(log_line(lines, 0), "action"),
+                    ==, "stats-period");
+    g_assert_cmpint(json_object_get_int_member(log_line(lines, 0), "period_s"),
+                    ==, 3);
+    g_assert_cmpstr(json_object_get_string_member(log_line(lines, 1), "action"),
                     ==, "balloon");
-    g_assert_cmpint(json_object_get_int_member(log_line(lines, 0), "new_kib"),
+    g_assert_cmpint(json_object_get_int_member(log_line(lines, 1), "new_kib"),
                     ==, (gint64)grown);
-    g_assert_cmpstr(json_object_get_string_member(log_line(lines, 0), "rule"),
+    g_assert_cmpstr(json_object_get_string_member(log_line(lines, 1), "rule"),
                     ==, "test-grow");
 
     /* The period was set: the next plan does not ask for it again. */
