@@ -29,7 +29,7 @@ const ActionType balloon_action = {
 
 static char *stats_period_describe(const Action *a)
 {
-    return g_strdup_printf("stats period %s: %d s", a->name,
+    return g_strdup_printf("stats period of %s set to %d s", a->name,
                            ((const StatsPeriodAction *)a)->period_s);
 }
 

@@ -246,7 +246,7 @@ static void test_memory_targets(Scratch *s, gconstpointer data)
     action_set_reason(&shrink->base, "test shrink");
 
     g_test_expect_message("aos", G_LOG_LEVEL_MESSAGE,
-                          "stats period test: 3 s: *");
+                          "stats period of test set to 3 s: *");
     g_test_expect_message("aos", G_LOG_LEVEL_MESSAGE,
                           "balloon test: * MiB [test-grow]: test growth");
     g_test_expect_message("memory_coordinator", G_LOG_LEVEL_MESSAGE,
