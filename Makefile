@@ -107,7 +107,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvcpu.a $(BUILD)/libmem.a $
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/plumbing/%: $(BUILD)/tests/plumbing/%.o $(BUILD)/libcommon.a
+# Plumbing tests run the daemons' own apply steps and tick driver.
+$(BUILD)/tests/plumbing/%: $(BUILD)/tests/plumbing/%.o $(BUILD)/libvcpu.a $(BUILD)/libmem.a \
+        $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Workload programs run inside the guests' busybox initramfs, so they are static.
@@ -153,7 +155,7 @@ install: all
 	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/aos \
 	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(DAEMONS) $(SBIN_TOOLS) $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(filter-out $(SBIN_TOOLS),$(INSTALL_TOOLS)) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(wildcard conf/*.conf conf/*.env) $(DESTDIR)$(SYSCONFDIR)/aos/
@@ -170,6 +172,7 @@ install: all
 	done
 	install -m 0644 conf/aos.sysusers $(DESTDIR)$(SYSUSERSDIR)/aos.conf
 	install -m 0644 $(wildcard doc/*.1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(wildcard doc/*.7) $(DESTDIR)$(MANDIR)/man7/
 	install -m 0644 $(wildcard doc/*.8) $(DESTDIR)$(MANDIR)/man8/
 
 # dpkg-buildpackage cleans the tree it builds in (make clean) and writes
@@ -216,17 +219,22 @@ FUZZ_CFLAGS = -std=gnu11 $(WARN) -DG_LOG_DOMAIN=\"aos\" -D_GNU_SOURCE \
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_COMMON_OBJ := $(COMMON_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_DAEMON_OBJ := $(VCPU_SRC:%.c=$(FUZZ_BUILD)/%.o) $(MEM_SRC:%.c=$(FUZZ_BUILD)/%.o)
 
 .PRECIOUS: $(FUZZ_BUILD)/%.o $(FUZZ_BUILD)/cov/%.o
 .PHONY: fuzz fuzz-build fuzz-clean fuzz-coverage valgrind
 
-$(FUZZ_BUILD)/%.o: %.c $(wildcard common/*.h)
+$(FUZZ_BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 $(FUZZ_BUILD)/libcommon.a: $(FUZZ_COMMON_OBJ)
 	$(AR) rcs $@ $^
-$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libcommon.a
+$(FUZZ_BUILD)/libdaemons.a: $(FUZZ_DAEMON_OBJ)
+	$(AR) rcs $@ $^
+# fuzz_config reads settings through the daemons' own keys and options.
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libdaemons.a \
+        $(FUZZ_BUILD)/libcommon.a
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
 fuzz-build: $(FUZZ_BIN)
@@ -247,11 +255,13 @@ valgrind:
 # run once each).
 FUZZ_COV_CFLAGS = $(filter-out -fsanitize=%,$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link \
                   -fprofile-instr-generate -fcoverage-mapping
-$(FUZZ_BUILD)/cov/%.o: %.c $(wildcard common/*.h)
+$(FUZZ_BUILD)/cov/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  COVCC   $<"
 	@$(FUZZ_CC) $(FUZZ_COV_CFLAGS) -c -o $@ $<
-$(FUZZ_BUILD)/cov/fuzz_%: $(FUZZ_BUILD)/cov/tests/fuzz/fuzz_%.o $(COMMON_SRC:%.c=$(FUZZ_BUILD)/cov/%.o)
+$(FUZZ_BUILD)/cov/fuzz_%: $(FUZZ_BUILD)/cov/tests/fuzz/fuzz_%.o \
+        $(VCPU_SRC:%.c=$(FUZZ_BUILD)/cov/%.o) $(MEM_SRC:%.c=$(FUZZ_BUILD)/cov/%.o) \
+        $(COMMON_SRC:%.c=$(FUZZ_BUILD)/cov/%.o)
 	$(FUZZ_CC) -fsanitize=fuzzer -fprofile-instr-generate -o $@ $^ $(LIBS)
 
 fuzz-coverage: $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/cov/%)

@@ -1,8 +1,12 @@
 #include "cli.h"
 
 #include <math.h>
+#include <string.h>
 
-G_DEFINE_QUARK(aos - cli - error - quark, cli_error)
+GQuark cli_error_quark(void)
+{
+    return g_quark_from_static_string("aos-cli-error-quark");
+}
 
 void cli_result_clear(CliResult *r)
 {
@@ -12,26 +16,25 @@ void cli_result_clear(CliResult *r)
 
 gboolean cli_parse_interval(const char *s, double *out, GError **error)
 {
-    char *end = NULL;
     double v;
 
     if (!s || !*s) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE, "the interval is empty");
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
+                    "the interval is empty");
         return FALSE;
     }
-    v = g_ascii_strtod(s, &end);
-    if (end == s || *end != '\0' || !isfinite(v)) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
+    if (!config_parse_decimal(s, &v) || !isfinite(v)) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
                     "interval '%s' is not a number of seconds", s);
         return FALSE;
     }
     if (v <= 0) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
                     "interval '%s' must be greater than zero", s);
         return FALSE;
     }
     if (v < 0.05 || v > 86400) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
                     "interval '%s' is out of range (0.05 to 86400 seconds)", s);
         return FALSE;
     }
@@ -52,15 +55,127 @@ static void overlay_add(GString *ov, const char *group, const char *key,
     g_string_append(ov, text);
 }
 
+/* The entry of entries[] that arg names ("--name", "--name=v" or "-c"),
+ * or NULL. */
+static const GOptionEntry *find_entry(const GOptionEntry *const *entries,
+                                      const char *arg)
+{
+    guint i;
+    guint k;
+
+    for (i = 0; entries[i]; i++) {
+        for (k = 0; entries[i][k].long_name; k++) {
+            const GOptionEntry *e = &entries[i][k];
+            gsize n = strlen(e->long_name);
+
+            if (arg[1] == '-' && strncmp(arg + 2, e->long_name, n) == 0 &&
+                (arg[2 + n] == '\0' || arg[2 + n] == '='))
+                return e;
+            if (arg[1] != '-' && e->short_name && arg[1] == e->short_name &&
+                arg[2] == '\0')
+                return e;
+        }
+    }
+    return NULL;
+}
+
+/* GLib reads "-1" as an unknown option -1; a user who typed a negative
+ * interval should hear about the interval.  The value of an option that
+ * takes one ("--budget-mib -5") is that option's, and is checked as such
+ * later. */
+static gboolean check_negative_interval(const GOptionEntry *const *entries,
+                                        int argc, char **argv, GError **error)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const GOptionEntry *e;
+
+        if (strcmp(arg, "--") == 0)
+            return TRUE;
+        if (arg[0] != '-')
+            continue;
+        if (g_ascii_isdigit(arg[1]) ||
+            (arg[1] == '.' && g_ascii_isdigit(arg[2]))) {
+            g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
+                        "interval '%s' must be greater than zero", arg);
+            return FALSE;
+        }
+        e = find_entry(entries, arg);
+        if (e && e->arg != G_OPTION_ARG_NONE && !strchr(arg, '='))
+            i++;
+    }
+    return TRUE;
+}
+
+/* What the option callbacks write to. */
+typedef struct {
+    const CliSpec *spec;
+    GString *overlay;
+} OptionSink;
+
+static gboolean on_daemon_option(const char *option_name, const char *value,
+                                 gpointer data, GError **error)
+{
+    OptionSink *sink = data;
+    const CliOption *o;
+
+    for (o = sink->spec->options; o && o->long_name; o++) {
+        if ((g_str_has_prefix(option_name, "--") &&
+             strcmp(option_name + 2, o->long_name) == 0) ||
+            (option_name[1] == o->short_name && option_name[2] == '\0')) {
+            overlay_add(sink->overlay, o->group, o->key, value);
+            return TRUE;
+        }
+    }
+    g_set_error(error, CLI_ERROR, CLI_ERROR_OPTION, "unknown option %s",
+                option_name);
+    return FALSE;
+}
+
+/* The daemon's options as GOptionEntry callbacks that write its keys. */
+static GOptionEntry *daemon_entries(const CliSpec *spec)
+{
+    guint n = 0;
+    guint i;
+    GOptionEntry *e;
+
+    while (spec->options && spec->options[n].long_name)
+        n++;
+    e = g_new0(GOptionEntry, n + 1);
+    for (i = 0; i < n; i++) {
+        const CliOption *o = &spec->options[i];
+
+        e[i] = (GOptionEntry){o->long_name,
+                              o->short_name,
+                              0,
+                              G_OPTION_ARG_CALLBACK,
+                              (gpointer)on_daemon_option,
+                              o->description,
+                              o->arg_description};
+    }
+    return e;
+}
+
+void cli_entries_free(const GOptionEntry *entries)
+{
+    const GOptionEntry *e;
+
+    for (e = entries; e->long_name; e++) {
+        if (e->arg == G_OPTION_ARG_STRING || e->arg == G_OPTION_ARG_FILENAME)
+            g_clear_pointer((char **)e->arg_data, g_free);
+        else if (e->arg == G_OPTION_ARG_STRING_ARRAY ||
+                 e->arg == G_OPTION_ARG_FILENAME_ARRAY)
+            g_clear_pointer((char ***)e->arg_data, g_strfreev);
+    }
+}
+
 typedef struct {
     char *uri;
     char *config;
     char *interval;
     char *decision_log;
-    char *policy;
-    char *budget;
-    char *reserve;
-    char *threshold;
     char *migration;
     char **peers;
     char **rest;
@@ -70,19 +185,41 @@ typedef struct {
     gboolean version;
 } RawOptions;
 
-static void raw_clear(RawOptions *o)
+/* The interval from the argument or --interval, into the overlay. */
+static gboolean take_interval(const CliSpec *spec, RawOptions *o, GString *ov,
+                              GError **error)
 {
-    g_free(o->uri);
-    g_free(o->config);
-    g_free(o->interval);
-    g_free(o->decision_log);
-    g_free(o->policy);
-    g_free(o->budget);
-    g_free(o->reserve);
-    g_free(o->threshold);
-    g_free(o->migration);
-    g_strfreev(o->peers);
-    g_strfreev(o->rest);
+    g_autofree char *txt = NULL;
+    double interval = 0;
+
+    if (o->rest && o->rest[0] && o->rest[1]) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_ARGUMENTS,
+                    "expected one interval argument, got %u arguments",
+                    g_strv_length(o->rest));
+        return FALSE;
+    }
+    if (o->rest && o->rest[0] && o->interval) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_ARGUMENTS,
+                    "give the interval either as an argument or with "
+                    "--interval, not both");
+        return FALSE;
+    }
+    if (o->rest && o->rest[0])
+        o->interval = g_strdup(o->rest[0]);
+    if (!o->interval) {
+        if (o->config || o->version)
+            return TRUE;
+        g_set_error(error, CLI_ERROR, CLI_ERROR_INTERVAL,
+                    "missing interval: usage: %s <interval-seconds> "
+                    "[options]",
+                    spec->prog);
+        return FALSE;
+    }
+    if (!cli_parse_interval(o->interval, &interval, error))
+        return FALSE;
+    txt = g_strdup_printf("%.17g", interval);
+    overlay_add(ov, "daemon", "interval", txt);
+    return TRUE;
 }
 
 gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
@@ -113,90 +250,36 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
         {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.rest, NULL,
          NULL},
         {NULL}};
-    GOptionEntry memory[] = {
-        {"policy", 'p', 0, G_OPTION_ARG_STRING, &o.policy,
-         "balloon policy: course or idle-tax", "NAME"},
-        {"budget-mib", 'b', 0, G_OPTION_ARG_STRING, &o.budget,
-         "total MiB all guests may hold (0: from the host)", "MIB"},
-        {"reserve-mib", 'r', 0, G_OPTION_ARG_STRING, &o.reserve,
-         "MiB the host always keeps free", "MIB"},
-        {NULL}};
-    GOptionEntry vcpu[] = {
-        {"threshold", 't', 0, G_OPTION_ARG_STRING, &o.threshold,
-         "balanced when the sd of pCPU utilisation is at most this", "PCT"},
-        {NULL}};
-    g_autoptr(GOptionContext) ctx = g_option_context_new("<interval>");
+    g_autofree GOptionEntry *own = daemon_entries(spec);
+    const GOptionEntry *const all_entries[] = {common, own, NULL};
     g_autoptr(GString) ov = g_string_new(NULL);
+    OptionSink sink = {spec, ov};
+    g_autoptr(GOptionContext) ctx = g_option_context_new("<interval>");
+    GOptionGroup *group = g_option_group_new(NULL, NULL, NULL, &sink, NULL);
+    g_autofree char *exits = exit_codes_help();
     g_auto(GStrv) args = NULL;
     gboolean ok = FALSE;
-    double interval = 0;
 
     g_option_context_set_summary(ctx, spec->summary);
-    g_option_context_set_description(
-        ctx, "Exit status: 0 success, 1 runtime failure with --once, 2 bad "
-             "command line, 3 bad config file, 4 libvirt unreachable with "
-             "--once or --dry-run.");
-    g_option_context_add_main_entries(ctx, common, NULL);
-    if (spec->memory)
-        g_option_context_add_main_entries(ctx, memory, NULL);
-    if (spec->vcpu)
-        g_option_context_add_main_entries(ctx, vcpu, NULL);
+    g_option_context_set_description(ctx, exits);
+    g_option_group_add_entries(group, common);
+    g_option_group_add_entries(group, own);
+    g_option_context_set_main_group(ctx, group);
     g_option_context_set_strict_posix(ctx, FALSE);
 
-    /* "-1" would otherwise read as an unknown option; a user who typed a
-     * negative interval should hear about the interval. */
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-' && g_ascii_isdigit(argv[i][1])) {
-            g_set_error(error, CLI_ERROR, EXIT_USAGE,
-                        "interval '%s' must be greater than zero", argv[i]);
-            goto out;
-        }
-    }
+    if (!check_negative_interval(all_entries, argc, argv, error))
+        goto out;
     args = g_new0(char *, argc + 1);
     for (int i = 0; i < argc; i++)
         args[i] = g_strdup(argv[i]);
     if (!g_option_context_parse_strv(ctx, &args, error))
         goto out;
-
-    if (o.rest && o.rest[0] && o.rest[1]) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
-                    "expected one interval argument, got %u arguments",
-                    g_strv_length(o.rest));
+    if (!take_interval(spec, &o, ov, error))
         goto out;
-    }
-    if (o.rest && o.rest[0] && o.interval) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
-                    "give the interval either as an argument or with "
-                    "--interval, not both");
-        goto out;
-    }
-    if (o.rest && o.rest[0] && !o.interval)
-        o.interval = g_strdup(o.rest[0]);
-    if (o.interval) {
-        g_autofree char *txt = NULL;
-        if (!cli_parse_interval(o.interval, &interval, error))
-            goto out;
-        txt = g_strdup_printf("%.17g", interval);
-        overlay_add(ov, "daemon", "interval", txt);
-    } else if (!o.config && !o.version) {
-        g_set_error(error, CLI_ERROR, EXIT_USAGE,
-                    "missing interval: usage: %s <interval-seconds> "
-                    "[options]",
-                    spec->prog);
-        goto out;
-    }
     if (o.uri)
         overlay_add(ov, "daemon", "uri", o.uri);
     if (o.decision_log)
         overlay_add(ov, "daemon", "decision_log", o.decision_log);
-    if (o.policy)
-        overlay_add(ov, "memory", "policy", o.policy);
-    if (o.budget)
-        overlay_add(ov, "memory", "guest_budget_mib", o.budget);
-    if (o.reserve)
-        overlay_add(ov, "memory", "host_reserve_mib", o.reserve);
-    if (o.threshold)
-        overlay_add(ov, "vcpu", "sd_threshold", o.threshold);
     if (o.migration)
         overlay_add(ov, "migration", "mode", o.migration);
     if (o.peers) {
@@ -214,31 +297,36 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
 out:
     if (!ok && error && *error && (*error)->domain != CLI_ERROR) {
         GError *e = *error;
-        *error = g_error_new(CLI_ERROR, EXIT_USAGE, "%s", e->message);
+        *error = g_error_new(CLI_ERROR, CLI_ERROR_OPTION, "%s", e->message);
         g_error_free(e);
     }
-    raw_clear(&o);
+    cli_entries_free(common);
     return ok;
 }
 
-int cli_build_config(const CliResult *r, Config *cfg, GError **error)
+int cli_build_config(const CliSpec *spec, const CliResult *r, gpointer cfg,
+                     GError **error)
 {
-    Config tmp;
+    const ConfigSchema *s = spec->config;
+    g_autofree char *tmp = g_malloc(s->size);
+    DaemonConfig *d = (DaemonConfig *)tmp;
+    int rc = EXIT_OK;
 
-    config_defaults(&tmp);
-    if (r->config_path && !config_load_file(&tmp, r->config_path, error)) {
-        config_clear(&tmp);
-        return EXIT_CONFIG;
+    config_init(s, tmp);
+    if (r->config_path && !config_load_file(s, tmp, r->config_path, error))
+        rc = EXIT_CONFIG;
+    else if (r->overlay && *r->overlay &&
+             !config_load_data(s, tmp, r->overlay, strlen(r->overlay),
+                               "command line", error))
+        rc = EXIT_USAGE;
+    if (rc != EXIT_OK) {
+        config_clear(s, tmp);
+        return rc;
     }
-    if (r->overlay && *r->overlay &&
-        !config_load_data(&tmp, r->overlay, "command line", error)) {
-        config_clear(&tmp);
-        return EXIT_USAGE;
-    }
-    tmp.once = r->once;
-    tmp.dry_run = r->dry_run;
-    tmp.verbose = tmp.verbose || r->verbose;
-    config_clear(cfg);
-    *cfg = tmp;
+    d->once = r->once;
+    d->dry_run = r->dry_run;
+    d->verbose = d->verbose || r->verbose;
+    config_clear(s, cfg);
+    memcpy(cfg, tmp, s->size);
     return EXIT_OK;
 }

@@ -6,7 +6,7 @@
 
 GQuark clocksync_error_quark(void)
 {
-    return g_quark_from_static_string("clocksync-error-quark");
+    return g_quark_from_static_string("aos-clocksync-error-quark");
 }
 
 gboolean clocksync_is_synchronised(int state, int status)

@@ -1,5 +1,6 @@
 #include "collect.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Copies one bulk-stats typed parameter into the sample if it is one we
@@ -31,58 +32,19 @@ static gboolean take_vcpu_param(DomainSample *d, const virTypedParameter *p)
     return TRUE;
 }
 
-typedef struct {
-    const char *name;
-    guint32 bit;
-    size_t offset;
-} BalloonParam;
-
-#define BP(n, b, f)                                                            \
-    {                                                                          \
-        n, b, offsetof(BalloonStats, f)                                        \
-    }
-static const BalloonParam balloon_params[] = {
-    BP("balloon.unused", BALLOON_HAS_UNUSED, unused_kib),
-    BP("balloon.available", BALLOON_HAS_AVAILABLE, available_kib),
-    BP("balloon.usable", BALLOON_HAS_USABLE, usable_kib),
-    BP("balloon.rss", BALLOON_HAS_RSS, rss_kib),
-    BP("balloon.disk_caches", BALLOON_HAS_DISK_CACHES, disk_caches_kib),
-    BP("balloon.major_fault", BALLOON_HAS_MAJOR_FAULT, major_fault),
-    BP("balloon.minor_fault", BALLOON_HAS_MINOR_FAULT, minor_fault),
-    BP("balloon.swap_in", BALLOON_HAS_SWAP_IN, swap_in_kib),
-    BP("balloon.swap_out", BALLOON_HAS_SWAP_OUT, swap_out_kib),
-};
-
 static gboolean take_balloon_param(DomainSample *d, const virTypedParameter *p)
 {
-    guint i;
-
     if (p->type != VIR_TYPED_PARAM_ULLONG)
         return FALSE;
-    if (strcmp(p->field, "balloon.current") == 0) {
+    /* libvirt's current memory of a running guest is its balloon's
+     * size. */
+    if (strcmp(p->field, "balloon.current") == 0)
         d->cur_kib = p->value.ul;
-        d->balloon.actual_kib = p->value.ul;
-        d->balloon.present |= BALLOON_HAS_ACTUAL;
-        return TRUE;
-    }
     if (strcmp(p->field, "balloon.maximum") == 0) {
         d->max_kib = p->value.ul;
         return TRUE;
     }
-    if (strcmp(p->field, "balloon.last-update") == 0) {
-        d->balloon.last_update = (gint64)p->value.ul;
-        d->balloon.present |= BALLOON_HAS_LAST_UPDATE;
-        return TRUE;
-    }
-    for (i = 0; i < G_N_ELEMENTS(balloon_params); i++) {
-        if (strcmp(p->field, balloon_params[i].name) == 0) {
-            *(guint64 *)((char *)&d->balloon + balloon_params[i].offset) =
-                p->value.ul;
-            d->balloon.present |= balloon_params[i].bit;
-            return TRUE;
-        }
-    }
-    return FALSE;
+    return balloon_stats_take_param(&d->balloon, p->field, p->value.ul);
 }
 
 /* Guest stats count only when the guest's balloon driver reports the
@@ -94,63 +56,6 @@ static void finish_balloon(DomainSample *d)
     d->has_balloon_stats = (d->balloon.present & need) == need;
 }
 
-void collect_balloon_from_memory_stats(const virDomainMemoryStatStruct *stats,
-                                       int n, BalloonStats *b)
-{
-    int i;
-
-    for (i = 0; i < n; i++) {
-        switch (stats[i].tag) {
-        case VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON:
-            b->actual_kib = stats[i].val;
-            b->present |= BALLOON_HAS_ACTUAL;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_UNUSED:
-            b->unused_kib = stats[i].val;
-            b->present |= BALLOON_HAS_UNUSED;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_AVAILABLE:
-            b->available_kib = stats[i].val;
-            b->present |= BALLOON_HAS_AVAILABLE;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_USABLE:
-            b->usable_kib = stats[i].val;
-            b->present |= BALLOON_HAS_USABLE;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_RSS:
-            b->rss_kib = stats[i].val;
-            b->present |= BALLOON_HAS_RSS;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_DISK_CACHES:
-            b->disk_caches_kib = stats[i].val;
-            b->present |= BALLOON_HAS_DISK_CACHES;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT:
-            b->major_fault = stats[i].val;
-            b->present |= BALLOON_HAS_MAJOR_FAULT;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_MINOR_FAULT:
-            b->minor_fault = stats[i].val;
-            b->present |= BALLOON_HAS_MINOR_FAULT;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_SWAP_IN:
-            b->swap_in_kib = stats[i].val;
-            b->present |= BALLOON_HAS_SWAP_IN;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_SWAP_OUT:
-            b->swap_out_kib = stats[i].val;
-            b->present |= BALLOON_HAS_SWAP_OUT;
-            break;
-        case VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE:
-            b->last_update = (gint64)stats[i].val;
-            b->present |= BALLOON_HAS_LAST_UPDATE;
-            break;
-        default:
-            break;
-        }
-    }
-}
-
 static gboolean fill_memory_stats(virDomainPtr dom, DomainSample *d, guint *rpc)
 {
     virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
@@ -160,10 +65,11 @@ static gboolean fill_memory_stats(virDomainPtr dom, DomainSample *d, guint *rpc)
     n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
     if (n < 0)
         return FALSE;
-    collect_balloon_from_memory_stats(stats, n, &d->balloon);
+    balloon_stats_from_memory_stats(&d->balloon, stats, n);
     return TRUE;
 }
 
+/* virDomainGetVcpus gives times, last pCPU and affinity in one call. */
 static gboolean fill_vcpus(virDomainPtr dom, DomainSample *d, gsize maplen,
                            gboolean times, guint *rpc)
 {
@@ -364,13 +270,100 @@ static gboolean collect_per_domain(Conn *c, Snapshot *snap, guint what,
     return ok;
 }
 
+/* The CPUs present and online.  virNodeGetInfo counts only the online
+ * ones, which says neither how wide a cpumap must be nor which CPUs may
+ * be pinned to. */
+static gboolean collect_cpus(Conn *c, Snapshot *snap, GError **error)
+{
+    unsigned char *map = NULL;
+    unsigned int online = 0;
+    int n;
+
+    if (c->cpumap_unsupported)
+        return TRUE;
+    snap->rpc_calls++;
+    n = virNodeGetCPUMap(c->conn, &map, &online, 0);
+    if (n < 0) {
+        if (conn_last_error_code() == VIR_ERR_NO_SUPPORT) {
+            g_message("%s cannot list its CPUs; taking all %u as online",
+                      c->uri, snap->node.npcpus);
+            c->cpumap_unsupported = TRUE;
+            return TRUE;
+        }
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "virNodeGetCPUMap: %s",
+                    conn_last_error_message());
+        return FALSE;
+    }
+    snap->node.npcpus = (guint)n;
+    if (online < (guint)n)
+        snap->node.online = g_memdup2(map, VIR_CPU_MAPLEN(n));
+    free(map);
+    return TRUE;
+}
+
+/* The NUMA cells' free memory summed, in KiB. */
+static guint64 cells_free_kib(virConnectPtr c, guint *rpc_calls)
+{
+    if (rpc_calls)
+        (*rpc_calls)++;
+    return virNodeGetFreeMemory(c) / 1024;
+}
+
+gboolean collect_node_memory(virConnectPtr c, NodeMemProbe *probe,
+                             guint64 *free_kib, guint64 *total_kib,
+                             guint *rpc_calls, GError **error)
+{
+    int nparams = probe->nparams;
+    g_autofree virNodeMemoryStatsPtr params = NULL;
+    int i;
+
+    if (probe->unsupported) {
+        *free_kib = cells_free_kib(c, rpc_calls);
+        return TRUE;
+    }
+    if (nparams <= 0) {
+        if (rpc_calls)
+            (*rpc_calls)++;
+        if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL,
+                                  &nparams, 0) < 0 ||
+            nparams <= 0) {
+            /* Drivers without whole-host figures (libvirt's test driver)
+             * fall back to the cells' sum, once and for all. */
+            if (conn_last_error_code() == VIR_ERR_NO_SUPPORT) {
+                probe->unsupported = TRUE;
+                *free_kib = cells_free_kib(c, rpc_calls);
+                return TRUE;
+            }
+            g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                        "virNodeGetMemoryStats: %s", conn_last_error_message());
+            return FALSE;
+        }
+        probe->nparams = nparams;
+    }
+    if (rpc_calls)
+        (*rpc_calls)++;
+    params = g_new0(virNodeMemoryStats, nparams);
+    if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, params,
+                              &nparams, 0) < 0) {
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+                    "virNodeGetMemoryStats: %s", conn_last_error_message());
+        return FALSE;
+    }
+    for (i = 0; i < nparams; i++) {
+        if (strcmp(params[i].field, VIR_NODE_MEMORY_STATS_FREE) == 0)
+            *free_kib = params[i].value;
+        else if (total_kib &&
+                 strcmp(params[i].field, VIR_NODE_MEMORY_STATS_TOTAL) == 0)
+            *total_kib = params[i].value;
+    }
+    return TRUE;
+}
+
 static gboolean collect_node(Conn *c, Snapshot *snap, guint what,
                              GError **error)
 {
     virNodeInfo info;
-    int nparams = 0;
-    int i;
-    g_autofree virNodeMemoryStatsPtr params = NULL;
+    gboolean had_stats = !c->memprobe.unsupported;
 
     snap->rpc_calls++;
     if (virNodeGetInfo(c->conn, &info) < 0) {
@@ -380,58 +373,22 @@ static gboolean collect_node(Conn *c, Snapshot *snap, guint what,
     }
     snap->node.npcpus = info.cpus;
     snap->node.total_kib = info.memory;
+    if ((what & (COLLECT_NODE_CPUS | COLLECT_VCPU | COLLECT_AFFINITY)) &&
+        !collect_cpus(c, snap, error))
+        return FALSE;
     if (!(what & COLLECT_NODE_MEMORY))
         return TRUE;
-
     /* The reserve trusts the whole-host figure (MemFree of /proc/meminfo);
-     * the cells' sum is asked for only when that is missing, or when a
-     * tool wants to show both. */
-    if ((what & COLLECT_NODE_CELLS) || c->node_memstats_unsupported) {
-        snap->rpc_calls++;
-        snap->node.cells_free_kib = virNodeGetFreeMemory(c->conn) / 1024;
-    }
-    if (c->node_memstats_unsupported) {
-        snap->node.free_kib = snap->node.cells_free_kib;
-        return TRUE;
-    }
-    if (c->node_memstats_nparams <= 0) {
-        snap->rpc_calls++;
-        if (virNodeGetMemoryStats(c->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS,
-                                  NULL, &nparams, 0) < 0 ||
-            nparams <= 0) {
-            /* Drivers without whole-host figures (libvirt's test driver)
-             * fall back to the cells' sum, once and for all. */
-            if (conn_last_error_code() == VIR_ERR_NO_SUPPORT) {
-                g_message("%s has no host memory stats; using NUMA cells' "
-                          "free memory",
-                          c->uri);
-                c->node_memstats_unsupported = TRUE;
-                snap->rpc_calls++;
-                snap->node.free_kib = snap->node.cells_free_kib =
-                    virNodeGetFreeMemory(c->conn) / 1024;
-                return TRUE;
-            }
-            g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
-                        "virNodeGetMemoryStats: %s", conn_last_error_message());
-            return FALSE;
-        }
-        c->node_memstats_nparams = nparams;
-    }
-    nparams = c->node_memstats_nparams;
-    snap->rpc_calls++;
-    params = g_new0(virNodeMemoryStats, nparams);
-    if (virNodeGetMemoryStats(c->conn, VIR_NODE_MEMORY_STATS_ALL_CELLS, params,
-                              &nparams, 0) < 0) {
-        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
-                    "virNodeGetMemoryStats: %s", conn_last_error_message());
+     * the cells' sum is shown to tools that ask for both. */
+    if (what & COLLECT_NODE_CELLS)
+        snap->node.cells_free_kib = cells_free_kib(c->conn, &snap->rpc_calls);
+    if (!collect_node_memory(c->conn, &c->memprobe, &snap->node.free_kib,
+                             &snap->node.total_kib, &snap->rpc_calls, error))
         return FALSE;
-    }
-    for (i = 0; i < nparams; i++) {
-        if (strcmp(params[i].field, VIR_NODE_MEMORY_STATS_FREE) == 0)
-            snap->node.free_kib = params[i].value;
-        else if (strcmp(params[i].field, VIR_NODE_MEMORY_STATS_TOTAL) == 0)
-            snap->node.total_kib = params[i].value;
-    }
+    if (had_stats && c->memprobe.unsupported)
+        g_message("%s has no host memory stats; using NUMA cells' "
+                  "free memory",
+                  c->uri);
     return TRUE;
 }
 

@@ -4,428 +4,524 @@
 #include <stddef.h>
 #include <string.h>
 
-G_DEFINE_QUARK(aos - config - error - quark, config_error)
+GQuark config_error_quark(void)
+{
+    return g_quark_from_static_string("aos-config-error-quark");
+}
 
-typedef enum {
-    KEY_STRING,
-    KEY_DOUBLE,
-    KEY_UINT64,
-    KEY_UINT,
-    KEY_BOOL,
-    KEY_MEM_POLICY,
-    KEY_MIGRATION_MODE,
-    KEY_STRLIST,
-} KeyType;
+static const char *const migration_mode_names[] = {"off", "advise", "execute",
+                                                   NULL};
 
-typedef struct {
-    const char *group;
-    const char *key;
-    KeyType type;
-    size_t offset;
-    double min; /* numeric keys: inclusive range */
-    double max;
-} KeySpec;
+#define DK(k, t, f, lo, hi) CONFIG_KEY("daemon", k, t, DaemonConfig, f, lo, hi)
+#define MK(k, t, f, lo, hi)                                                    \
+    CONFIG_KEY("migration", k, t, DaemonConfig, migration.f, lo, hi)
 
-#define K(g, k, t, f, lo, hi)                                                  \
-    {                                                                          \
-        g, k, t, offsetof(Config, f), lo, hi                                   \
-    }
+/* The keys of every daemon.  A key no table lists is an error, so a
+ * misspelt setting is reported instead of silently ignored. */
+static const ConfigKey daemon_keys[] = {
+    DK("uri", CONFIG_STRING, uri, 0, 0),
+    DK("interval", CONFIG_DOUBLE, interval_s, 0.05, 86400),
+    DK("decision_log", CONFIG_STRING, decision_log, 0, 0),
+    DK("verbose", CONFIG_BOOL, verbose, 0, 0),
 
-/* Every key a config file may hold.  A key not listed here is an error, so
- * a misspelt setting is reported instead of silently ignored. */
-static const KeySpec key_specs[] = {
-    K("daemon", "uri", KEY_STRING, uri, 0, 0),
-    K("daemon", "interval", KEY_DOUBLE, interval_s, 0.05, 86400),
-    K("daemon", "decision_log", KEY_STRING, decision_log, 0, 0),
-    K("daemon", "verbose", KEY_BOOL, verbose, 0, 0),
-
-    K("vcpu", "sd_threshold", KEY_DOUBLE, sd_threshold, 0.1, 100),
-    K("vcpu", "sd_hysteresis", KEY_DOUBLE, sd_hysteresis, 0, 100),
-    K("vcpu", "dwell_ticks", KEY_UINT, dwell_ticks, 0, 10000),
-    K("vcpu", "idle_util", KEY_DOUBLE, idle_util, 0, 100),
-
-    K("memory", "policy", KEY_MEM_POLICY, mem_policy, 0, 0),
-    K("memory", "guest_floor_mib", KEY_UINT64, guest_floor_mib, 16, 1 << 24),
-    K("memory", "min_unused_mib", KEY_UINT64, min_unused_mib, 0, 1 << 24),
-    K("memory", "host_reserve_mib", KEY_UINT64, host_reserve_mib, 0, 1 << 24),
-    K("memory", "guest_budget_mib", KEY_UINT64, guest_budget_mib, 0, 1 << 30),
-    K("memory", "max_release_mib", KEY_UINT64, max_release_mib, 1, 1 << 24),
-    K("memory", "release_slack_mib", KEY_UINT64, release_slack_mib, 0, 1 << 24),
-    K("memory", "min_step_mib", KEY_UINT64, min_step_mib, 0, 1 << 20),
-    K("memory", "horizon_s", KEY_DOUBLE, horizon_s, 0, 600),
-    K("memory", "tax_rate", KEY_DOUBLE, tax_rate, 0, 0.99),
-    K("memory", "active_rise", KEY_DOUBLE, active_rise, 0.01, 1),
-    K("memory", "active_decay", KEY_DOUBLE, active_decay, 0.001, 1),
-    K("memory", "stale_after_s", KEY_UINT, stale_after_s, 1, 3600),
-    K("memory", "shares", KEY_STRLIST, shares, 0, 0),
-
-    K("migration", "mode", KEY_MIGRATION_MODE, migration_mode, 0, 0),
-    K("migration", "peers", KEY_STRLIST, peers, 0, 0),
-    K("migration", "trigger_ticks", KEY_UINT, trigger_ticks, 1, 10000),
-    K("migration", "cooldown_s", KEY_UINT, cooldown_s, 0, 86400),
-    K("migration", "overload_util", KEY_DOUBLE, overload_util, 1, 100),
-    K("migration", "allow_unknown_tsc", KEY_BOOL, allow_unknown_tsc, 0, 0),
-    K("migration", "allow_unsynced_clock", KEY_BOOL, allow_unsynced_clock, 0,
-      0),
-    K("migration", "tsc_tolerance_ppm", KEY_DOUBLE, tsc_tolerance_ppm, 1,
-      100000),
-    K("migration", "advise_log", KEY_STRING, advise_log, 0, 0),
+    {.group = "migration",
+     .key = "mode",
+     .type = CONFIG_ENUM,
+     .offset = offsetof(DaemonConfig, migration.migration_mode),
+     .names = migration_mode_names,
+     .expected = "off, advise or execute"},
+    MK("peers", CONFIG_STRLIST, peers, 0, 0),
+    MK("trigger_ticks", CONFIG_UINT, trigger_ticks, 1, 10000),
+    MK("cooldown_s", CONFIG_UINT, cooldown_s, 0, 86400),
+    MK("overload_util", CONFIG_DOUBLE, overload_util, 1, 100),
+    MK("allow_unknown_tsc", CONFIG_BOOL, allow_unknown_tsc, 0, 0),
+    MK("allow_unsynced_clock", CONFIG_BOOL, allow_unsynced_clock, 0, 0),
+    MK("tsc_tolerance_ppm", CONFIG_DOUBLE, tsc_tolerance_ppm, 1, 100000),
+    MK("advise_log", CONFIG_STRING, advise_log, 0, 0),
+    {NULL},
 };
-
-void config_defaults(Config *cfg)
-{
-    *cfg = (Config){
-        .uri = g_strdup("qemu:///system"),
-        .interval_s = 2.0,
-        .sd_threshold = 5.0,
-        .sd_hysteresis = 2.0,
-        .dwell_ticks = 3,
-        .idle_util = 5.0,
-        .mem_policy = MEM_POLICY_COURSE,
-        .guest_floor_mib = 200,
-        .min_unused_mib = 100,
-        .host_reserve_mib = 200,
-        .guest_budget_mib = 0,
-        .max_release_mib = 64,
-        .release_slack_mib = 50,
-        .min_step_mib = 8,
-        .horizon_s = 1.5,
-        .tax_rate = 0.75,
-        .active_rise = 0.7,
-        .active_decay = 0.05,
-        .stale_after_s = 10,
-        .migration_mode = MIGRATION_OFF,
-        .trigger_ticks = 5,
-        .cooldown_s = 300,
-        .overload_util = 90.0,
-        .tsc_tolerance_ppm = 250.0,
-    };
-}
-
-void config_clear(Config *cfg)
-{
-    g_clear_pointer(&cfg->uri, g_free);
-    g_clear_pointer(&cfg->decision_log, g_free);
-    g_clear_pointer(&cfg->shares, g_strfreev);
-    g_clear_pointer(&cfg->peers, g_strfreev);
-    g_clear_pointer(&cfg->advise_log, g_free);
-}
-
-void config_copy(Config *dst, const Config *src)
-{
-    *dst = *src;
-    dst->uri = g_strdup(src->uri);
-    dst->decision_log = g_strdup(src->decision_log);
-    dst->shares = g_strdupv(src->shares);
-    dst->peers = g_strdupv(src->peers);
-    dst->advise_log = g_strdup(src->advise_log);
-}
-
-static const char *const mem_policy_names[] = {"course", "idle-tax"};
-static const char *const migration_mode_names[] = {"off", "advise", "execute"};
-
-/* Index of s in names, or -1. */
-static gint name_index(const char *const *names, guint n, const char *s)
-{
-    guint i;
-
-    for (i = 0; i < n; i++) {
-        if (g_strcmp0(s, names[i]) == 0)
-            return (gint)i;
-    }
-    return -1;
-}
-
-const char *mem_policy_name(MemPolicyKind k)
-{
-    return (guint)k < G_N_ELEMENTS(mem_policy_names) ? mem_policy_names[k]
-                                                     : "?";
-}
-
-gboolean mem_policy_parse(const char *s, MemPolicyKind *out)
-{
-    gint i = name_index(mem_policy_names, G_N_ELEMENTS(mem_policy_names), s);
-
-    if (i < 0)
-        return FALSE;
-    *out = (MemPolicyKind)i;
-    return TRUE;
-}
 
 const char *migration_mode_name(MigrationMode m)
 {
-    return (guint)m < G_N_ELEMENTS(migration_mode_names)
+    return (guint)m < G_N_ELEMENTS(migration_mode_names) - 1
                ? migration_mode_names[m]
                : "?";
 }
 
-gboolean migration_mode_parse(const char *s, MigrationMode *out)
+static void daemon_defaults(DaemonConfig *d)
 {
-    gint i =
-        name_index(migration_mode_names, G_N_ELEMENTS(migration_mode_names), s);
+    *d = (DaemonConfig){
+        .uri = g_strdup("qemu:///system"),
+        .interval_s = 2.0,
+        .migration =
+            {
+                .migration_mode = MIGRATION_OFF,
+                .trigger_ticks = 5,
+                .cooldown_s = 300,
+                .overload_util = 90.0,
+                .tsc_tolerance_ppm = 250.0,
+                .host_reserve_mib = 200,
+            },
+    };
+}
 
-    if (i < 0)
+const ConfigSchema daemon_config_schema = {
+    .size = sizeof(DaemonConfig),
+};
+
+static gboolean daemon_validate(const DaemonConfig *d, GError **error)
+{
+    if (d->interval_s < 0.05 || d->interval_s > 86400 ||
+        !isfinite(d->interval_s)) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "interval %g s is out of range (0.05 to 86400)",
+                    d->interval_s);
         return FALSE;
-    *out = (MigrationMode)i;
+    }
+    if (d->migration.migration_mode != MIGRATION_OFF &&
+        (!d->migration.peers || !d->migration.peers[0])) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "migration mode %s needs at least one peer in [migration] "
+                    "peers",
+                    migration_mode_name(d->migration.migration_mode));
+        return FALSE;
+    }
     return TRUE;
 }
 
-static const KeySpec *find_spec(const char *group, const char *key)
-{
-    guint i;
+/* ---- Walking the tables ------------------------------------------------ */
 
-    for (i = 0; i < G_N_ELEMENTS(key_specs); i++) {
-        if (strcmp(key_specs[i].group, group) == 0 &&
-            strcmp(key_specs[i].key, key) == 0)
-            return &key_specs[i];
+typedef void (*KeyFunc)(const ConfigKey *k, gpointer data);
+
+/* Calls fn for every key of the schema: the daemon's first. */
+static void each_key(const ConfigSchema *s, KeyFunc fn, gpointer data)
+{
+    const ConfigKey *tables[] = {daemon_keys, s->keys};
+    guint t;
+    const ConfigKey *k;
+
+    for (t = 0; t < G_N_ELEMENTS(tables); t++) {
+        for (k = tables[t]; k && k->group; k++)
+            fn(k, data);
     }
-    return NULL;
 }
 
-static gboolean group_known(const char *group)
+static void clear_field(const ConfigKey *k, gpointer cfg)
 {
-    guint i;
+    gpointer *field = (gpointer *)((char *)cfg + k->offset);
 
-    for (i = 0; i < G_N_ELEMENTS(key_specs); i++) {
-        if (strcmp(key_specs[i].group, group) == 0)
-            return TRUE;
-    }
-    return FALSE;
+    if (k->type == CONFIG_STRING)
+        g_clear_pointer(field, g_free);
+    else if (k->type == CONFIG_STRLIST)
+        g_clear_pointer(field, g_strfreev);
 }
 
-static gboolean shares_entry_valid(const char *entry)
+static void dup_field(const ConfigKey *k, gpointer cfg)
 {
-    const char *eq = strchr(entry, '=');
-    guint64 v;
+    gpointer *field = (gpointer *)((char *)cfg + k->offset);
 
-    if (!eq || eq == entry)
+    if (k->type == CONFIG_STRING)
+        *field = g_strdup(*field);
+    else if (k->type == CONFIG_STRLIST)
+        *field = g_strdupv(*field);
+}
+
+void config_init(const ConfigSchema *s, gpointer cfg)
+{
+    memset(cfg, 0, s->size);
+    daemon_defaults(cfg);
+    if (s->defaults)
+        s->defaults(cfg);
+}
+
+void config_clear(const ConfigSchema *s, gpointer cfg)
+{
+    each_key(s, clear_field, cfg);
+}
+
+void config_copy(const ConfigSchema *s, gpointer dst, gconstpointer src)
+{
+    memcpy(dst, src, s->size);
+    each_key(s, dup_field, dst);
+}
+
+typedef struct {
+    gconstpointer a;
+    gconstpointer b;
+    gboolean differ;
+} Comparison;
+
+static gboolean strv_equal(char **a, char **b)
+{
+    if (!a || !b)
+        return a == b;
+    return g_strv_equal((const char *const *)a, (const char *const *)b);
+}
+
+static void compare_field(const ConfigKey *k, gpointer data)
+{
+    Comparison *c = data;
+    const char *fa = (const char *)c->a + k->offset;
+    const char *fb = (const char *)c->b + k->offset;
+
+    switch (k->type) {
+    case CONFIG_STRING:
+        c->differ |= g_strcmp0(*(char *const *)fa, *(char *const *)fb) != 0;
+        break;
+    case CONFIG_STRLIST:
+        c->differ |= !strv_equal(*(char **const *)fa, *(char **const *)fb);
+        break;
+    case CONFIG_DOUBLE:
+        c->differ |= *(const double *)fa != *(const double *)fb;
+        break;
+    case CONFIG_UINT64:
+        c->differ |= *(const guint64 *)fa != *(const guint64 *)fb;
+        break;
+    case CONFIG_UINT:
+        c->differ |= *(const guint *)fa != *(const guint *)fb;
+        break;
+    case CONFIG_BOOL:
+    case CONFIG_ENUM:
+        c->differ |= *(const int *)fa != *(const int *)fb;
+        break;
+    }
+}
+
+gboolean config_equal(const ConfigSchema *s, gconstpointer a, gconstpointer b)
+{
+    const DaemonConfig *da = a;
+    const DaemonConfig *db = b;
+    Comparison c = {a, b, FALSE};
+
+    each_key(s, compare_field, &c);
+    return !c.differ && da->once == db->once && da->dry_run == db->dry_run;
+}
+
+typedef struct {
+    const char *group;
+    const char *key;
+    guint found;
+} KeyQuery;
+
+static void match_key(const ConfigKey *k, gpointer data)
+{
+    KeyQuery *q = data;
+
+    if (strcmp(k->group, q->group) == 0 &&
+        (!q->key || strcmp(k->key, q->key) == 0))
+        q->found++;
+}
+
+gboolean config_has_key(const ConfigSchema *s, const char *group,
+                        const char *key)
+{
+    KeyQuery q = {group, key, 0};
+
+    each_key(s, match_key, &q);
+    return q.found > 0;
+}
+
+/* ---- Values ------------------------------------------------------------- */
+
+gboolean config_parse_decimal(const char *text, double *out)
+{
+    const char *p = text;
+    gboolean digits = FALSE;
+
+    /* strtod alone would take hexadecimal, "inf", "nan" and leading
+     * blanks, none of which anyone means by a number in a setting. */
+    if (!p)
         return FALSE;
-    return g_ascii_string_to_unsigned(eq + 1, 10, 1, 1000000, &v, NULL);
+    if (*p == '-' || *p == '+')
+        p++;
+    while (g_ascii_isdigit(*p)) {
+        p++;
+        digits = TRUE;
+    }
+    if (*p == '.') {
+        p++;
+        while (g_ascii_isdigit(*p)) {
+            p++;
+            digits = TRUE;
+        }
+    }
+    if (!digits)
+        return FALSE;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '-' || *p == '+')
+            p++;
+        if (!g_ascii_isdigit(*p))
+            return FALSE;
+        while (g_ascii_isdigit(*p))
+            p++;
+    }
+    if (*p != '\0')
+        return FALSE;
+    *out = g_ascii_strtod(text, NULL);
+    return TRUE;
 }
 
-static gboolean range_error(const char *origin, const KeySpec *s, double v,
+static gboolean range_error(const char *origin, const ConfigKey *k, double v,
                             GError **error)
 {
     g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                "%s: [%s] %s = %g is out of range (%g to %g)", origin, s->group,
-                s->key, v, s->min, s->max);
+                "%s: [%s] %s = %g is out of range (%g to %g)", origin, k->group,
+                k->key, v, k->min, k->max);
     return FALSE;
 }
 
-/* Reads one key into the struct at base; the value's own parser errors
- * are rewrapped so every message names file, group and key. */
-static gboolean load_key(GKeyFile *kf, const KeySpec *s, const char *origin,
-                         void *base, GError **error)
+static gboolean load_number(const ConfigKey *k, const char *raw,
+                            const char *origin, char *field, GError **error)
+{
+    guint64 u;
+    double v;
+
+    if (k->type == CONFIG_DOUBLE) {
+        if (!config_parse_decimal(raw, &v)) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "%s: [%s] %s = '%s' is not a decimal number", origin,
+                        k->group, k->key, raw);
+            return FALSE;
+        }
+        if (!isfinite(v) || v < k->min || v > k->max)
+            return range_error(origin, k, v, error);
+        *(double *)field = v;
+        return TRUE;
+    }
+    if (!g_ascii_string_to_unsigned(raw, 10, 0, G_MAXUINT64, &u, NULL)) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "%s: [%s] %s = '%s' is not a whole number", origin,
+                    k->group, k->key, raw);
+        return FALSE;
+    }
+    if ((double)u < k->min || (double)u > k->max)
+        return range_error(origin, k, (double)u, error);
+    if (k->type == CONFIG_UINT)
+        *(guint *)field = (guint)u;
+    else
+        *(guint64 *)field = u;
+    return TRUE;
+}
+
+static gboolean load_enum(const ConfigKey *k, const char *raw,
+                          const char *origin, char *field, GError **error)
+{
+    gint i;
+
+    for (i = 0; k->names[i]; i++) {
+        if (strcmp(raw, k->names[i]) == 0) {
+            *(int *)field = i;
+            return TRUE;
+        }
+    }
+    g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                "%s: [%s] %s = '%s': expected %s", origin, k->group, k->key,
+                raw, k->expected);
+    return FALSE;
+}
+
+static gboolean load_strlist(GKeyFile *kf, const ConfigKey *k,
+                             const char *origin, char *field, GError **error)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *raw = NULL;
-    char *field = (char *)base + s->offset;
+    g_auto(GStrv) v =
+        g_key_file_get_string_list(kf, k->group, k->key, NULL, &err);
+    guint i;
 
-    raw = g_key_file_get_value(kf, s->group, s->key, NULL);
-    switch (s->type) {
-    case KEY_STRING: {
-        g_autofree char *v = g_key_file_get_string(kf, s->group, s->key, &err);
+    if (!v) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE, "%s: [%s] %s: %s",
+                    origin, k->group, k->key, err->message);
+        return FALSE;
+    }
+    for (i = 0; v[i]; i++) {
+        g_strstrip(v[i]);
+        if (k->entry_ok && !k->entry_ok(v[i])) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "%s: [%s] %s: entry '%s' is not %s", origin, k->group,
+                        k->key, v[i], k->expected);
+            return FALSE;
+        }
+    }
+    g_strfreev(*(char ***)field);
+    *(char ***)field = g_steal_pointer(&v);
+    return TRUE;
+}
+
+/* Reads one key into the struct at base; the value's own parser errors
+ * are rewrapped so every message names origin, group and key. */
+static gboolean load_key(GKeyFile *kf, const ConfigKey *k, const char *origin,
+                         gpointer base, GError **error)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *raw = g_key_file_get_value(kf, k->group, k->key, NULL);
+    char *field = (char *)base + k->offset;
+    gboolean b;
+
+    /* GKeyFile keeps blanks at the end of a line; nobody sees them. */
+    g_strstrip(raw);
+    switch (k->type) {
+    case CONFIG_STRING: {
+        g_autofree char *v = g_key_file_get_string(kf, k->group, k->key, &err);
         if (!v)
             break;
         if (!*v) {
             g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                        "%s: [%s] %s must not be empty", origin, s->group,
-                        s->key);
+                        "%s: [%s] %s must not be empty", origin, k->group,
+                        k->key);
             return FALSE;
         }
         g_free(*(char **)field);
         *(char **)field = g_steal_pointer(&v);
         return TRUE;
     }
-    case KEY_DOUBLE: {
-        double v = g_key_file_get_double(kf, s->group, s->key, &err);
+    case CONFIG_DOUBLE:
+    case CONFIG_UINT:
+    case CONFIG_UINT64:
+        return load_number(k, raw, origin, field, error);
+    case CONFIG_BOOL:
+        b = g_key_file_get_boolean(kf, k->group, k->key, &err);
         if (err)
             break;
-        if (!isfinite(v) || v < s->min || v > s->max)
-            return range_error(origin, s, v, error);
-        *(double *)field = v;
+        *(gboolean *)field = b;
         return TRUE;
-    }
-    case KEY_UINT64:
-    case KEY_UINT: {
-        guint64 v;
-        g_strstrip(raw);
-        if (!g_ascii_string_to_unsigned(raw, 10, 0, G_MAXUINT64, &v, NULL)) {
-            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                        "%s: [%s] %s = '%s' is not a whole number", origin,
-                        s->group, s->key, raw);
-            return FALSE;
-        }
-        if ((double)v < s->min || (double)v > s->max)
-            return range_error(origin, s, (double)v, error);
-        if (s->type == KEY_UINT)
-            *(guint *)field = (guint)v;
-        else
-            *(guint64 *)field = v;
-        return TRUE;
-    }
-    case KEY_BOOL: {
-        gboolean v = g_key_file_get_boolean(kf, s->group, s->key, &err);
-        if (err)
-            break;
-        *(gboolean *)field = v;
-        return TRUE;
-    }
-    case KEY_MEM_POLICY:
-        g_strstrip(raw);
-        if (!mem_policy_parse(raw, (MemPolicyKind *)field)) {
-            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                        "%s: [%s] %s = '%s': expected course or idle-tax",
-                        origin, s->group, s->key, raw);
-            return FALSE;
-        }
-        return TRUE;
-    case KEY_MIGRATION_MODE:
-        g_strstrip(raw);
-        if (!migration_mode_parse(raw, (MigrationMode *)field)) {
-            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                        "%s: [%s] %s = '%s': expected off, advise or execute",
-                        origin, s->group, s->key, raw);
-            return FALSE;
-        }
-        return TRUE;
-    case KEY_STRLIST: {
-        g_auto(GStrv) v =
-            g_key_file_get_string_list(kf, s->group, s->key, NULL, &err);
-        guint i;
-        if (!v)
-            break;
-        for (i = 0; v[i]; i++) {
-            g_strstrip(v[i]);
-            if (offsetof(Config, shares) == s->offset &&
-                !shares_entry_valid(v[i])) {
-                g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                            "%s: [%s] %s: entry '%s' is not name=N with N "
-                            "from 1 to 1000000",
-                            origin, s->group, s->key, v[i]);
-                return FALSE;
-            }
-        }
-        g_strfreev(*(char ***)field);
-        *(char ***)field = g_steal_pointer(&v);
-        return TRUE;
-    }
+    case CONFIG_ENUM:
+        return load_enum(k, raw, origin, field, error);
+    case CONFIG_STRLIST:
+        return load_strlist(kf, k, origin, field, error);
     }
     g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                "%s: [%s] %s = '%s': %s", origin, s->group, s->key,
-                raw ? raw : "", err ? err->message : "invalid value");
+                "%s: [%s] %s = '%s': %s", origin, k->group, k->key, raw,
+                err ? err->message : "invalid value");
     return FALSE;
 }
 
-static gboolean load_keyfile(Config *cfg, GKeyFile *kf, const char *origin,
-                             GError **error)
+typedef struct {
+    GKeyFile *kf;
+    const char *group;
+    const char *key;
+    const char *origin;
+    gpointer cfg;
+    guint found;
+    GError *error;
+} LoadJob;
+
+static void load_matching(const ConfigKey *k, gpointer data)
+{
+    LoadJob *j = data;
+
+    if (j->error || strcmp(k->group, j->group) != 0 ||
+        strcmp(k->key, j->key) != 0)
+        return;
+    j->found++;
+    load_key(j->kf, k, j->origin, j->cfg, &j->error);
+}
+
+/* Loads every key of one group; FALSE with error set on the first bad
+ * one. */
+static gboolean load_group(const ConfigSchema *s, GKeyFile *kf,
+                           const char *group, const char *origin, gpointer cfg,
+                           GError **error)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
+    /* [daemon] and [migration] are whole in every schema: a key missing
+     * there is a typo even for a reader that skips other groups' keys. */
+    gboolean skip =
+        s->skip_unknown && !config_has_key(&daemon_config_schema, group, NULL);
+    guint i;
+
+    if (!config_has_key(s, group, NULL)) {
+        if (s->skip_unknown)
+            return TRUE;
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_UNKNOWN_KEY,
+                    "%s: unknown group [%s]", origin, group);
+        return FALSE;
+    }
+    for (i = 0; keys && keys[i]; i++) {
+        LoadJob j = {kf, group, keys[i], origin, cfg, 0, NULL};
+
+        each_key(s, load_matching, &j);
+        if (j.error) {
+            g_propagate_error(error, j.error);
+            return FALSE;
+        }
+        if (j.found == 0 && !skip) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_UNKNOWN_KEY,
+                        "%s: unknown key '%s' in [%s]", origin, keys[i], group);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
+static gboolean load_keyfile(const ConfigSchema *s, gpointer cfg, GKeyFile *kf,
+                             const char *origin, GError **error)
 {
     g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
-    Config tmp;
+    g_autofree char *tmp = g_malloc(s->size);
     guint g;
 
     /* Work on a copy so a bad file changes nothing. */
-    config_copy(&tmp, cfg);
+    config_copy(s, tmp, cfg);
     for (g = 0; groups[g]; g++) {
-        g_auto(GStrv) keys = NULL;
-        guint k;
-
-        if (!group_known(groups[g])) {
-            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_UNKNOWN_KEY,
-                        "%s: unknown group [%s]", origin, groups[g]);
+        if (!load_group(s, kf, groups[g], origin, tmp, error))
             goto fail;
-        }
-        keys = g_key_file_get_keys(kf, groups[g], NULL, NULL);
-        for (k = 0; keys && keys[k]; k++) {
-            const KeySpec *s = find_spec(groups[g], keys[k]);
-            if (!s) {
-                g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_UNKNOWN_KEY,
-                            "%s: unknown key '%s' in [%s]", origin, keys[k],
-                            groups[g]);
-                goto fail;
-            }
-            if (!load_key(kf, s, origin, &tmp, error))
-                goto fail;
-        }
     }
-    if (!config_validate(&tmp, error)) {
+    if (!config_validate(s, tmp, error)) {
         g_prefix_error(error, "%s: ", origin);
         goto fail;
     }
-    config_clear(cfg);
-    *cfg = tmp;
+    config_clear(s, cfg);
+    memcpy(cfg, tmp, s->size);
     return TRUE;
 
 fail:
-    config_clear(&tmp);
+    config_clear(s, tmp);
     return FALSE;
 }
 
-gboolean config_load_data(Config *cfg, const char *data, const char *origin,
-                          GError **error)
+gboolean config_load_data(const ConfigSchema *s, gpointer cfg, const char *data,
+                          gsize len, const char *origin, GError **error)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) err = NULL;
+    const char *nul = memchr(data, '\0', len);
 
-    if (!g_key_file_load_from_data(kf, data, (gsize)-1, G_KEY_FILE_NONE,
-                                   &err)) {
+    /* GKeyFile would stop reading there, and silently drop the rest. */
+    if (nul) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_PARSE,
+                    "%s: NUL byte at offset %" G_GSIZE_FORMAT
+                    "; a config file is text",
+                    origin, (gsize)(nul - data));
+        return FALSE;
+    }
+    if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &err)) {
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_PARSE, "%s: %s", origin,
                     err->message);
         return FALSE;
     }
-    return load_keyfile(cfg, kf, origin, error);
+    return load_keyfile(s, cfg, kf, origin, error);
 }
 
-gboolean config_load_file(Config *cfg, const char *path, GError **error)
+gboolean config_load_file(const ConfigSchema *s, gpointer cfg, const char *path,
+                          GError **error)
 {
     g_autofree char *data = NULL;
+    gsize len = 0;
     g_autoptr(GError) err = NULL;
 
-    if (!g_file_get_contents(path, &data, NULL, &err)) {
+    if (!g_file_get_contents(path, &data, &len, &err)) {
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_PARSE,
                     "cannot read config: %s", err->message);
         return FALSE;
     }
-    return config_load_data(cfg, data, path, error);
+    return config_load_data(s, cfg, data, len, path, error);
 }
 
-gboolean config_validate(const Config *cfg, GError **error)
+gboolean config_validate(const ConfigSchema *s, gconstpointer cfg,
+                         GError **error)
 {
-    if (cfg->interval_s < 0.05 || cfg->interval_s > 86400 ||
-        !isfinite(cfg->interval_s)) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                    "interval %g s is out of range (0.05 to 86400)",
-                    cfg->interval_s);
+    if (!daemon_validate(cfg, error))
         return FALSE;
-    }
-    if (cfg->guest_budget_mib != 0 &&
-        cfg->guest_budget_mib < cfg->guest_floor_mib) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                    "guest_budget_mib %" G_GUINT64_FORMAT
-                    " is below guest_floor_mib %" G_GUINT64_FORMAT,
-                    cfg->guest_budget_mib, cfg->guest_floor_mib);
-        return FALSE;
-    }
-    if (cfg->migration_mode != MIGRATION_OFF &&
-        (!cfg->peers || !cfg->peers[0])) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                    "migration mode %s needs at least one peer in [migration] "
-                    "peers",
-                    migration_mode_name(cfg->migration_mode));
-        return FALSE;
-    }
-    return TRUE;
-}
-
-guint config_shares_for(const Config *cfg, const char *domain_name)
-{
-    gsize len = domain_name ? strlen(domain_name) : 0;
-    guint i;
-
-    for (i = 0; cfg->shares && cfg->shares[i]; i++) {
-        const char *e = cfg->shares[i];
-        if (len && strncmp(e, domain_name, len) == 0 && e[len] == '=')
-            return (guint)g_ascii_strtoull(e + len + 1, NULL, 10);
-    }
-    return CONFIG_DEFAULT_SHARES;
+    return !s->validate || s->validate(cfg, error);
 }

@@ -1,15 +1,17 @@
-/* Every setting of both daemons, in one struct.
+/* Settings: the [daemon] group every daemon has, and the tables through
+ * which each daemon registers the keys of its own groups.
  *
- * Defaults come from config_defaults(); a GKeyFile may override them, and
- * the command line overrides the file.  Policies receive it as const. */
+ * A daemon's settings are one struct whose first member is a
+ * DaemonConfig; its ConfigSchema lists its own keys with their offsets
+ * in that struct.  Defaults come first, then a GKeyFile may override
+ * them, and the command line overrides the file.  Policies receive the
+ * daemon's struct as const. */
 #pragma once
 
 #include <glib.h>
+#include <stddef.h>
 
-typedef enum {
-    MEM_POLICY_COURSE = 0,
-    MEM_POLICY_IDLE_TAX = 1,
-} MemPolicyKind;
+/* ---- The [daemon] and [migration] groups ------------------------------ */
 
 typedef enum {
     MIGRATION_OFF = 0,
@@ -17,73 +19,131 @@ typedef enum {
     MIGRATION_EXECUTE = 2,
 } MigrationMode;
 
+/* [migration]: requests to live-migrate a guest to a peer host.  Both
+ * daemons make them from the tick driver, so the group is shared; it
+ * moves with the migration code to migration/ (issue 11). */
 typedef struct {
-    /* [daemon] */
-    char *uri;          /* libvirt connection URI */
-    double interval_s;  /* seconds between ticks */
-    gboolean once;      /* one decision, then exit */
-    gboolean dry_run;   /* read-only connection, print the plan only */
-    gboolean verbose;   /* debug logging */
-    char *decision_log; /* JSON-lines file of actions, NULL for none */
-
-    /* [vcpu] */
-    double sd_threshold;  /* balanced when sd of pCPU utilisation <= this */
-    double sd_hysteresis; /* a plan must improve sd by at least this much */
-    guint dwell_ticks;    /* ticks a repinned vCPU stays put */
-    double idle_util;     /* below this mean utilisation the host is idle */
-
-    /* [memory] */
-    MemPolicyKind mem_policy;
-    guint64 guest_floor_mib;   /* no guest below this (course: 200) */
-    guint64 min_unused_mib;    /* every guest keeps this much unused (100) */
-    guint64 host_reserve_mib;  /* the host keeps this much free (200) */
-    guint64 guest_budget_mib;  /* total all guests may hold; 0 = from host */
-    guint64 max_release_mib;   /* largest shrink of one guest in one tick */
-    guint64 release_slack_mib; /* unused above min_unused + this is excess */
-    guint64 min_step_mib;      /* smaller changes are not applied */
-    double horizon_s; /* time growth headroom must cover, beyond one interval */
-    double tax_rate;  /* idle-memory tax tau, 0..1 (0.75) */
-    double active_rise;  /* smoothing weight when activity rises */
-    double active_decay; /* smoothing weight when activity falls */
-    char **shares;       /* idle-tax shares, "name=N" entries */
-    guint stale_after_s; /* stats older than this are stale */
-
-    /* [migration] */
     MigrationMode migration_mode;
     char **peers;         /* libvirt URIs, NULL-terminated */
-    guint trigger_ticks;  /* K ticks of deficit/overload before asking */
+    guint trigger_ticks;  /* K ticks of shortage before asking */
     guint cooldown_s;     /* per-guest wait between requests */
     double overload_util; /* every pCPU above this is overload */
     gboolean allow_unknown_tsc;
     gboolean allow_unsynced_clock;
     double tsc_tolerance_ppm; /* 250 */
     char *advise_log;         /* JSON lines of advise requests; NULL = stdout */
-} Config;
+    /* Free memory a peer must keep after taking a guest.  Not a key of
+     * [migration]: it is the reserve of [memory] host_reserve_mib where a
+     * schema reads that key into it (see mem_config.c), else the
+     * default. */
+    guint64 host_reserve_mib;
+} MigrationConfig;
 
-void config_defaults(Config *cfg);
-void config_clear(Config *cfg);
-void config_copy(Config *dst, const Config *src);
+typedef struct {
+    /* [daemon] */
+    char *uri;          /* libvirt connection URI */
+    double interval_s;  /* seconds between ticks */
+    gboolean once;      /* one decision, then exit (command line only) */
+    gboolean dry_run;   /* read-only connection, print the plan only (idem) */
+    gboolean verbose;   /* debug logging */
+    char *decision_log; /* JSON-lines file of actions, NULL for none */
 
-/* Loads path over the values already in cfg.  Unknown groups or keys,
- * values of the wrong type and values out of range are errors that name
- * the file, group and key; on error cfg is left untouched. */
-gboolean config_load_file(Config *cfg, const char *path,
+    MigrationConfig migration;
+} DaemonConfig;
+
+const char *migration_mode_name(MigrationMode m);
+
+/* ---- Key tables -------------------------------------------------------- */
+
+typedef enum {
+    CONFIG_STRING,
+    CONFIG_DOUBLE,
+    CONFIG_UINT,
+    CONFIG_UINT64,
+    CONFIG_BOOL,
+    CONFIG_ENUM,    /* an int field: the index of the value in names */
+    CONFIG_STRLIST, /* ';'-separated, NULL-terminated char ** */
+} ConfigType;
+
+/* One key of a config file and the field it sets.  A struct that has
+ * keys owns no pointer other than its CONFIG_STRING and CONFIG_STRLIST
+ * fields: copying and freeing go through the tables. */
+typedef struct {
+    const char *group;
+    const char *key;
+    ConfigType type;
+    gsize offset; /* of the field in the daemon's whole struct */
+    double min;   /* numbers: inclusive range */
+    double max;
+    const char *const *names; /* CONFIG_ENUM: NULL-terminated */
+    /* CONFIG_ENUM: the names in words, for messages ("off, advise or
+     * execute"); CONFIG_STRLIST with entry_ok: the form of an entry. */
+    const char *expected;
+    gboolean (*entry_ok)(const char *entry); /* CONFIG_STRLIST, or NULL */
+} ConfigKey;
+
+/* A plain key (number, string, bool or list without a check) of grp,
+ * setting field of the struct st, numbers within [lo, hi]. */
+#define CONFIG_KEY(grp, name, kind, st, field, lo, hi)                         \
+    {                                                                          \
+        .group = grp, .key = name, .type = kind,                               \
+        .offset = offsetof(st, field), .min = lo, .max = hi                    \
+    }
+
+typedef struct {
+    /* Size of the whole struct; it starts with a DaemonConfig, whose keys
+     * ([daemon], [migration]) every schema has. */
+    gsize size;
+    /* The daemon's own keys, ended by an entry whose group is NULL.  A
+     * key listed twice sets both fields. */
+    const ConfigKey *keys;
+    /* Sets the fields after the DaemonConfig to their defaults. */
+    void (*defaults)(gpointer cfg);
+    /* Checks across the daemon's own fields, after every load. */
+    gboolean (*validate)(gconstpointer cfg, GError **error);
+    /* Groups and keys of no table are skipped instead of refused, but
+     * in [daemon] and [migration]: for tools that read a daemon's file for
+     * the groups they share. */
+    gboolean skip_unknown;
+} ConfigSchema;
+
+/* [daemon] and [migration] alone, for tools and tests. */
+extern const ConfigSchema daemon_config_schema;
+
+/* Fills the caller's struct of s->size bytes with defaults. */
+void config_init(const ConfigSchema *s, gpointer cfg);
+/* Frees what the struct owns (it may then be initialised again). */
+void config_clear(const ConfigSchema *s, gpointer cfg);
+/* dst gets a deep copy of src; dst holds nothing before. */
+void config_copy(const ConfigSchema *s, gpointer dst, gconstpointer src);
+
+/* Loads a file or text over the values already in cfg.  Unknown groups
+ * or keys, values of the wrong type and values out of range are errors
+ * that name the origin, group and key; on error cfg is left untouched.
+ * data holds len bytes; a NUL byte among them is an error. */
+gboolean config_load_file(const ConfigSchema *s, gpointer cfg, const char *path,
                           GError **error) G_GNUC_WARN_UNUSED_RESULT;
-gboolean config_load_data(Config *cfg, const char *data, const char *origin,
+gboolean config_load_data(const ConfigSchema *s, gpointer cfg, const char *data,
+                          gsize len, const char *origin,
                           GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Whether two configs of the schema hold the same settings. */
+gboolean config_equal(const ConfigSchema *s, gconstpointer a, gconstpointer b);
 
 /* Cross-field checks after all sources are merged. */
-gboolean config_validate(const Config *cfg,
+gboolean config_validate(const ConfigSchema *s, gconstpointer cfg,
                          GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
-/* Idle-tax shares of a guest: its "name=N" entry, else the default 1000. */
-guint config_shares_for(const Config *cfg, const char *domain_name);
-#define CONFIG_DEFAULT_SHARES 1000
+/* Whether the schema has group/key. */
+gboolean config_has_key(const ConfigSchema *s, const char *group,
+                        const char *key);
 
-const char *mem_policy_name(MemPolicyKind k);
-gboolean mem_policy_parse(const char *s, MemPolicyKind *out);
-const char *migration_mode_name(MigrationMode m);
-gboolean migration_mode_parse(const char *s, MigrationMode *out);
+/* A decimal number as a person writes one: optional sign, digits with an
+ * optional fraction and exponent, nothing else (no blanks, hexadecimal,
+ * inf or nan).  Overflow gives an infinite value, for the caller's range
+ * check to refuse. */
+gboolean config_parse_decimal(const char *text,
+                              double *out) G_GNUC_WARN_UNUSED_RESULT;
 
 #define CONFIG_ERROR (config_error_quark())
 GQuark config_error_quark(void);

@@ -1,6 +1,9 @@
 #include "conn.h"
 
-G_DEFINE_QUARK(aos - conn - error - quark, conn_error)
+GQuark conn_error_quark(void)
+{
+    return g_quark_from_static_string("aos-conn-error-quark");
+}
 
 #define BACKOFF_FIRST_US (G_USEC_PER_SEC / 2)
 #define BACKOFF_MAX_US ((gint64)30 * G_USEC_PER_SEC)
@@ -85,7 +88,7 @@ gboolean conn_open_now(Conn *c, GError **error)
     c->conn = conn;
     c->generation++;
     /* A libvirtd restarted for an upgrade may report other fields. */
-    c->node_memstats_nparams = 0;
+    c->memprobe.nparams = 0;
     return TRUE;
 }
 
@@ -126,5 +129,6 @@ virConnectPtr conn_get(Conn *c, GError **error)
         g_message("recovered connection to %s", c->uri);
     c->backoff_us = BACKOFF_FIRST_US;
     c->bulk_unsupported = FALSE;
+    c->cpumap_unsupported = FALSE;
     return c->conn;
 }

@@ -5,17 +5,23 @@
 #include "complain.h"
 #include "virt_autoptr.h"
 
+/* What a host said once about its memory stats, so later readings ask
+ * no more than they must. */
+typedef struct {
+    int nparams;          /* virNodeGetMemoryStats' field count; 0: not
+                             asked yet (fixed per host, so asked once) */
+    gboolean unsupported; /* it said NO_SUPPORT: NUMA cells' sum instead */
+} NodeMemProbe;
+
 typedef struct {
     char *uri;
     gboolean readonly;
     virConnectPtr conn;
     guint generation;          /* bumps on every successful (re)connect */
     gboolean bulk_unsupported; /* virConnectGetAllDomainStats said NO_SUPPORT */
-    gboolean
-        node_memstats_unsupported; /* virNodeGetMemoryStats said NO_SUPPORT */
-    int node_memstats_nparams; /* its field count: fixed per host, so asked once
-                                */
-    gint64 next_attempt_us;    /* reconnect backoff: no attempt before this */
+    NodeMemProbe memprobe;
+    gboolean cpumap_unsupported; /* virNodeGetCPUMap said NO_SUPPORT */
+    gint64 next_attempt_us;      /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us; /* daemons cap it at one interval, so a
                               restarted libvirtd is found within one tick */

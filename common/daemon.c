@@ -2,32 +2,47 @@
 
 #include <errno.h>
 #include <glib-unix.h>
-#include <json-glib/json-glib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "json_out.h"
+#include "migrate_exec.h"
+#include "quit_guard.h"
+
 #define PACKAGE_VERSION "0.1.0"
 
-static char *action_describe(const Action *a)
+GQuark daemon_error_quark(void)
 {
-    switch (a->kind) {
-    case ACTION_PIN_VCPU:
-        if (a->from_pcpu < 0)
-            return g_strdup_printf("pin %s vcpu %u: any -> %u", a->name,
-                                   a->vcpu, a->to_pcpu);
-        return g_strdup_printf("pin %s vcpu %u: %d -> %u", a->name, a->vcpu,
-                               a->from_pcpu, a->to_pcpu);
-    case ACTION_SET_MEMORY:
-        return g_strdup_printf("balloon %s: %" G_GUINT64_FORMAT
-                               " -> %" G_GUINT64_FORMAT " MiB [%s]",
-                               a->name, a->old_kib / 1024, a->new_kib / 1024,
-                               a->rule ? a->rule : "-");
-    case ACTION_MIGRATE:
-        return g_strdup_printf("migrate %s -> %s", a->name,
-                               a->peer_uri ? a->peer_uri : "?");
-    }
-    return g_strdup("?");
+    return g_quark_from_static_string("aos-daemon-error-quark");
+}
+
+struct DaemonCtx {
+    const DaemonOps *ops;
+    gpointer cfg; /* the daemon's config struct; starts with a DaemonConfig */
+    CliResult cli;
+    Conn *conn;
+    gpointer state;
+    guint state_generation; /* connection generation the state belongs to */
+    GMainLoop *loop;
+    QuitGuard *guard; /* SIGINT/SIGTERM, also mid-tick */
+    guint timer_id;
+    guint64 ticks;
+    guint64 actions_applied;
+    guint64 actions_failed;
+    FILE *decision_log;
+    Migrator *migrator;     /* migration requests ([migration]) */
+    Complaint tick_trouble; /* non-connection tick failures, rate-limited */
+};
+
+static const DaemonConfig *dcfg(const DaemonCtx *ctx)
+{
+    return ctx->cfg;
+}
+
+static const char *prog(const DaemonCtx *ctx)
+{
+    return ctx->ops->cli.prog;
 }
 
 void daemon_print_plan(const Plan *plan)
@@ -46,62 +61,19 @@ void daemon_print_plan(const Plan *plan)
 static void write_decision_json(DaemonCtx *ctx, const Action *a, gboolean ok,
                                 const char *error_text)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
-    g_autofree char *text = NULL;
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *stamp = g_date_time_format_iso8601(now);
+    g_autoptr(JsonBuilder) b = json_line_begin();
 
-    json_builder_begin_object(b);
-    json_builder_set_member_name(b, "time");
-    json_builder_add_string_value(b, stamp);
-    json_builder_set_member_name(b, "daemon");
-    json_builder_add_string_value(b, ctx->ops->log_domain);
-    json_builder_set_member_name(b, "domain");
-    json_builder_add_string_value(b, a->name);
-    json_builder_set_member_name(b, "uuid");
-    json_builder_add_string_value(b, a->uuid);
-    json_builder_set_member_name(b, "action");
-    switch (a->kind) {
-    case ACTION_PIN_VCPU:
-        json_builder_add_string_value(b, "pin");
-        json_builder_set_member_name(b, "vcpu");
-        json_builder_add_int_value(b, a->vcpu);
-        json_builder_set_member_name(b, "from");
-        json_builder_add_int_value(b, a->from_pcpu);
-        json_builder_set_member_name(b, "to");
-        json_builder_add_int_value(b, a->to_pcpu);
-        break;
-    case ACTION_SET_MEMORY:
-        json_builder_add_string_value(b, "balloon");
-        json_builder_set_member_name(b, "old_kib");
-        json_builder_add_int_value(b, (gint64)a->old_kib);
-        json_builder_set_member_name(b, "new_kib");
-        json_builder_add_int_value(b, (gint64)a->new_kib);
-        json_builder_set_member_name(b, "rule");
-        json_builder_add_string_value(b, a->rule);
-        break;
-    case ACTION_MIGRATE:
-        json_builder_add_string_value(b, "migrate");
-        json_builder_set_member_name(b, "peer");
-        json_builder_add_string_value(b, a->peer_uri);
-        break;
-    }
-    json_builder_set_member_name(b, "reason");
-    json_builder_add_string_value(b, a->reason);
-    json_builder_set_member_name(b, "ok");
-    json_builder_add_boolean_value(b, ok);
-    if (error_text) {
-        json_builder_set_member_name(b, "error");
-        json_builder_add_string_value(b, error_text);
-    }
-    json_builder_end_object(b);
-    root = json_builder_get_root(b);
-    json_generator_set_root(gen, root);
-    text = json_generator_to_data(gen, NULL);
-    fprintf(ctx->decision_log, "%s\n", text);
-    fflush(ctx->decision_log);
+    json_add_str(b, "daemon", prog(ctx));
+    json_add_str(b, "domain", a->name);
+    json_add_str(b, "uuid", a->uuid);
+    json_add_str(b, "action", a->type->name);
+    if (a->type->to_json)
+        a->type->to_json(a, b);
+    json_add_str(b, "reason", a->reason);
+    json_add_bool(b, "ok", ok);
+    if (error_text)
+        json_add_str(b, "error", error_text);
+    json_line_write(b, ctx->decision_log);
 }
 
 void daemon_log_action(DaemonCtx *ctx, const Action *a, gboolean ok,
@@ -119,6 +91,37 @@ void daemon_log_action(DaemonCtx *ctx, const Action *a, gboolean ok,
     }
     if (ctx->decision_log)
         write_decision_json(ctx, a, ok, error_text);
+}
+
+virDomainPtr daemon_lookup_domain(DaemonCtx *ctx, const Action *a,
+                                  gboolean *vanished)
+{
+    virDomainPtr dom;
+
+    *vanished = FALSE;
+    if (!ctx->conn->conn)
+        return NULL;
+    dom = virDomainLookupByUUIDString(ctx->conn->conn, a->uuid);
+    if (!dom && conn_error_is_vanished_domain(conn_last_error_code())) {
+        g_debug("%s vanished before its action; dropped", a->name);
+        *vanished = TRUE;
+    }
+    return dom;
+}
+
+gconstpointer daemon_ctx_config(const DaemonCtx *ctx)
+{
+    return ctx->cfg;
+}
+
+gpointer daemon_ctx_state(const DaemonCtx *ctx)
+{
+    return ctx->state;
+}
+
+guint64 daemon_ctx_actions_failed(const DaemonCtx *ctx)
+{
+    return ctx->actions_failed;
 }
 
 /* Shared code logs under the "aos" domain; the daemon's own name is what
@@ -167,9 +170,7 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, GError **error)
         reset_state(ctx);
     }
     ctx->ticks++;
-    if (ctx->ops->observe)
-        ctx->ops->observe(ctx, snap, ctx->state);
-    plan = ctx->ops->decide(snap, &ctx->cfg, ctx->state);
+    plan = ctx->ops->decide(snap, ctx->cfg, ctx->state);
     if (ctx->ops->report)
         ctx->ops->report(snap, ctx->state);
     g_debug("tick %" G_GUINT64_FORMAT ": %u domains, %u libvirt calls, %s",
@@ -177,7 +178,7 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, GError **error)
             plan->summary ? plan->summary : "");
     if (!act)
         return TRUE;
-    if (ctx->cfg.dry_run) {
+    if (dcfg(ctx)->dry_run) {
         daemon_print_plan(plan);
         return TRUE;
     }
@@ -185,19 +186,19 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, GError **error)
     if (ctx->guard && quit_guard_requested(ctx->guard))
         return TRUE;
     /* Before apply, so that no action reaches a guest under migration. */
-    migrator_tick(ctx->migrator, ctx->conn, &ctx->cfg, snap, plan);
+    migrator_tick(ctx->migrator, ctx->conn, &dcfg(ctx)->migration, snap, plan);
     if (plan_len(plan) == 0)
         return TRUE;
-    failed = ctx->ops->apply(ctx, snap, plan, ctx->state);
+    failed = ctx->ops->apply(ctx, ctx->cfg, snap, plan, ctx->state);
     if (failed) {
-        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+        g_set_error(error, DAEMON_ERROR, DAEMON_ERROR_ACTIONS,
                     "%u of %u actions failed", failed, plan_len(plan));
         return FALSE;
     }
     return TRUE;
 }
 
-static gboolean run_tick(DaemonCtx *ctx, gboolean act, GError **error)
+gboolean daemon_tick(DaemonCtx *ctx, gboolean act, GError **error)
 {
     gboolean ok;
 
@@ -214,7 +215,7 @@ static gboolean on_timer(gpointer data)
     DaemonCtx *ctx = data;
     g_autoptr(GError) err = NULL;
 
-    if (run_tick(ctx, TRUE, &err)) {
+    if (daemon_tick(ctx, TRUE, &err)) {
         if (complaint_release(&ctx->tick_trouble))
             g_message("ticks succeed again");
         return G_SOURCE_CONTINUE;
@@ -230,55 +231,67 @@ static gboolean on_timer(gpointer data)
 
 static void restart_timer(DaemonCtx *ctx)
 {
+    if (!ctx->loop)
+        return;
     if (ctx->timer_id)
         g_source_remove(ctx->timer_id);
     ctx->timer_id =
-        g_timeout_add((guint)(ctx->cfg.interval_s * 1000), on_timer, ctx);
+        g_timeout_add((guint)(dcfg(ctx)->interval_s * 1000), on_timer, ctx);
 }
 
 static gboolean open_decision_log(DaemonCtx *ctx, GError **error)
 {
+    const char *path = dcfg(ctx)->decision_log;
+
     if (ctx->decision_log) {
         fclose(ctx->decision_log);
         ctx->decision_log = NULL;
     }
-    if (!ctx->cfg.decision_log)
+    if (!path)
         return TRUE;
-    ctx->decision_log = fopen(ctx->cfg.decision_log, "a");
+    ctx->decision_log = fopen(path, "a");
     if (!ctx->decision_log) {
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    "cannot open decision log %s: %s", ctx->cfg.decision_log,
-                    g_strerror(errno));
+                    "cannot open decision log %s: %s", path, g_strerror(errno));
         return FALSE;
     }
     return TRUE;
 }
 
-/* SIGHUP: re-read the config file; a broken one keeps the old settings. */
-static gboolean on_reload(gpointer data)
+gboolean daemon_reload(DaemonCtx *ctx)
 {
-    DaemonCtx *ctx = data;
+    const ConfigSchema *s = ctx->ops->cli.config;
     g_autoptr(GError) err = NULL;
-    Config fresh = {0};
-    int rc;
+    g_autofree char *fresh = g_malloc0(s->size);
+    const DaemonConfig *now = (const DaemonConfig *)fresh;
 
-    rc = cli_build_config(&ctx->cli, &fresh, &err);
-    if (rc != EXIT_OK) {
+    if (cli_build_config(&ctx->ops->cli, &ctx->cli, fresh, &err) != EXIT_OK) {
         g_warning("reload: keeping the previous settings: %s", err->message);
-        return G_SOURCE_CONTINUE;
+        return FALSE;
     }
-    if (g_strcmp0(fresh.uri, ctx->cfg.uri) != 0) {
+    if (g_strcmp0(now->uri, dcfg(ctx)->uri) != 0) {
         g_autoptr(Conn) old = ctx->conn;
-        ctx->conn = conn_new(fresh.uri, fresh.dry_run);
-        (void)old;
+
+        ctx->conn = conn_new(now->uri, now->dry_run);
+        /* Generations go on counting from the old connection's, so the
+         * first tick on the new one discards what the old one taught:
+         * counting from zero again would meet the state's generation. */
+        ctx->conn->generation = old->generation;
     }
-    config_clear(&ctx->cfg);
-    ctx->cfg = fresh;
-    ctx->conn->max_backoff_us = (gint64)(ctx->cfg.interval_s * G_USEC_PER_SEC);
+    config_clear(s, ctx->cfg);
+    memcpy(ctx->cfg, fresh, s->size);
+    ctx->conn->max_backoff_us = (gint64)(now->interval_s * G_USEC_PER_SEC);
     if (!open_decision_log(ctx, &err))
         g_warning("reload: %s", err->message);
     restart_timer(ctx);
-    g_message("reloaded settings (interval %.3g s)", ctx->cfg.interval_s);
+    g_message("reloaded settings (interval %.3g s)", now->interval_s);
+    return TRUE;
+}
+
+/* SIGHUP */
+static gboolean on_reload(gpointer data)
+{
+    daemon_reload(data);
     return G_SOURCE_CONTINUE;
 }
 
@@ -291,103 +304,122 @@ static void log_migration(gpointer data, const Action *a, gboolean ok,
 static int run_once(DaemonCtx *ctx)
 {
     g_autoptr(GError) err = NULL;
-    gulong wait_us = (gulong)(ctx->cfg.interval_s * G_USEC_PER_SEC);
+    gulong wait_us = (gulong)(dcfg(ctx)->interval_s * G_USEC_PER_SEC);
 
     if (!conn_open_now(ctx->conn, &err)) {
-        g_printerr("%s: %s\n", ctx->ops->cli.prog, err->message);
+        g_printerr("%s: %s\n", prog(ctx), err->message);
         return EXIT_LIBVIRT;
     }
-    ctx->guard = quit_guard_new(NULL, 700);
+    ctx->guard = quit_guard_new(NULL, 700, EXIT_RUNTIME);
     /* Utilisation and consumption rates need two samples. */
-    if (!run_tick(ctx, FALSE, &err)) {
-        g_printerr("%s: %s\n", ctx->ops->cli.prog, err->message);
+    if (!daemon_tick(ctx, FALSE, &err)) {
+        g_printerr("%s: %s\n", prog(ctx), err->message);
         return EXIT_RUNTIME;
     }
     g_usleep(wait_us);
-    if (!run_tick(ctx, TRUE, &err)) {
-        g_printerr("%s: %s\n", ctx->ops->cli.prog, err->message);
+    if (!daemon_tick(ctx, TRUE, &err)) {
+        g_printerr("%s: %s\n", prog(ctx), err->message);
         return EXIT_RUNTIME;
     }
-    return EXIT_OK;
+    return ctx->actions_failed ? EXIT_RUNTIME : EXIT_OK;
 }
 
 static int run_daemon(DaemonCtx *ctx)
 {
     g_autoptr(GError) err = NULL;
 
-    if (ctx->cfg.dry_run && !conn_open_now(ctx->conn, &err)) {
-        g_printerr("%s: %s\n", ctx->ops->cli.prog, err->message);
+    if (dcfg(ctx)->dry_run && !conn_open_now(ctx->conn, &err)) {
+        g_printerr("%s: %s\n", prog(ctx), err->message);
         return EXIT_LIBVIRT;
     }
     ctx->loop = g_main_loop_new(NULL, FALSE);
-    ctx->guard = quit_guard_new(ctx->loop, 700);
+    ctx->guard = quit_guard_new(ctx->loop, 700, EXIT_OK);
     g_unix_signal_add(SIGHUP, on_reload, ctx);
-    g_message("started: uri %s, interval %.3g s%s", ctx->cfg.uri,
-              ctx->cfg.interval_s, ctx->cfg.dry_run ? ", dry run" : "");
+    g_message("started: uri %s, interval %.3g s%s", dcfg(ctx)->uri,
+              dcfg(ctx)->interval_s, dcfg(ctx)->dry_run ? ", dry run" : "");
     on_timer(ctx);
     restart_timer(ctx);
     g_main_loop_run(ctx->loop);
     g_clear_pointer(&ctx->guard, quit_guard_free);
-    g_main_loop_unref(ctx->loop);
+    g_clear_pointer(&ctx->loop, g_main_loop_unref);
     g_message("stopped after %" G_GUINT64_FORMAT " ticks, %" G_GUINT64_FORMAT
               " actions applied, %" G_GUINT64_FORMAT " failed",
               ctx->ticks, ctx->actions_applied, ctx->actions_failed);
     return EXIT_OK;
 }
 
+DaemonCtx *daemon_ctx_new(const DaemonOps *ops, int argc, char **argv,
+                          int *exit_code, GError **error)
+{
+    const ConfigSchema *s = ops->cli.config;
+    g_autoptr(DaemonCtx) ctx = g_new0(DaemonCtx, 1);
+
+    ctx->ops = ops;
+    ctx->cfg = g_malloc0(s->size);
+    if (!cli_parse(&ops->cli, argc, argv, &ctx->cli, error)) {
+        *exit_code = EXIT_USAGE;
+        return NULL;
+    }
+    if (ctx->cli.version) {
+        printf("%s %s\n", ops->cli.prog, PACKAGE_VERSION);
+        *exit_code = EXIT_OK;
+        return NULL;
+    }
+    *exit_code = cli_build_config(&ops->cli, &ctx->cli, ctx->cfg, error);
+    if (*exit_code != EXIT_OK)
+        return NULL;
+    if (!open_decision_log(ctx, error)) {
+        *exit_code = EXIT_CONFIG;
+        return NULL;
+    }
+    ctx->conn = conn_new(dcfg(ctx)->uri, dcfg(ctx)->dry_run);
+    ctx->conn->max_backoff_us =
+        (gint64)(dcfg(ctx)->interval_s * G_USEC_PER_SEC);
+    ctx->state = ops->state_new();
+    ctx->migrator = migrator_new(ops->cli.prog, log_migration, ctx);
+    *exit_code = EXIT_OK;
+    return g_steal_pointer(&ctx);
+}
+
+void daemon_ctx_free(DaemonCtx *ctx)
+{
+    if (!ctx)
+        return;
+    /* First, as it may wait for a migration in flight and log it. */
+    migrator_free(ctx->migrator);
+    if (ctx->state)
+        ctx->ops->state_free(ctx->state);
+    conn_free(ctx->conn);
+    if (ctx->decision_log)
+        fclose(ctx->decision_log);
+    config_clear(ctx->ops->cli.config, ctx->cfg);
+    g_free(ctx->cfg);
+    cli_result_clear(&ctx->cli);
+    g_free(ctx);
+}
+
 int daemon_main(const DaemonOps *ops, int argc, char **argv)
 {
-    DaemonCtx ctx = {0};
+    g_autoptr(DaemonCtx) ctx = NULL;
     g_autoptr(GError) err = NULL;
-    int rc;
+    int rc = EXIT_OK;
 
-    ctx.ops = ops;
     /* A write to libvirtd's socket after libvirtd died must fail with
      * EPIPE, not kill the daemon: measured here, SIGKILL of libvirtd took
      * both daemons down with SIGPIPE until this was ignored. */
     signal(SIGPIPE, SIG_IGN);
-    g_log_set_writer_func(log_writer, (gpointer)ops->log_domain, NULL);
-    if (!cli_parse(&ops->cli, argc, argv, &ctx.cli, &err)) {
-        g_printerr("%s: %s\n", ops->cli.prog, err->message);
-        g_printerr("Try '%s --help' for more information.\n", ops->cli.prog);
-        return EXIT_USAGE;
-    }
-    if (ctx.cli.version) {
-        printf("%s %s\n", ops->cli.prog, PACKAGE_VERSION);
-        cli_result_clear(&ctx.cli);
-        return EXIT_OK;
-    }
-    rc = cli_build_config(&ctx.cli, &ctx.cfg, &err);
-    if (rc != EXIT_OK) {
-        g_printerr("%s: %s\n", ops->cli.prog, err->message);
-        cli_result_clear(&ctx.cli);
+    g_log_set_writer_func(log_writer, (gpointer)ops->cli.prog, NULL);
+    ctx = daemon_ctx_new(ops, argc, argv, &rc, &err);
+    if (!ctx) {
+        if (err) {
+            g_printerr("%s: %s\n", ops->cli.prog, err->message);
+            if (rc == EXIT_USAGE && err->domain == CLI_ERROR)
+                g_printerr("Try '%s --help' for more information.\n",
+                           ops->cli.prog);
+        }
         return rc;
     }
-    if (ctx.cfg.verbose)
+    if (dcfg(ctx)->verbose)
         g_log_set_debug_enabled(TRUE);
-    if (!open_decision_log(&ctx, &err)) {
-        g_printerr("%s: %s\n", ops->cli.prog, err->message);
-        rc = EXIT_CONFIG;
-        goto cleanup;
-    }
-    ctx.conn = conn_new(ctx.cfg.uri, ctx.cfg.dry_run);
-    ctx.conn->max_backoff_us = (gint64)(ctx.cfg.interval_s * G_USEC_PER_SEC);
-    ctx.state = ops->state_new();
-    ctx.migrator = migrator_new(ops->log_domain, log_migration, &ctx);
-
-    rc = ctx.cfg.once ? run_once(&ctx) : run_daemon(&ctx);
-    if (rc == EXIT_OK && ctx.cfg.once && ctx.actions_failed)
-        rc = EXIT_RUNTIME;
-
-cleanup:
-    /* First, as it may wait for a migration in flight and log it. */
-    migrator_free(ctx.migrator);
-    if (ctx.state)
-        ops->state_free(ctx.state);
-    conn_free(ctx.conn);
-    if (ctx.decision_log)
-        fclose(ctx.decision_log);
-    config_clear(&ctx.cfg);
-    cli_result_clear(&ctx.cli);
-    return rc;
+    return dcfg(ctx)->once ? run_once(ctx) : run_daemon(ctx);
 }

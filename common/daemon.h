@@ -1,60 +1,81 @@
-/* The tick driver both daemons share: command line, config, connection,
+/* The tick driver every daemon shares: command line, config, connection,
  * GMainLoop with signals, and one tick function used by daemon mode and
- * --once alike.  A daemon supplies only its collect flags, its policy and
- * its apply step. */
+ * --once alike.  A daemon supplies its DaemonOps: its options and config
+ * keys, its collect flags, its policy and its apply step.
+ *
+ * One tick: collect a snapshot, decide a plan (pure), then apply it.
+ * Only collect and apply talk to libvirt. */
 #pragma once
 
 #include <stdio.h>
 
 #include "cli.h"
 #include "collect.h"
-#include "migrate_exec.h"
 #include "plan.h"
-#include "quit_guard.h"
 
 typedef struct DaemonCtx DaemonCtx;
 
 typedef struct {
-    const char *log_domain;
+    /* prog is also the log domain; options and config are the daemon's
+     * own, registered here. */
     CliSpec cli;
     guint collect_what; /* CollectWhat flags */
     gpointer (*state_new)(void);
     void (*state_free)(gpointer state);
-    /* Called on every fresh snapshot before deciding, e.g. to set the
-     * stats period of guests seen for the first time.  May use conn. */
-    void (*observe)(DaemonCtx *ctx, const Snapshot *snap, gpointer state);
-    Plan *(*decide)(const Snapshot *snap, const Config *cfg, gpointer state);
+    /* The policy: no I/O.  cfg is the daemon's config struct. */
+    Plan *(*decide)(const Snapshot *snap, gconstpointer cfg, gpointer state);
     /* Carries the plan out; returns the number of actions that failed. */
-    guint (*apply)(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
-                   gpointer state);
+    guint (*apply)(DaemonCtx *ctx, gconstpointer cfg, const Snapshot *snap,
+                   const Plan *plan, gpointer state);
     /* One debug line per tick on what was measured (optional). */
     void (*report)(const Snapshot *snap, gpointer state);
 } DaemonOps;
 
-struct DaemonCtx {
-    const DaemonOps *ops;
-    Config cfg;
-    CliResult cli;
-    Conn *conn;
-    gpointer state;
-    guint state_generation; /* connection generation the state belongs to */
-    GMainLoop *loop;
-    QuitGuard *guard; /* SIGINT/SIGTERM, also mid-tick */
-    guint timer_id;
-    guint64 ticks;
-    guint64 actions_applied;
-    guint64 actions_failed;
-    FILE *decision_log;
-    Migrator *migrator;     /* migration requests ([migration]) */
-    Complaint tick_trouble; /* non-connection tick failures, rate-limited */
-    int exit_code;
-};
-
 /* main() of a daemon. */
 int daemon_main(const DaemonOps *ops, int argc, char **argv);
 
-/* Writes one applied (or failed) action to the log and the decision log. */
+/* ---- For apply steps --------------------------------------------------- */
+
+/* Looks the action's domain up by UUID.  NULL when it vanished (*vanished
+ * set, logged at debug level only: guests come and go) or on another
+ * error (libvirt's last error says which). */
+virDomainPtr daemon_lookup_domain(DaemonCtx *ctx, const Action *a,
+                                  gboolean *vanished);
+
+/* Writes one applied (or failed) action to the log and the decision log,
+ * and counts it. */
 void daemon_log_action(DaemonCtx *ctx, const Action *a, gboolean ok,
                        const char *error_text);
+
+/* ---- A context without a main loop, for tests and tools ---------------- */
+
+/* Parses argv and builds the config and the connection, as daemon_main
+ * does, without connecting or running.  NULL with *exit_code and error
+ * set when the command line or config is bad; with --version (no error)
+ * NULL and EXIT_OK. */
+DaemonCtx *daemon_ctx_new(const DaemonOps *ops, int argc, char **argv,
+                          int *exit_code, GError **error);
+void daemon_ctx_free(DaemonCtx *ctx);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DaemonCtx, daemon_ctx_free)
+
+/* One tick: snapshot, decide, and when act, apply (or print, with
+ * --dry-run).  FALSE with error set when the tick could not run or an
+ * action failed (DAEMON_ERROR_ACTIONS). */
+gboolean daemon_tick(DaemonCtx *ctx, gboolean act, GError **error);
+
+/* What SIGHUP does: re-reads the config; a broken one keeps the old
+ * settings.  TRUE when the new settings were taken. */
+gboolean daemon_reload(DaemonCtx *ctx);
+
+gconstpointer daemon_ctx_config(const DaemonCtx *ctx);
+gpointer daemon_ctx_state(const DaemonCtx *ctx);
+guint64 daemon_ctx_actions_failed(const DaemonCtx *ctx);
+
 /* Prints a plan to stdout, for --dry-run. */
 void daemon_print_plan(const Plan *plan);
+
+#define DAEMON_ERROR (daemon_error_quark())
+GQuark daemon_error_quark(void);
+typedef enum {
+    DAEMON_ERROR_ACTIONS, /* some of a plan's actions failed */
+} DaemonError;

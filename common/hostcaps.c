@@ -7,7 +7,7 @@
 
 GQuark hostcaps_error_quark(void)
 {
-    return g_quark_from_static_string("hostcaps-error-quark");
+    return g_quark_from_static_string("aos-hostcaps-error-quark");
 }
 
 #define XPATH_TSC_COUNTER "/capabilities/host/cpu/counter[@name='tsc']"
@@ -74,6 +74,23 @@ static xmlDoc *read_doc(const char *xml, const char *what, const char *root,
         return NULL;
     }
     return g_steal_pointer(&doc);
+}
+
+/* read_doc() of a document whose root is called what, and an XPath
+ * context on it. */
+static gboolean read_doc_xpath(const char *xml, const char *what, xmlDoc **doc,
+                               xmlXPathContext **xctxt, GError **error)
+{
+    *doc = read_doc(xml, what, what, error);
+    if (!*doc)
+        return FALSE;
+    *xctxt = xmlXPathNewContext(*doc);
+    if (!*xctxt) {
+        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_PARSE,
+                    "cannot allocate an XPath context");
+        return FALSE;
+    }
+    return TRUE;
 }
 
 static xmlXPathObject *eval_nodes(xmlXPathContext *xctxt, const char *expr,
@@ -288,15 +305,8 @@ gboolean hostcaps_parse(const char *caps_xml, HostFacts *out, GError **error)
     HostFacts f = {0};
     gboolean have_cells = FALSE;
 
-    doc = read_doc(caps_xml, "capabilities", "capabilities", error);
-    if (!doc)
+    if (!read_doc_xpath(caps_xml, "capabilities", &doc, &xctxt, error))
         return FALSE;
-    xctxt = xmlXPathNewContext(doc);
-    if (!xctxt) {
-        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_PARSE,
-                    "cannot allocate an XPath context");
-        return FALSE;
-    }
 
     if (!read_tsc_counter(xctxt, &f, error))
         return FALSE;
@@ -334,15 +344,8 @@ gboolean hostcaps_parse_domain_clock(const char *domain_xml, GuestClock *out,
     xmlNode *node;
     guint64 hz = 0;
 
-    doc = read_doc(domain_xml, "domain", "domain", error);
-    if (!doc)
+    if (!read_doc_xpath(domain_xml, "domain", &doc, &xctxt, error))
         return FALSE;
-    xctxt = xmlXPathNewContext(doc);
-    if (!xctxt) {
-        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_PARSE,
-                    "cannot allocate an XPath context");
-        return FALSE;
-    }
 
     timer = eval_nodes(xctxt, XPATH_TSC_TIMER, error);
     if (!timer)
@@ -420,15 +423,8 @@ char *hostcaps_pin_tsc_frequency(const char *domain_xml, guint64 hz,
     }
     g_snprintf(hz_text, sizeof(hz_text), "%" G_GUINT64_FORMAT, hz);
 
-    doc = read_doc(domain_xml, "domain", "domain", error);
-    if (!doc)
+    if (!read_doc_xpath(domain_xml, "domain", &doc, &xctxt, error))
         return NULL;
-    xctxt = xmlXPathNewContext(doc);
-    if (!xctxt) {
-        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_PARSE,
-                    "cannot allocate an XPath context");
-        return NULL;
-    }
 
     clock = eval_nodes(xctxt, "/domain/clock", error);
     if (!clock)

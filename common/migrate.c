@@ -2,8 +2,6 @@
 
 #include <math.h>
 
-#define KIB_PER_MIB 1024.0
-
 typedef struct {
     guint64 time_ns; /* summed vCPU time at the last sample */
     gint64 mono_us;
@@ -21,11 +19,6 @@ struct MigrateState {
     gint64 pause_until_us;
 };
 
-static double mib(guint64 kib)
-{
-    return (double)kib / KIB_PER_MIB;
-}
-
 const char *migrate_trigger_name(MigrateTriggerKind k)
 {
     switch (k) {
@@ -41,13 +34,14 @@ const char *migrate_trigger_name(MigrateTriggerKind k)
     return "unknown";
 }
 
-char *migrate_trigger_describe(const MigrateTrigger *t, const Config *cfg)
+char *migrate_trigger_describe(const MigrateTrigger *t,
+                               const MigrationConfig *cfg)
 {
     switch (t->kind) {
     case MIGRATE_TRIGGER_MEMORY:
         return g_strdup_printf("a budget deficit of %.0f MiB that local "
                                "rebalancing cannot cover lasted %u ticks",
-                               t->deficit / KIB_PER_MIB, t->ticks);
+                               t->deficit / 1024.0, t->ticks);
     case MIGRATE_TRIGGER_CPU:
         return g_strdup_printf("every pCPU stayed above %.0f%% for %u ticks, "
                                "%.0f%% of a pCPU over the threshold",
@@ -88,11 +82,6 @@ gint64 migrate_backoff_us(guint failures)
     for (i = 1; i < failures && s < MIGRATE_RETRY_MAX_S; i++)
         s *= 2;
     return MIN(s, (gint64)MIGRATE_RETRY_MAX_S) * G_USEC_PER_SEC;
-}
-
-static gboolean domain_live(const DomainSample *d)
-{
-    return d->state == VIR_DOMAIN_RUNNING || d->state == VIR_DOMAIN_BLOCKED;
 }
 
 static void track_cpu(MigrateState *st, const DomainSample *d, gint64 now_us)
@@ -136,7 +125,7 @@ static gboolean cooldown_is_over(gpointer key, gpointer value, gpointer data)
 }
 
 gboolean migrate_observe(MigrateState *st, const Snapshot *snap,
-                         const Plan *plan, const Config *cfg,
+                         const Plan *plan, const MigrationConfig *cfg,
                          MigrateTrigger *out)
 {
     gint64 now = snap->mono_us;
@@ -148,18 +137,18 @@ gboolean migrate_observe(MigrateState *st, const Snapshot *snap,
     for (i = 0; snap->domains && i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
 
-        if (domain_live(d) && d->nvcpus > 0)
+        if (domain_sample_live(d) && d->nvcpus > 0)
             track_cpu(st, d, now);
     }
     g_hash_table_foreach_remove(st->cpu, track_is_gone, &st->generation);
     g_hash_table_foreach_remove(st->cooldown, cooldown_is_over, &now);
 
-    if (plan && plan->deficit_kib > 0) {
+    if (plan && plan->short_of == PLAN_SHORT_MEMORY) {
         kind = MIGRATE_TRIGGER_MEMORY;
-        deficit = (double)plan->deficit_kib;
-    } else if (plan && plan->overloaded) {
+        deficit = plan->shortfall;
+    } else if (plan && plan->short_of == PLAN_SHORT_CPU) {
         kind = MIGRATE_TRIGGER_CPU;
-        deficit = isfinite(plan->overload_pct) ? MAX(plan->overload_pct, 0) : 0;
+        deficit = plan->shortfall;
     }
     /* While a guest is moving, the deficit is about to change: counting
      * it would only trigger a second request for the same shortage. */
@@ -179,7 +168,7 @@ gboolean migrate_observe(MigrateState *st, const Snapshot *snap,
 }
 
 static void start_cooldown(MigrateState *st, const char *uuid,
-                           const Config *cfg, gint64 now_us)
+                           const MigrationConfig *cfg, gint64 now_us)
 {
     gint64 *until;
 
@@ -193,7 +182,8 @@ static void start_cooldown(MigrateState *st, const char *uuid,
 }
 
 void migrate_note_request(MigrateState *st, const char *uuid,
-                          gboolean in_flight, const Config *cfg, gint64 now_us)
+                          gboolean in_flight, const MigrationConfig *cfg,
+                          gint64 now_us)
 {
     start_cooldown(st, uuid, cfg, now_us);
     st->signal_ticks = 0;
@@ -205,7 +195,8 @@ void migrate_note_request(MigrateState *st, const char *uuid,
     }
 }
 
-void migrate_note_done(MigrateState *st, const Config *cfg, gint64 now_us)
+void migrate_note_done(MigrateState *st, const MigrationConfig *cfg,
+                       gint64 now_us)
 {
     if (!st->in_flight)
         return;
@@ -295,7 +286,7 @@ GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
         MigrateGuest *g;
         double left;
 
-        if (!domain_live(d))
+        if (!domain_sample_live(d))
             continue;
         g = g_new0(MigrateGuest, 1);
         g_strlcpy(g->uuid, d->uuid, sizeof(g->uuid));
@@ -324,7 +315,7 @@ GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
             g->skip = g_strdup_printf(
                 "its balloon is still moving (actual %.0f MiB, target %.0f "
                 "MiB)",
-                mib(d->balloon.actual_kib), mib(d->cur_kib));
+                kib_to_mib(d->balloon.actual_kib), kib_to_mib(d->cur_kib));
             g->settling = TRUE;
         }
         g_ptr_array_add(out, g);
@@ -441,38 +432,39 @@ static char *relief_words(const MigrateTrigger *trig, const MigrateGuest *g)
             return g_strdup_printf(
                 "%s holds %.0f MiB, which clears the %.0f MiB deficit at the "
                 "least cost (%.0f MiB to copy)",
-                g->name, mib(g->held_kib), trig->deficit / KIB_PER_MIB,
-                mib(g->cost_kib));
+                g->name, kib_to_mib(g->held_kib), trig->deficit / 1024.0,
+                kib_to_mib(g->cost_kib));
         return g_strdup_printf("no guest that may move clears the %.0f MiB "
                                "deficit alone; %s covers the most of it, "
                                "%.0f MiB (%.0f MiB to copy)",
-                               trig->deficit / KIB_PER_MIB, g->name,
-                               mib(g->held_kib), mib(g->cost_kib));
+                               trig->deficit / 1024.0, g->name,
+                               kib_to_mib(g->held_kib),
+                               kib_to_mib(g->cost_kib));
     case MIGRATE_TRIGGER_CPU:
         if (g->relief >= trig->deficit)
             return g_strdup_printf(
                 "%s uses %.0f%% of a pCPU, which clears the %.0f%% overload "
                 "at the least cost (%.0f MiB to copy)",
-                g->name, g->relief, trig->deficit, mib(g->cost_kib));
+                g->name, g->relief, trig->deficit, kib_to_mib(g->cost_kib));
         return g_strdup_printf("no guest that may move clears the %.0f%% "
                                "overload alone; %s covers the most of it, "
                                "%.0f%% of a pCPU (%.0f MiB to copy)",
                                trig->deficit, g->name, g->relief,
-                               mib(g->cost_kib));
+                               kib_to_mib(g->cost_kib));
     case MIGRATE_TRIGGER_MANUAL:
     case MIGRATE_TRIGGER_NONE:
         break;
     }
     return g_strdup_printf("%s was named by an operator (%.0f MiB to copy)",
-                           g->name, mib(g->cost_kib));
+                           g->name, kib_to_mib(g->cost_kib));
 }
 
 /* The best peer for g, with its TSC verdict in *tsc; NULL when none. */
 static const MigratePeer *best_peer(MigrateDecision *d, const MigrateGuest *g,
                                     const GPtrArray *peers,
                                     const gboolean *usable,
-                                    const HostFacts *source, const Config *cfg,
-                                    TscCompat *tsc)
+                                    const HostFacts *source,
+                                    const MigrationConfig *cfg, TscCompat *tsc)
 {
     const MigratePeer *best = NULL;
     guint64 reserve = cfg->host_reserve_mib * 1024;
@@ -496,8 +488,8 @@ static const MigratePeer *best_peer(MigrateDecision *d, const MigrateGuest *g,
             refuse(d,
                    "%s -> %s refused: the peer has %.0f MiB free, the guest "
                    "needs %.0f MiB plus the %.0f MiB reserve",
-                   g->name, p->uri, mib(p->free_kib), mib(g->held_kib),
-                   mib(reserve));
+                   g->name, p->uri, kib_to_mib(p->free_kib),
+                   kib_to_mib(g->held_kib), kib_to_mib(reserve));
             continue;
         }
         if (!best || peer_better(p, best)) {
@@ -512,7 +504,7 @@ static const MigratePeer *best_peer(MigrateDecision *d, const MigrateGuest *g,
 
 void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
                     const GPtrArray *peers, const HostFacts *source,
-                    const ClockSync *clock, const Config *cfg,
+                    const ClockSync *clock, const MigrationConfig *cfg,
                     MigrateDecision *out)
 {
     g_autoptr(GPtrArray) order = g_ptr_array_new();
@@ -577,7 +569,7 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
         out->reason = g_strdup_printf(
             "%s; peer %s has %.0f MiB free and a load of %.2f vCPUs per "
             "pCPU; TSC: %s",
-            why, p->uri, mib(p->free_kib), migrate_peer_load(p),
+            why, p->uri, kib_to_mib(p->free_kib), migrate_peer_load(p),
             out->tsc.reason);
         return;
     }

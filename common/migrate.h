@@ -48,7 +48,8 @@ typedef struct {
 const char *migrate_trigger_name(MigrateTriggerKind k);
 
 /* One sentence on the trigger, for reasons and logs. */
-char *migrate_trigger_describe(const MigrateTrigger *t, const Config *cfg);
+char *migrate_trigger_describe(const MigrateTrigger *t,
+                               const MigrationConfig *cfg);
 
 typedef struct MigrateState MigrateState;
 
@@ -63,17 +64,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(MigrateState, migrate_state_free)
  * no fruitless attempt asks to wait; *out then describes the trigger.
  * Time is snap->mono_us. */
 gboolean migrate_observe(MigrateState *st, const Snapshot *snap,
-                         const Plan *plan, const Config *cfg,
+                         const Plan *plan, const MigrationConfig *cfg,
                          MigrateTrigger *out);
 
 /* A request was made for uuid at now_us: its cooldown starts, the trigger
  * count and the retry pause reset, and in execute mode (in_flight) no
  * other request is made until migrate_note_done(). */
 void migrate_note_request(MigrateState *st, const char *uuid,
-                          gboolean in_flight, const Config *cfg, gint64 now_us);
+                          gboolean in_flight, const MigrationConfig *cfg,
+                          gint64 now_us);
 /* The migration in flight ended (either way); the guest's cooldown starts
  * again from now_us, so a failure is not retried at once. */
-void migrate_note_done(MigrateState *st, const Config *cfg, gint64 now_us);
+void migrate_note_done(MigrateState *st, const MigrationConfig *cfg,
+                       gint64 now_us);
 /* An attempt found nothing to request: the next waits (see above). */
 void migrate_note_fruitless(MigrateState *st, gint64 now_us);
 
@@ -164,7 +167,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(MigrateDecision, migrate_decision_clear)
  * overwritten; clear it with migrate_decision_clear(). */
 void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
                     const GPtrArray *peers, const HostFacts *source,
-                    const ClockSync *clock, const Config *cfg,
+                    const ClockSync *clock, const MigrationConfig *cfg,
                     MigrateDecision *out);
 
 /* ---- Time data -------------------------------------------------------- */

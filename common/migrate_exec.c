@@ -1,17 +1,54 @@
 #include "migrate_exec.h"
 
 #include <errno.h>
-#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "collect.h"
+#include "json_out.h"
 
 /* Where libvirt's system QEMU driver keeps the pid of each guest's QEMU;
  * its start time is the guest's boot time for the time-data snapshot. */
 #define QEMU_PID_DIR "/run/libvirt/qemu"
+
+GQuark migrate_error_quark(void)
+{
+    return g_quark_from_static_string("aos-migrate-error-quark");
+}
+
+/* An executed migration, as the decision log records it. */
+typedef struct {
+    Action base;
+    char *peer_uri;
+} MigrateAction;
+
+static char *migrate_action_describe(const Action *a)
+{
+    const MigrateAction *m = (const MigrateAction *)a;
+
+    return g_strdup_printf("migrate %s -> %s", a->name,
+                           m->peer_uri ? m->peer_uri : "?");
+}
+
+static void migrate_action_to_json(const Action *a, JsonBuilder *b)
+{
+    json_add_str(b, "peer", ((const MigrateAction *)a)->peer_uri);
+}
+
+static void migrate_action_clear(Action *a)
+{
+    g_free(((MigrateAction *)a)->peer_uri);
+}
+
+static const ActionType migrate_action = {
+    .name = "migrate",
+    .size = sizeof(MigrateAction),
+    .describe = migrate_action_describe,
+    .to_json = migrate_action_to_json,
+    .clear = migrate_action_clear,
+};
 
 typedef struct {
     guint failures;
@@ -115,7 +152,7 @@ gboolean migrator_busy(const Migrator *m)
 
 /* ---- JSON lines ------------------------------------------------------- */
 
-static FILE *log_file(Migrator *m, const Config *cfg)
+static FILE *log_file(Migrator *m, const MigrationConfig *cfg)
 {
     const char *want = cfg ? cfg->advise_log : m->log_path;
 
@@ -139,74 +176,36 @@ static FILE *log_file(Migrator *m, const Config *cfg)
     return m->log;
 }
 
-static void emit(Migrator *m, const Config *cfg, JsonBuilder *b)
+static void emit(Migrator *m, const MigrationConfig *cfg, JsonBuilder *b)
 {
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = json_builder_get_root(b);
-    g_autofree char *text = NULL;
-    FILE *f = log_file(m, cfg);
-
-    json_generator_set_root(gen, root);
-    text = json_generator_to_data(gen, NULL);
-    fprintf(f, "%s\n", text);
-    fflush(f);
-}
-
-static void add_str(JsonBuilder *b, const char *key, const char *v)
-{
-    json_builder_set_member_name(b, key);
-    if (v)
-        json_builder_add_string_value(b, v);
-    else
-        json_builder_add_null_value(b);
-}
-
-static void add_u64(JsonBuilder *b, const char *key, guint64 v)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_add_int_value(b, v > G_MAXINT64 ? G_MAXINT64 : (gint64)v);
-}
-
-static void add_bool(JsonBuilder *b, const char *key, gboolean v)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_add_boolean_value(b, v);
-}
-
-static void add_double(JsonBuilder *b, const char *key, double v)
-{
-    json_builder_set_member_name(b, key);
-    json_builder_add_double_value(b, v);
+    json_line_write(b, log_file(m, cfg));
 }
 
 /* time, event, mode, daemon: the head of every line. */
 static JsonBuilder *line_begin(Migrator *m, MigrationMode mode,
                                const char *event)
 {
-    JsonBuilder *b = json_builder_new();
-    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-    g_autofree char *stamp = g_date_time_format_iso8601(now);
+    JsonBuilder *b = json_line_begin();
 
-    json_builder_begin_object(b);
-    add_str(b, "time", stamp);
-    add_str(b, "event", event);
-    add_str(b, "mode", migration_mode_name(mode));
-    add_str(b, "daemon", m->daemon);
+    json_add_str(b, "event", event);
+    json_add_str(b, "mode", migration_mode_name(mode));
+    json_add_str(b, "daemon", m->daemon);
     return b;
 }
 
 static void add_trigger(JsonBuilder *b, const MigrateTrigger *trig,
-                        const Config *cfg)
+                        const MigrationConfig *cfg)
 {
     g_autofree char *text = migrate_trigger_describe(trig, cfg);
 
     json_builder_set_member_name(b, "trigger");
     json_builder_begin_object(b);
-    add_str(b, "kind", migrate_trigger_name(trig->kind));
-    add_double(b, "deficit", trig->deficit);
-    add_str(b, "unit", trig->kind == MIGRATE_TRIGGER_CPU ? "percent" : "KiB");
-    add_u64(b, "ticks", trig->ticks);
-    add_str(b, "text", text);
+    json_add_str(b, "kind", migrate_trigger_name(trig->kind));
+    json_add_double(b, "deficit", trig->deficit);
+    json_add_str(b, "unit",
+                 trig->kind == MIGRATE_TRIGGER_CPU ? "percent" : "KiB");
+    json_add_u64(b, "ticks", trig->ticks);
+    json_add_str(b, "text", text);
     json_builder_end_object(b);
 }
 
@@ -222,34 +221,34 @@ static void add_refusals(JsonBuilder *b, const GPtrArray *refusals)
 }
 
 static void add_tsc(JsonBuilder *b, const MigrateDecision *d,
-                    const HostFacts *source, const Config *cfg)
+                    const HostFacts *source, const MigrationConfig *cfg)
 {
     const TscCompat *c = &d->tsc;
 
     json_builder_set_member_name(b, "tsc");
     json_builder_begin_object(b);
-    add_str(b, "verdict", tsc_verdict_name(c->verdict));
-    add_bool(b, "compatible", c->compatible);
-    add_u64(b, "guest_hz", c->guest_hz);
-    add_bool(b, "guest_hz_explicit", c->guest_hz_explicit);
-    add_bool(b, "invtsc", d->guest->clock.invtsc);
+    json_add_str(b, "verdict", tsc_verdict_name(c->verdict));
+    json_add_bool(b, "compatible", c->compatible);
+    json_add_u64(b, "guest_hz", c->guest_hz);
+    json_add_bool(b, "guest_hz_explicit", c->guest_hz_explicit);
+    json_add_bool(b, "invtsc", d->guest->clock.invtsc);
     if (source && source->tsc_known)
-        add_u64(b, "source_hz", source->tsc_hz);
+        json_add_u64(b, "source_hz", source->tsc_hz);
     else
-        add_str(b, "source_hz", NULL);
+        json_add_str(b, "source_hz", NULL);
     if (c->peer_hz_known)
-        add_u64(b, "peer_hz", c->peer_hz);
+        json_add_u64(b, "peer_hz", c->peer_hz);
     else
-        add_str(b, "peer_hz", NULL);
-    add_bool(b, "peer_scaling", d->peer->facts.tsc_scaling);
+        json_add_str(b, "peer_hz", NULL);
+    json_add_bool(b, "peer_scaling", d->peer->facts.tsc_scaling);
     if (c->ppm >= 0)
-        add_double(b, "ppm", c->ppm);
+        json_add_double(b, "ppm", c->ppm);
     else
-        add_str(b, "ppm", NULL);
-    add_double(b, "tolerance_ppm", cfg->tsc_tolerance_ppm);
-    add_bool(b, "needs_pin", c->needs_pin);
-    add_u64(b, "pin_hz", c->pin_hz);
-    add_str(b, "reason", c->reason);
+        json_add_str(b, "ppm", NULL);
+    json_add_double(b, "tolerance_ppm", cfg->tsc_tolerance_ppm);
+    json_add_bool(b, "needs_pin", c->needs_pin);
+    json_add_u64(b, "pin_hz", c->pin_hz);
+    json_add_str(b, "reason", c->reason);
     json_builder_end_object(b);
 }
 
@@ -259,15 +258,15 @@ static void add_clock(JsonBuilder *b, const ClockSync *cs,
     json_builder_set_member_name(b, "clock");
     json_builder_begin_object(b);
     if (cs) {
-        add_bool(b, "synchronised", cs->synchronised);
-        add_str(b, "state", clocksync_state_name(cs->state));
-        add_u64(b, "maxerror_us", (guint64)MAX(cs->maxerror_us, 0));
-        add_u64(b, "esterror_us", (guint64)MAX(cs->esterror_us, 0));
+        json_add_bool(b, "synchronised", cs->synchronised);
+        json_add_str(b, "state", clocksync_state_name(cs->state));
+        json_add_u64(b, "maxerror_us", (guint64)MAX(cs->maxerror_us, 0));
+        json_add_u64(b, "esterror_us", (guint64)MAX(cs->esterror_us, 0));
     } else {
-        add_str(b, "synchronised", NULL);
+        json_add_str(b, "synchronised", NULL);
     }
-    add_bool(b, "may_execute", d->clock_ok);
-    add_str(b, "reason", d->clock_reason);
+    json_add_bool(b, "may_execute", d->clock_ok);
+    json_add_str(b, "reason", d->clock_reason);
     json_builder_end_object(b);
 }
 
@@ -276,47 +275,22 @@ static void add_time_data(JsonBuilder *b, const MigrateTimeData *td,
 {
     json_builder_set_member_name(b, "time_data");
     json_builder_begin_object(b);
-    add_bool(b, "known", td->known);
+    json_add_bool(b, "known", td->known);
     if (td->known) {
-        add_u64(b, "wall_ns", td->wall_ns);
-        add_u64(b, "hrtime_ns", td->td.hrtime_ns);
-        add_u64(b, "boot_hrtime_ns", td->td.boot_hrtime_ns);
-        add_u64(b, "uptime_ns", td->uptime_ns);
-        add_u64(b, "guest_hz", td->td.guest_hz);
-        add_u64(b, "guest_tsc", td->td.guest_tsc);
-        add_bool(b, "guest_tsc_estimated", TRUE);
+        json_add_u64(b, "wall_ns", td->wall_ns);
+        json_add_u64(b, "hrtime_ns", td->td.hrtime_ns);
+        json_add_u64(b, "boot_hrtime_ns", td->td.boot_hrtime_ns);
+        json_add_u64(b, "uptime_ns", td->uptime_ns);
+        json_add_u64(b, "guest_hz", td->td.guest_hz);
+        json_add_u64(b, "guest_tsc", td->td.guest_tsc);
+        json_add_bool(b, "guest_tsc_estimated", TRUE);
     } else {
-        add_str(b, "error", error);
+        json_add_str(b, "error", error);
     }
     json_builder_end_object(b);
 }
 
 /* ---- Reading facts ---------------------------------------------------- */
-
-static guint64 node_free_kib(virConnectPtr c)
-{
-    int nparams = 0;
-    g_autofree virNodeMemoryStatsPtr params = NULL;
-    unsigned long long cells;
-    int i;
-
-    /* The whole host's free memory, as the reserve logic trusts it (see
-     * NodeSample); NUMA cells' sum only when the driver has no stats. */
-    if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, NULL,
-                              &nparams, 0) == 0 &&
-        nparams > 0) {
-        params = g_new0(virNodeMemoryStats, nparams);
-        if (virNodeGetMemoryStats(c, VIR_NODE_MEMORY_STATS_ALL_CELLS, params,
-                                  &nparams, 0) == 0) {
-            for (i = 0; i < nparams; i++) {
-                if (strcmp(params[i].field, VIR_NODE_MEMORY_STATS_FREE) == 0)
-                    return params[i].value;
-            }
-        }
-    }
-    cells = virNodeGetFreeMemory(c);
-    return cells / 1024;
-}
 
 static void count_vcpus(virConnectPtr c, MigratePeer *p)
 {
@@ -345,6 +319,7 @@ static MigratePeer *probe_peer(Migrator *m, const char *uri, gint64 now_us)
     g_autoptr(virConnect) c = NULL;
     g_autofree char *caps = NULL;
     g_autoptr(GError) err = NULL;
+    NodeMemProbe probe = {0};
     gint64 wait_us;
 
     p->uri = g_strdup(uri);
@@ -389,7 +364,9 @@ static MigratePeer *probe_peer(Migrator *m, const char *uri, gint64 now_us)
         p->error = g_strdup(err->message);
     else
         p->facts_ok = TRUE;
-    p->free_kib = node_free_kib(c);
+    /* A peer that cannot say keeps 0: it cannot take a guest. */
+    if (!collect_node_memory(c, &probe, &p->free_kib, NULL, NULL, NULL))
+        p->free_kib = 0;
     count_vcpus(c, p);
     p->ncpus = p->facts.ncpus;
     if (p->ncpus == 0) {
@@ -737,13 +714,13 @@ static void follow_job(Migrator *m, Conn *conn)
     }
 }
 
-static void finish_job(Migrator *m, const Config *cfg)
+static void finish_job(Migrator *m, const MigrationConfig *cfg)
 {
     MigrateJob *j = m->job;
     g_autoptr(JsonBuilder) b = NULL;
     g_autoptr(GError) err = NULL;
     g_autoptr(Plan) plan = plan_new();
-    Action *a;
+    MigrateAction *a;
     guint64 ticks = 0;
     guint64 new_tsc = 0;
     gboolean predicted = FALSE;
@@ -760,49 +737,48 @@ static void finish_job(Migrator *m, const Config *cfg)
                                             &new_tsc, &err);
 
     b = line_begin(m, j->mode, "result");
-    add_str(b, "guest", j->name);
-    add_str(b, "uuid", j->uuid);
-    add_str(b, "source", j->src_uri);
-    add_str(b, "peer", j->peer_uri);
-    add_bool(b, "ok", j->ok);
-    add_str(b, "error", j->error);
-    add_double(b, "wall_ms", (double)j->call_us / 1000.0);
+    json_add_str(b, "guest", j->name);
+    json_add_str(b, "uuid", j->uuid);
+    json_add_str(b, "source", j->src_uri);
+    json_add_str(b, "peer", j->peer_uri);
+    json_add_bool(b, "ok", j->ok);
+    json_add_str(b, "error", j->error);
+    json_add_double(b, "wall_ms", (double)j->call_us / 1000.0);
     if (j->have_stats) {
-        add_u64(b, "downtime_ms", j->downtime_ms);
-        add_u64(b, "elapsed_ms", j->elapsed_ms);
-        add_u64(b, "setup_ms", j->setup_ms);
-        add_u64(b, "data_processed_bytes", j->data_processed);
-        add_u64(b, "memory_iterations", j->iterations);
-        add_str(b, "stats_from", j->stats_from);
+        json_add_u64(b, "downtime_ms", j->downtime_ms);
+        json_add_u64(b, "elapsed_ms", j->elapsed_ms);
+        json_add_u64(b, "setup_ms", j->setup_ms);
+        json_add_u64(b, "data_processed_bytes", j->data_processed);
+        json_add_u64(b, "memory_iterations", j->iterations);
+        json_add_str(b, "stats_from", j->stats_from);
     } else {
-        add_str(b, "downtime_ms", NULL);
+        json_add_str(b, "downtime_ms", NULL);
     }
-    add_u64(b, "guest_hz", j->guest_hz);
+    json_add_u64(b, "guest_hz", j->guest_hz);
     if (predicted) {
-        add_u64(b, "tsc_advance", ticks);
+        json_add_u64(b, "tsc_advance", ticks);
         if (j->td.known)
-            add_u64(b, "new_guest_tsc", new_tsc);
+            json_add_u64(b, "new_guest_tsc", new_tsc);
     } else {
-        add_str(b, "tsc_advance", NULL);
+        json_add_str(b, "tsc_advance", NULL);
     }
-    add_u64(b, "pinned_hz", j->pin_hz);
+    json_add_u64(b, "pinned_hz", j->pin_hz);
     if (j->ok) {
-        add_bool(b, "dest_running", j->dest_running);
-        add_str(b, "dest_state", j->dest_state);
+        json_add_bool(b, "dest_running", j->dest_running);
+        json_add_str(b, "dest_state", j->dest_state);
         if (j->dest_clock_known && j->dest_has_freq)
-            add_u64(b, "dest_tsc_hz", j->dest_tsc_hz);
+            json_add_u64(b, "dest_tsc_hz", j->dest_tsc_hz);
         else
-            add_str(b, "dest_tsc_hz", NULL);
+            json_add_str(b, "dest_tsc_hz", NULL);
     } else {
-        add_str(b, "source_state", j->source_state);
+        json_add_str(b, "source_state", j->source_state);
     }
-    json_builder_end_object(b);
     emit(m, cfg, b);
 
-    a = plan_add(plan, ACTION_MIGRATE, j->uuid, j->name);
+    a = (MigrateAction *)plan_add(plan, &migrate_action, j->uuid, j->name);
     a->peer_uri = g_strdup(j->peer_uri);
     if (j->ok) {
-        action_set_reason(a,
+        action_set_reason(&a->base,
                           "%s; took %.2f s, downtime %" G_GUINT64_FORMAT
                           " ms, predicted guest TSC advance %" G_GUINT64_FORMAT
                           " ticks at %" G_GUINT64_FORMAT " Hz",
@@ -815,22 +791,23 @@ static void finish_job(Migrator *m, const Config *cfg)
             g_warning("migrated %s, but it is not running on %s (%s)", j->name,
                       j->peer_uri, j->dest_state ? j->dest_state : "unknown");
     } else {
-        action_set_reason(a, "%s; the guest is %s on this host", j->reason,
+        action_set_reason(&a->base, "%s; the guest is %s on this host",
+                          j->reason,
                           j->source_state ? j->source_state : "unknown");
     }
     if (m->on_action)
-        m->on_action(m->action_data, a, j->ok, j->error);
+        m->on_action(m->action_data, &a->base, j->ok, j->error);
     else if (j->ok)
-        g_message("migrate %s -> %s: %s", j->name, j->peer_uri, a->reason);
+        g_message("migrate %s -> %s: %s", j->name, j->peer_uri, a->base.reason);
     else
         g_warning("migrate %s -> %s failed: %s (%s)", j->name, j->peer_uri,
-                  j->error ? j->error : "?", a->reason);
+                  j->error ? j->error : "?", a->base.reason);
     job_free(j);
 }
 
 /* ---- Requests --------------------------------------------------------- */
 
-static gboolean start_job(Migrator *m, Conn *conn, const Config *cfg,
+static gboolean start_job(Migrator *m, Conn *conn, const MigrationConfig *cfg,
                           const MigrateDecision *d, const MigrateTimeData *td,
                           char **why)
 {
@@ -873,46 +850,45 @@ static gboolean start_job(Migrator *m, Conn *conn, const Config *cfg,
     return TRUE;
 }
 
-static void emit_request(Migrator *m, const Config *cfg,
-                         const MigrateTrigger *trig, const MigrateDecision *d,
-                         const HostFacts *source, const ClockSync *cs,
-                         const MigrateTimeData *td, const char *td_error)
+static void emit_request(Migrator *m, const MigrationConfig *cfg,
+                         const char *source_uri, const MigrateTrigger *trig,
+                         const MigrateDecision *d, const HostFacts *source,
+                         const ClockSync *cs, const MigrateTimeData *td,
+                         const char *td_error)
 {
     g_autoptr(JsonBuilder) b = line_begin(m, cfg->migration_mode, "request");
 
-    add_str(b, "guest", d->guest->name);
-    add_str(b, "uuid", d->guest->uuid);
-    add_str(b, "source", cfg->uri);
-    add_str(b, "source_host_uuid", source ? source->host_uuid : NULL);
-    add_str(b, "peer", d->peer->uri);
-    add_str(b, "peer_host_uuid", d->peer->facts.host_uuid);
-    add_str(b, "reason", d->reason);
+    json_add_str(b, "guest", d->guest->name);
+    json_add_str(b, "uuid", d->guest->uuid);
+    json_add_str(b, "source", source_uri);
+    json_add_str(b, "source_host_uuid", source ? source->host_uuid : NULL);
+    json_add_str(b, "peer", d->peer->uri);
+    json_add_str(b, "peer_host_uuid", d->peer->facts.host_uuid);
+    json_add_str(b, "reason", d->reason);
     add_trigger(b, trig, cfg);
-    add_u64(b, "guest_held_kib", d->guest->held_kib);
-    add_u64(b, "guest_cost_kib", d->guest->cost_kib);
+    json_add_u64(b, "guest_held_kib", d->guest->held_kib);
+    json_add_u64(b, "guest_cost_kib", d->guest->cost_kib);
     if (d->guest->cpu_pct >= 0)
-        add_double(b, "guest_cpu_pct", d->guest->cpu_pct);
-    add_u64(b, "peer_free_kib", d->peer->free_kib);
-    add_double(b, "peer_load", migrate_peer_load(d->peer));
+        json_add_double(b, "guest_cpu_pct", d->guest->cpu_pct);
+    json_add_u64(b, "peer_free_kib", d->peer->free_kib);
+    json_add_double(b, "peer_load", migrate_peer_load(d->peer));
     add_tsc(b, d, source, cfg);
     add_clock(b, cs, d);
     add_time_data(b, td, td_error);
     add_refusals(b, d->refusals);
-    json_builder_end_object(b);
     emit(m, cfg, b);
 }
 
-static void emit_no_request(Migrator *m, const Config *cfg,
-                            const MigrateTrigger *trig, const char *reason,
-                            const GPtrArray *refusals)
+static void emit_no_request(Migrator *m, const MigrationConfig *cfg,
+                            const char *source_uri, const MigrateTrigger *trig,
+                            const char *reason, const GPtrArray *refusals)
 {
     g_autoptr(JsonBuilder) b = line_begin(m, cfg->migration_mode, "no-request");
 
-    add_str(b, "source", cfg->uri);
-    add_str(b, "reason", reason);
+    json_add_str(b, "source", source_uri);
+    json_add_str(b, "reason", reason);
     add_trigger(b, trig, cfg);
     add_refusals(b, refusals);
-    json_builder_end_object(b);
     emit(m, cfg, b);
 }
 
@@ -924,9 +900,10 @@ typedef enum {
 
 /* One attempt: reads the facts, decides, and advises or starts the
  * migration.  only_name limits the candidates to one guest. */
-static AttemptOutcome attempt(Migrator *m, Conn *conn, const Config *cfg,
-                              const Snapshot *snap, const MigrateTrigger *trig,
-                              const char *only_name, char **failure)
+static AttemptOutcome attempt(Migrator *m, Conn *conn,
+                              const MigrationConfig *cfg, const Snapshot *snap,
+                              const MigrateTrigger *trig, const char *only_name,
+                              char **failure)
 {
     gint64 now = g_get_monotonic_time();
     g_autoptr(GPtrArray) guests = NULL;
@@ -992,7 +969,7 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn, const Config *cfg,
         g_message("no migration request (%s): %s", trig_text, d.reason);
         for (i = 0; i < d.refusals->len; i++)
             g_message("  %s", (const char *)g_ptr_array_index(d.refusals, i));
-        emit_no_request(m, cfg, trig, d.reason, d.refusals);
+        emit_no_request(m, cfg, conn->uri, trig, d.reason, d.refusals);
         *failure = d.refusals->len
                        ? g_strdup_printf("%s: %s", d.reason,
                                          (const char *)g_ptr_array_index(
@@ -1003,11 +980,11 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn, const Config *cfg,
     if (cfg->migration_mode == MIGRATION_EXECUTE &&
         !start_job(m, conn, cfg, &d, &td, &why)) {
         g_warning("no migration request (%s): %s", trig_text, why);
-        emit_no_request(m, cfg, trig, why, d.refusals);
+        emit_no_request(m, cfg, conn->uri, trig, why, d.refusals);
         *failure = g_steal_pointer(&why);
         return ATTEMPT_NOTHING;
     }
-    emit_request(m, cfg, trig, &d, have_source ? &source : NULL,
+    emit_request(m, cfg, conn->uri, trig, &d, have_source ? &source : NULL,
                  have_clock ? &cs : NULL, &td, td_error);
     g_message("migration request (%s) %s -> %s: %s; %s",
               migration_mode_name(cfg->migration_mode), d.guest->name,
@@ -1028,7 +1005,7 @@ static void hold_back_actions(Migrator *m, Plan *plan)
         return;
     for (i = plan_len(plan); i > 0; i--) {
         if (g_strcmp0(plan_get(plan, i - 1)->uuid, m->job->uuid) == 0) {
-            g_ptr_array_remove_index(plan->actions, i - 1);
+            plan_remove(plan, i - 1);
             held++;
         }
     }
@@ -1037,7 +1014,7 @@ static void hold_back_actions(Migrator *m, Plan *plan)
                 m->job->name);
 }
 
-void migrator_tick(Migrator *m, Conn *conn, const Config *cfg,
+void migrator_tick(Migrator *m, Conn *conn, const MigrationConfig *cfg,
                    const Snapshot *snap, Plan *plan)
 {
     MigrateTrigger trig = {0};
@@ -1057,8 +1034,9 @@ void migrator_tick(Migrator *m, Conn *conn, const Config *cfg,
     hold_back_actions(m, plan);
 }
 
-gboolean migrator_request_named(Migrator *m, Conn *conn, const Config *cfg,
-                                const char *name, GError **error)
+gboolean migrator_request_named(Migrator *m, Conn *conn,
+                                const MigrationConfig *cfg, const char *name,
+                                GError **error)
 {
     MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MANUAL};
     g_autoptr(Snapshot) snap = NULL;
@@ -1066,7 +1044,7 @@ gboolean migrator_request_named(Migrator *m, Conn *conn, const Config *cfg,
     gboolean ok;
 
     if (m->job) {
-        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+        g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_BUSY,
                     "a migration is already in flight");
         return FALSE;
     }
@@ -1075,7 +1053,7 @@ gboolean migrator_request_named(Migrator *m, Conn *conn, const Config *cfg,
         return FALSE;
     if (attempt(m, conn, cfg, snap, &trig, name, &failure) !=
         ATTEMPT_REQUESTED) {
-        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "%s", failure);
+        g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_REFUSED, "%s", failure);
         return FALSE;
     }
     if (!m->job)
@@ -1086,7 +1064,7 @@ gboolean migrator_request_named(Migrator *m, Conn *conn, const Config *cfg,
     }
     ok = m->job->ok;
     if (!ok)
-        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
+        g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_FAILED,
                     "migration of %s failed: %s", name,
                     m->job->error ? m->job->error : "unknown error");
     finish_job(m, cfg);

@@ -21,13 +21,21 @@
 #include "conn.h"
 #include "migrate.h"
 
+#define MIGRATE_ERROR (migrate_error_quark())
+GQuark migrate_error_quark(void);
+typedef enum {
+    MIGRATE_ERROR_BUSY,    /* a migration is already in flight */
+    MIGRATE_ERROR_REFUSED, /* nothing to request: no guest or no peer */
+    MIGRATE_ERROR_FAILED,  /* the migration was tried and failed */
+} MigrateError;
+
 /* A migration running longer than this is aborted; the guest stays on the
  * source. */
 #define MIGRATE_MAX_S 600
 
 typedef struct Migrator Migrator;
 
-/* Called with each executed migration's outcome, as an ACTION_MIGRATE. */
+/* Called with each executed migration's outcome, as a "migrate" action. */
 typedef void (*MigratorActionFunc)(gpointer data, const Action *a, gboolean ok,
                                    const char *error_text);
 
@@ -43,15 +51,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(Migrator, migrator_free)
  * them behind the migration job), feeds migrate_observe() and, when it
  * triggers, makes a request.  Does nothing when the mode is off and
  * nothing is in flight. */
-void migrator_tick(Migrator *m, Conn *conn, const Config *cfg,
+void migrator_tick(Migrator *m, Conn *conn, const MigrationConfig *cfg,
                    const Snapshot *snap, Plan *plan);
 
 /* One request for the guest called name, as an operator asks for it: the
  * same checks and the same execution, without a trigger.  In execute mode
  * it waits for the migration to end.  TRUE when the request was written
  * (advise) or the guest was migrated (execute). */
-gboolean migrator_request_named(Migrator *m, Conn *conn, const Config *cfg,
-                                const char *name,
+gboolean migrator_request_named(Migrator *m, Conn *conn,
+                                const MigrationConfig *cfg, const char *name,
                                 GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* TRUE while a migration is in flight. */

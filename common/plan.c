@@ -1,14 +1,17 @@
 #include "plan.h"
 
+#include <math.h>
+
 static void action_free(gpointer data)
 {
     Action *a = data;
 
     if (!a)
         return;
+    if (a->type->clear)
+        a->type->clear(a);
     g_free(a->name);
     g_free(a->reason);
-    g_free(a->peer_uri);
     g_free(a);
 }
 
@@ -26,18 +29,19 @@ void plan_free(Plan *plan)
         return;
     g_ptr_array_unref(plan->actions);
     g_free(plan->summary);
+    if (plan->detail_free)
+        plan->detail_free(plan->detail);
     g_free(plan);
 }
 
-Action *plan_add(Plan *plan, ActionKind kind, const char *uuid,
+Action *plan_add(Plan *plan, const ActionType *type, const char *uuid,
                  const char *name)
 {
-    Action *a = g_new0(Action, 1);
+    Action *a = g_malloc0(MAX(type->size, sizeof(Action)));
 
-    a->kind = kind;
+    a->type = type;
     g_strlcpy(a->uuid, uuid ? uuid : "", sizeof(a->uuid));
     a->name = g_strdup(name);
-    a->from_pcpu = -1;
     g_ptr_array_add(plan->actions, a);
     return a;
 }
@@ -60,4 +64,22 @@ guint plan_len(const Plan *plan)
 Action *plan_get(const Plan *plan, guint i)
 {
     return g_ptr_array_index(plan->actions, i);
+}
+
+void plan_remove(Plan *plan, guint i)
+{
+    g_ptr_array_remove_index(plan->actions, i);
+}
+
+void plan_set_shortfall(Plan *plan, PlanShortage what, double amount)
+{
+    gboolean some = what != PLAN_SHORT_NONE && isfinite(amount) && amount > 0;
+
+    plan->short_of = some ? what : PLAN_SHORT_NONE;
+    plan->shortfall = some ? amount : 0;
+}
+
+char *action_describe(const Action *a)
+{
+    return a->type->describe(a);
 }

@@ -14,6 +14,7 @@ struct QuitGuard {
     gboolean in_tick;
     gboolean requested;
     guint grace_ms;
+    int exit_status; /* without a loop: the run was cut short */
 };
 
 static gboolean quit_main_loop(gpointer data)
@@ -28,25 +29,30 @@ static gboolean on_signal(gpointer data)
     gint64 deadline;
 
     g_mutex_lock(&g->lock);
-    g_message("signal received, exiting");
+    if (g->loop)
+        g_message("signal received, exiting");
+    else
+        g_message("signal received: the run is interrupted before it "
+                  "finished, exiting with status %d",
+                  g->exit_status);
     g->requested = TRUE;
     if (g->loop)
         g_main_context_invoke(g_main_loop_get_context(g->loop), quit_main_loop,
                               g->loop);
     else if (!g->in_tick)
-        _exit(0);
+        _exit(g->exit_status);
     deadline = g_get_monotonic_time() + (gint64)g->grace_ms * 1000;
     while (g->in_tick) {
         if (!g_cond_wait_until(&g->idle, &g->lock, deadline)) {
             g_warning("signal received during a tick still running after "
                       "%u ms; exiting without finishing it",
                       g->grace_ms);
-            _exit(0);
+            _exit(g->loop ? 0 : g->exit_status);
         }
     }
     g_mutex_unlock(&g->lock);
     if (!g->loop)
-        _exit(0);
+        _exit(g->exit_status);
     return G_SOURCE_CONTINUE;
 }
 
@@ -69,10 +75,11 @@ static void watch(QuitGuard *g, int signum)
     g_source_unref(s);
 }
 
-QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms)
+QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status)
 {
     QuitGuard *g = g_new0(QuitGuard, 1);
 
+    g->exit_status = exit_status;
     g->loop = loop ? g_main_loop_ref(loop) : NULL;
     g->grace_ms = grace_ms;
     g_mutex_init(&g->lock);

@@ -12,8 +12,12 @@
 
 typedef struct QuitGuard QuitGuard;
 
-/* loop may be NULL (--once): a signal outside a tick then exits at once. */
-QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms);
+/* loop may be NULL (--once): a signal outside a tick then exits at once,
+ * and a signal at any time exits with exit_status, since a run cut short
+ * has not done what it was asked.  With a loop, a stop by signal is the
+ * normal end of a daemon: the loop returns, or after the grace time the
+ * process exits with 0. */
+QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status);
 void quit_guard_free(QuitGuard *g);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QuitGuard, quit_guard_free)
 

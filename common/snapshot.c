@@ -1,6 +1,85 @@
 #include "snapshot.h"
 
+#include <stddef.h>
 #include <string.h>
+
+double kib_to_mib(guint64 kib)
+{
+    return (double)kib / 1024.0;
+}
+
+/* Each figure a guest's balloon driver reports, under its name in the
+ * bulk stats and its tag in virDomainMemoryStats. */
+typedef struct {
+    const char *param;
+    int tag;
+    guint32 bit;
+    size_t offset; /* of a 64-bit field of BalloonStats */
+} BalloonFigure;
+
+#define BF(p, t, b, f)                                                         \
+    {                                                                          \
+        p, t, b, offsetof(BalloonStats, f)                                     \
+    }
+static const BalloonFigure balloon_fields[] = {
+    BF("balloon.current", VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON,
+       BALLOON_HAS_ACTUAL, actual_kib),
+    BF("balloon.unused", VIR_DOMAIN_MEMORY_STAT_UNUSED, BALLOON_HAS_UNUSED,
+       unused_kib),
+    BF("balloon.available", VIR_DOMAIN_MEMORY_STAT_AVAILABLE,
+       BALLOON_HAS_AVAILABLE, available_kib),
+    BF("balloon.usable", VIR_DOMAIN_MEMORY_STAT_USABLE, BALLOON_HAS_USABLE,
+       usable_kib),
+    BF("balloon.rss", VIR_DOMAIN_MEMORY_STAT_RSS, BALLOON_HAS_RSS, rss_kib),
+    BF("balloon.disk_caches", VIR_DOMAIN_MEMORY_STAT_DISK_CACHES,
+       BALLOON_HAS_DISK_CACHES, disk_caches_kib),
+    BF("balloon.major_fault", VIR_DOMAIN_MEMORY_STAT_MAJOR_FAULT,
+       BALLOON_HAS_MAJOR_FAULT, major_fault),
+    BF("balloon.minor_fault", VIR_DOMAIN_MEMORY_STAT_MINOR_FAULT,
+       BALLOON_HAS_MINOR_FAULT, minor_fault),
+    BF("balloon.swap_in", VIR_DOMAIN_MEMORY_STAT_SWAP_IN, BALLOON_HAS_SWAP_IN,
+       swap_in_kib),
+    BF("balloon.swap_out", VIR_DOMAIN_MEMORY_STAT_SWAP_OUT,
+       BALLOON_HAS_SWAP_OUT, swap_out_kib),
+    BF("balloon.last-update", VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE,
+       BALLOON_HAS_LAST_UPDATE, last_update),
+};
+
+static void balloon_set(BalloonStats *b, const BalloonFigure *f, guint64 v)
+{
+    /* last_update is the one signed field; the stamp fits either way. */
+    memcpy((char *)b + f->offset, &v, sizeof(v));
+    b->present |= f->bit;
+}
+
+void balloon_stats_from_memory_stats(BalloonStats *b,
+                                     const virDomainMemoryStatStruct *stats,
+                                     int n)
+{
+    int i;
+    guint k;
+
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < G_N_ELEMENTS(balloon_fields); k++) {
+            if (stats[i].tag == balloon_fields[k].tag)
+                balloon_set(b, &balloon_fields[k], stats[i].val);
+        }
+    }
+}
+
+gboolean balloon_stats_take_param(BalloonStats *b, const char *field,
+                                  guint64 value)
+{
+    guint k;
+
+    for (k = 0; k < G_N_ELEMENTS(balloon_fields); k++) {
+        if (strcmp(field, balloon_fields[k].param) == 0) {
+            balloon_set(b, &balloon_fields[k], value);
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
 
 static void domain_sample_free(gpointer data)
 {
@@ -29,6 +108,7 @@ void snapshot_free(Snapshot *snap)
     if (!snap)
         return;
     g_ptr_array_unref(snap->domains);
+    g_free(snap->node.online);
     g_free(snap);
 }
 
@@ -37,6 +117,22 @@ gsize snapshot_maplen(const Snapshot *snap)
     guint n = snap->node.npcpus ? snap->node.npcpus : 1;
 
     return VIR_CPU_MAPLEN(n);
+}
+
+gboolean snapshot_cpu_online(const Snapshot *snap, guint cpu)
+{
+    if (cpu >= snap->node.npcpus)
+        return FALSE;
+    return !snap->node.online ||
+           cpumap_has(snap->node.online, snapshot_maplen(snap), cpu);
+}
+
+guint snapshot_online_count(const Snapshot *snap)
+{
+    if (!snap->node.online)
+        return snap->node.npcpus;
+    return cpumap_count(snap->node.online, snapshot_maplen(snap),
+                        snap->node.npcpus);
 }
 
 DomainSample *snapshot_add_domain(Snapshot *snap, const char *uuid,
@@ -69,6 +165,11 @@ const DomainSample *snapshot_find(const Snapshot *snap, const char *uuid)
             return d;
     }
     return NULL;
+}
+
+gboolean domain_sample_live(const DomainSample *d)
+{
+    return d->state == VIR_DOMAIN_RUNNING || d->state == VIR_DOMAIN_BLOCKED;
 }
 
 gboolean cpumap_has(const guint8 *map, gsize maplen, guint cpu)

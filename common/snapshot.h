@@ -22,6 +22,9 @@ typedef enum {
     BALLOON_HAS_SWAP_OUT = 1 << 10,
 } BalloonField;
 
+/* Sizes in KiB, as libvirt reports them; in MiB for people. */
+double kib_to_mib(guint64 kib);
+
 /* Sizes in KiB, as libvirt reports them. */
 typedef struct {
     guint32 present; /* BalloonField bits */
@@ -37,6 +40,16 @@ typedef struct {
     guint64 swap_out_kib;
     gint64 last_update; /* guest's stats timestamp, seconds since the epoch */
 } BalloonStats;
+
+/* Fills b from what virDomainMemoryStats returned (n entries), marking
+ * each figure present; tags it does not keep are skipped. */
+void balloon_stats_from_memory_stats(BalloonStats *b,
+                                     const virDomainMemoryStatStruct *stats,
+                                     int n);
+/* Takes one "balloon.<name>" figure of the bulk stats; FALSE for a name
+ * it does not keep. */
+gboolean balloon_stats_take_param(BalloonStats *b, const char *field,
+                                  guint64 value);
 
 typedef struct {
     guint number;
@@ -61,7 +74,13 @@ typedef struct {
 } DomainSample;
 
 typedef struct {
+    /* The highest CPU id + 1, so every CPU has its bit in a cpumap; not
+     * the number online, which on a host with offline CPUs (or CPUs
+     * numbered sparsely) is smaller and would hide the high ones. */
     guint npcpus;
+    /* The CPUs online, VIR_CPU_MAPLEN(npcpus) bytes; NULL when every CPU
+     * below npcpus is online. */
+    guint8 *online;
     guint64 total_kib;
     /* Whole-host free memory from virNodeGetMemoryStats (all cells).  The
      * reserve trusts this figure: guests here are not bound to a NUMA node,
@@ -93,7 +112,15 @@ DomainSample *snapshot_add_domain(Snapshot *snap, const char *uuid,
 
 const DomainSample *snapshot_find(const Snapshot *snap, const char *uuid);
 
+/* Running (or blocked in the guest): the only states in which a guest's
+ * balloon moves and its vCPUs run. */
+gboolean domain_sample_live(const DomainSample *d);
+
 gsize snapshot_maplen(const Snapshot *snap);
+
+/* Whether cpu exists and is online; and how many are. */
+gboolean snapshot_cpu_online(const Snapshot *snap, guint cpu);
+guint snapshot_online_count(const Snapshot *snap);
 
 /* Affinity helpers over a cpumap of snapshot_maplen() bytes. */
 gboolean cpumap_has(const guint8 *map, gsize maplen, guint cpu);

@@ -5,7 +5,7 @@
 
 GQuark tsc_error_quark(void)
 {
-    return g_quark_from_static_string("tsc-error-quark");
+    return g_quark_from_static_string("aos-tsc-error-quark");
 }
 
 gboolean tsc_parse_u64(const char *text, gboolean allow_hex, guint64 *out,

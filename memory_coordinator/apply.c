@@ -1,6 +1,5 @@
 #include "apply.h"
 
-#include "apply_util.h"
 #include "bounds.h"
 #include "shrink_check.h"
 
@@ -14,20 +13,20 @@ static gboolean read_fresh(virDomainPtr dom, BalloonStats *b)
     n = virDomainMemoryStats(dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
     if (n < 0)
         return FALSE;
-    collect_balloon_from_memory_stats(stats, n, b);
+    balloon_stats_from_memory_stats(b, stats, n);
     return TRUE;
 }
 
 /* Why a shrink must not happen now, or NULL when it may. */
-static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg,
-                         const MemPolicyState *policy)
+static char *shrink_veto(virDomainPtr dom, const BalloonAction *a,
+                         const MemConfig *cfg, const MemPolicyState *policy)
 {
     BalloonStats fresh;
     gboolean have = read_fresh(dom, &fresh);
     ShrinkCheck check = {
         .fresh = have ? &fresh : NULL,
         .now_s = g_get_real_time() / G_USEC_PER_SEC,
-        .reserve_kib = mem_policy_kernel_reserve_kib(policy, a->uuid),
+        .reserve_kib = mem_policy_kernel_reserve_kib(policy, a->base.uuid),
         .min_unused_kib = mem_mib_to_kib(cfg->min_unused_mib),
         .stale_after_s = cfg->stale_after_s,
     };
@@ -35,45 +34,74 @@ static char *shrink_veto(virDomainPtr dom, const Action *a, const Config *cfg,
     return mem_shrink_verdict(a, &check);
 }
 
-guint mem_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
-                MemPolicyState *policy)
+/* How often the guest reports its balloon stats.  A guest that refuses
+ * (no balloon driver) is not a failed tick: it is never ballooned, and
+ * the policy says so once. */
+static void set_stats_period(DaemonCtx *ctx, const StatsPeriodAction *a,
+                             MemStatsPeriods *periods)
+{
+    g_autoptr(virDomain) dom = NULL;
+    gboolean vanished;
+
+    mem_stats_periods_note_applied(periods, a);
+    dom = daemon_lookup_domain(ctx, &a->base, &vanished);
+    if (!dom)
+        return;
+    if (virDomainSetMemoryStatsPeriod(dom, a->period_s,
+                                      VIR_DOMAIN_AFFECT_LIVE) < 0)
+        g_debug("cannot set stats period of %s: %s", a->base.name,
+                conn_last_error_message());
+    else
+        daemon_log_action(ctx, &a->base, TRUE, NULL);
+}
+
+static gboolean set_balloon(DaemonCtx *ctx, const MemConfig *cfg,
+                            const Snapshot *snap, const BalloonAction *a,
+                            MemPolicyState *policy)
+{
+    g_autoptr(virDomain) dom = NULL;
+    g_autofree char *veto = NULL;
+    gboolean vanished;
+
+    /* Not set unless told otherwise below. */
+    mem_policy_note_applied(policy, a, snap->mono_us, FALSE);
+    dom = daemon_lookup_domain(ctx, &a->base, &vanished);
+    if (!dom) {
+        if (vanished)
+            return TRUE;
+        daemon_log_action(ctx, &a->base, FALSE, conn_last_error_message());
+        return FALSE;
+    }
+    if (a->new_kib < a->old_kib && (veto = shrink_veto(dom, a, cfg, policy))) {
+        g_message("skipped shrinking %s: %s", a->base.name, veto);
+        return TRUE;
+    }
+    if (virDomainSetMemoryFlags(dom, a->new_kib, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        if (conn_error_is_vanished_domain(conn_last_error_code()))
+            return TRUE;
+        daemon_log_action(ctx, &a->base, FALSE, conn_last_error_message());
+        return FALSE;
+    }
+    mem_policy_note_applied(policy, a, snap->mono_us, TRUE);
+    daemon_log_action(ctx, &a->base, TRUE, NULL);
+    return TRUE;
+}
+
+guint mem_apply(DaemonCtx *ctx, const MemConfig *cfg, const Snapshot *snap,
+                const Plan *plan, MemPolicyState *policy,
+                MemStatsPeriods *periods)
 {
     guint failed = 0;
     guint i;
 
     for (i = 0; i < plan_len(plan); i++) {
         const Action *a = plan_get(plan, i);
-        g_autoptr(virDomain) dom = NULL;
-        g_autofree char *veto = NULL;
-        gboolean vanished;
 
-        if (a->kind != ACTION_SET_MEMORY)
-            continue;
-        /* Not set unless told otherwise below. */
-        mem_policy_note_applied(policy, a, snap->mono_us, FALSE);
-        dom = apply_lookup_domain(ctx->conn, a, &vanished);
-        if (!dom) {
-            if (!vanished) {
-                daemon_log_action(ctx, a, FALSE, conn_last_error_message());
-                failed++;
-            }
-            continue;
-        }
-        if (a->new_kib < a->old_kib &&
-            (veto = shrink_veto(dom, a, &ctx->cfg, policy))) {
-            g_message("skipped shrinking %s: %s", a->name, veto);
-            continue;
-        }
-        if (virDomainSetMemoryFlags(dom, a->new_kib, VIR_DOMAIN_AFFECT_LIVE) <
-            0) {
-            if (conn_error_is_vanished_domain(conn_last_error_code()))
-                continue;
-            daemon_log_action(ctx, a, FALSE, conn_last_error_message());
+        if (stats_period_action_of(a))
+            set_stats_period(ctx, stats_period_action_of(a), periods);
+        else if (balloon_action_of(a) &&
+                 !set_balloon(ctx, cfg, snap, balloon_action_of(a), policy))
             failed++;
-            continue;
-        }
-        mem_policy_note_applied(policy, a, snap->mono_us, TRUE);
-        daemon_log_action(ctx, a, TRUE, NULL);
     }
     return failed;
 }

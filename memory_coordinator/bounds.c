@@ -46,13 +46,13 @@ guint64 mem_domain_held_at_kib(const DomainSample *d, guint64 target_kib)
     return held;
 }
 
-void mem_bounds_init(MemBounds *b, const Snapshot *snap, const Config *cfg)
+void mem_bounds_init(MemBounds *b, const Snapshot *snap, const MemConfig *cfg)
 {
     mem_bounds_init_at(b, snap, cfg, NULL);
 }
 
-void mem_bounds_init_at(MemBounds *b, const Snapshot *snap, const Config *cfg,
-                        const guint64 *target_kib)
+void mem_bounds_init_at(MemBounds *b, const Snapshot *snap,
+                        const MemConfig *cfg, const guint64 *target_kib)
 {
     guint64 held = 0;
     guint i;

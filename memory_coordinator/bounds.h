@@ -16,7 +16,7 @@
 
 #include <glib.h>
 
-#include "config.h"
+#include "mem_config.h"
 #include "snapshot.h"
 
 /* No KiB figure is taken above this (1 EiB), so sums of thousands of
@@ -69,11 +69,11 @@ guint64 mem_domain_held_kib(const DomainSample *d);
  * not show. */
 guint64 mem_domain_held_at_kib(const DomainSample *d, guint64 target_kib);
 
-void mem_bounds_init(MemBounds *b, const Snapshot *snap, const Config *cfg);
+void mem_bounds_init(MemBounds *b, const Snapshot *snap, const MemConfig *cfg);
 /* With each domain's target from target_kib[i] (as snap->domains), where
  * mem_bounds_init takes d->cur_kib. */
-void mem_bounds_init_at(MemBounds *b, const Snapshot *snap, const Config *cfg,
-                        const guint64 *target_kib);
+void mem_bounds_init_at(MemBounds *b, const Snapshot *snap,
+                        const MemConfig *cfg, const guint64 *target_kib);
 
 /* Growth the pools still allow now, negative when the host or the budget
  * is already short. */

@@ -3,8 +3,6 @@
 #include <math.h>
 #include <string.h>
 
-#define KIB_PER_MIB 1024.0
-
 /* Guests in some condition the log mentions once: reported when they
  * enter it, again only after they left it in between. */
 typedef struct {
@@ -82,25 +80,20 @@ gboolean mem_policy_take_new_cache_blind(MemPolicyState *st, char **name_out)
     return notice_take(&st->cache_blind, name_out);
 }
 
-static double mib(guint64 kib)
-{
-    return (double)kib / KIB_PER_MIB;
-}
-
 /* Seconds a target must last: until the next tick, and then until the
  * balloon has answered it (horizon). */
-static double cover_seconds(const Config *cfg)
+static double cover_seconds(const MemConfig *cfg)
 {
     double s = 0;
 
-    if (isfinite(cfg->interval_s) && cfg->interval_s > 0)
-        s += MIN(cfg->interval_s, 3600.0);
+    if (isfinite(cfg->daemon.interval_s) && cfg->daemon.interval_s > 0)
+        s += MIN(cfg->daemon.interval_s, 3600.0);
     if (isfinite(cfg->horizon_s) && cfg->horizon_s > 0)
         s += MIN(cfg->horizon_s, 3600.0);
     return s;
 }
 
-guint64 mem_need_kib(const Config *cfg, double rate_kib_s)
+guint64 mem_need_kib(const MemConfig *cfg, double rate_kib_s)
 {
     double rate = MEM_ONSET_RATE_KIB_S;
     double head;
@@ -109,11 +102,6 @@ guint64 mem_need_kib(const Config *cfg, double rate_kib_s)
         rate = rate_kib_s;
     head = MIN(rate * cover_seconds(cfg), (double)MEM_KIB_CAP);
     return mem_kib_add(mem_mib_to_kib(cfg->min_unused_mib), (guint64)head);
-}
-
-static gboolean domain_live(const DomainSample *d)
-{
-    return d->state == VIR_DOMAIN_RUNNING || d->state == VIR_DOMAIN_BLOCKED;
 }
 
 static gboolean domain_ballooned(const DomainSample *d)
@@ -126,7 +114,7 @@ static gboolean domain_ballooned(const DomainSample *d)
 /* Stats are fresh when the guest stamped them within stale_after_s of the
  * snapshot.  No stamp at all counts as stale: nothing says how old the
  * numbers are.  A stamp far in the future is as suspect as an old one. */
-static gboolean domain_fresh(const Snapshot *snap, const Config *cfg,
+static gboolean domain_fresh(const Snapshot *snap, const MemConfig *cfg,
                              const DomainSample *d)
 {
     gint64 now_s = snap->wall_us / G_USEC_PER_SEC;
@@ -154,13 +142,12 @@ static MemGuestState *state_for(MemPolicyState *st, const DomainSample *d)
     return gs;
 }
 
-void mem_policy_note_applied(MemPolicyState *st, const Action *a,
+void mem_policy_note_applied(MemPolicyState *st, const BalloonAction *a,
                              gint64 mono_us, gboolean ok)
 {
     MemGuestState *gs;
 
-    if (a->kind != ACTION_SET_MEMORY ||
-        !(gs = g_hash_table_lookup(st->guests, a->uuid)))
+    if (!(gs = g_hash_table_lookup(st->guests, a->base.uuid)))
         return;
     gs->have_target = ok;
     gs->target_kib = a->new_kib;
@@ -181,7 +168,7 @@ static guint64 heading_for(MemGuestState *gs, const Snapshot *snap,
 {
     guint64 size = d->cur_kib;
 
-    if (gs->have_target && domain_live(d) &&
+    if (gs->have_target && domain_sample_live(d) &&
         snap->mono_us >= gs->target_mono_us &&
         snap->mono_us - gs->target_mono_us <=
             MEM_TARGET_TRUST_S * G_USEC_PER_SEC &&
@@ -268,7 +255,7 @@ guint64 mem_policy_kernel_reserve_kib(const MemPolicyState *st,
     return gs ? gs->reserve_kib : 0;
 }
 
-static void update_active(MemGuestState *gs, const Config *cfg,
+static void update_active(MemGuestState *gs, const MemConfig *cfg,
                           const MemGuest *g)
 {
     double active;
@@ -301,7 +288,7 @@ static void update_active(MemGuestState *gs, const Config *cfg,
  * next tick, must not have a long interval's growth divided by a short
  * tick gap. */
 static void update_history(MemGuestState *gs, const Snapshot *snap,
-                           const Config *cfg, const MemGuest *g)
+                           const MemConfig *cfg, const MemGuest *g)
 {
     gint64 lu = g->dom->balloon.last_update;
     double dt;
@@ -396,12 +383,12 @@ static guint64 consistent_used(const MemGuest *g)
 static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
                        guint64 heading_kib)
 {
-    const Config *cfg = t->cfg;
+    const MemConfig *cfg = t->cfg;
     guint64 tol;
 
     g->dom = d;
     g->gs = state_for(t->st, d);
-    g->live = domain_live(d);
+    g->live = domain_sample_live(d);
     g->ballooned = domain_ballooned(d);
     g->fresh = g->ballooned && domain_fresh(t->snap, cfg, d);
     g->actual_kib = MIN(d->balloon.actual_kib, MEM_KIB_CAP);
@@ -427,7 +414,7 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
                               g->reclaim_kib),
                   MEM_KIB_CAP)
             : g->used_kib;
-    g->shares = config_shares_for(cfg, d->name);
+    g->shares = mem_config_shares_for(cfg, d->name);
 
     /* A balloon still inflating towards an older, lower target would make
      * a further shrink count the same memory twice. */
@@ -496,7 +483,7 @@ static gboolean state_is_gone(gpointer key, gpointer value, gpointer data)
     return gs->generation != *gen;
 }
 
-static void tick_init(MemTick *t, const Snapshot *snap, const Config *cfg,
+static void tick_init(MemTick *t, const Snapshot *snap, const MemConfig *cfg,
                       MemPolicyState *st)
 {
     guint n = snap->domains ? snap->domains->len : 0;
@@ -675,8 +662,8 @@ guint64 mem_tick_reclaim(MemTick *t, guint64 amount_kib, MemDonorKey key,
         g_free(g->note);
         g->note = g_strdup_printf("pressure: gives %.0f MiB of %.0f above "
                                   "its need",
-                                  mib(cur - g->target_kib),
-                                  mib(cur - MIN(g->lo_kib, cur)));
+                                  kib_to_mib(cur - g->target_kib),
+                                  kib_to_mib(cur - MIN(g->lo_kib, cur)));
     }
     return taken;
 }
@@ -751,35 +738,36 @@ void mem_tick_plan_growth(MemTick *t)
             g->rule = "grow-squeezed";
             g->note = g_strdup_printf(
                 "squeezed: %.0f major faults/s, swap-in %.1f MiB/s",
-                g->gs->fault_rate, g->gs->swapin_kib_s / KIB_PER_MIB);
+                g->gs->fault_rate, g->gs->swapin_kib_s / 1024.0);
         } else if (g->target_kib < lo)
             g->note = g_strdup_printf("short of room: %.0f MiB below its need",
-                                      mib(lo - g->target_kib));
+                                      kib_to_mib(lo - g->target_kib));
         else if (g->bg.cur_kib >= lo)
             g->note = g_strdup_printf("consuming: topped up to need + slack");
         else
-            g->note =
-                g_strdup_printf("headroom %.0f MiB below need",
-                                mib(mem_kib_sub(g->bg.cur_kib, g->used_kib)));
+            g->note = g_strdup_printf(
+                "headroom %.0f MiB below need",
+                kib_to_mib(mem_kib_sub(g->bg.cur_kib, g->used_kib)));
     }
 }
 
 static void add_action(Plan *plan, const MemGuest *g, guint64 new_kib,
                        MemClamp why)
 {
-    Action *a = plan_add(plan, ACTION_SET_MEMORY, g->dom->uuid, g->dom->name);
+    BalloonAction *a = balloon_action_add(plan, g->dom->uuid, g->dom->name);
     const char *clamp = mem_clamp_rule(why);
 
     a->old_kib = g->bg.cur_kib;
     a->new_kib = new_kib;
     a->rule = clamp ? clamp : g->rule;
-    action_set_reason(a,
+    action_set_reason(&a->base,
                       "%s%sunused %.0f MiB, cache %.0f MiB, used %.0f MiB, "
                       "rate %.1f MiB/s, need %.0f MiB; %s",
                       clamp ? g->rule : "", clamp ? " proposal cut; " : "",
-                      mib(g->unused_kib), mib(g->reclaim_kib), mib(g->used_kib),
-                      mib((guint64)g->gs->rate_kib_s), mib(g->need_kib),
-                      g->note ? g->note : "");
+                      kib_to_mib(g->unused_kib), kib_to_mib(g->reclaim_kib),
+                      kib_to_mib(g->used_kib),
+                      kib_to_mib((guint64)g->gs->rate_kib_s),
+                      kib_to_mib(g->need_kib), g->note ? g->note : "");
 }
 
 /* Sends one proposal through the clamp; an action only if it still moves. */
@@ -851,7 +839,7 @@ static guint64 lasting_deficit(const MemTick *t)
     return mem_kib_sub(mem_tick_shortfall(t), more);
 }
 
-Plan *mem_policy_decide(const Snapshot *snap, const Config *cfg,
+Plan *mem_policy_decide(const Snapshot *snap, const MemConfig *cfg,
                         MemPolicyState *st)
 {
     g_autoptr(Plan) plan = plan_new();
@@ -866,17 +854,17 @@ Plan *mem_policy_decide(const Snapshot *snap, const Config *cfg,
         mem_idle_tax_plan(&t);
     else
         mem_course_plan(&t);
-    plan->deficit_kib = lasting_deficit(&t);
+    plan_set_shortfall(plan, PLAN_SHORT_MEMORY, (double)lasting_deficit(&t));
     commit(&t, plan, &n_shrink, &n_grow);
 
     plan->summary = g_strdup_printf(
         "%s: %u guests, %u shrink, %u grow; held %.0f of budget %.0f MiB, "
         "host free %.0f MiB, reserve %.0f MiB, room %.0f -> %.0f MiB",
         mem_policy_name(cfg->mem_policy), t.guests->len, n_shrink, n_grow,
-        mib(t.bounds.held_kib), mib(t.bounds.budget_kib),
-        mib(t.bounds.free_kib), mib(t.bounds.reserve_kib),
-        (double)room_before / KIB_PER_MIB,
-        (double)mem_bounds_room(&t.bounds) / KIB_PER_MIB);
+        kib_to_mib(t.bounds.held_kib), kib_to_mib(t.bounds.budget_kib),
+        kib_to_mib(t.bounds.free_kib), kib_to_mib(t.bounds.reserve_kib),
+        (double)room_before / 1024.0,
+        (double)mem_bounds_room(&t.bounds) / 1024.0);
     g_array_unref(t.guests);
     return g_steal_pointer(&plan);
 }

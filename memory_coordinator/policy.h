@@ -14,8 +14,8 @@
 
 #include <glib.h>
 
-#include "config.h"
-#include "plan.h"
+#include "actions.h"
+#include "mem_config.h"
 #include "snapshot.h"
 
 typedef struct MemPolicyState MemPolicyState;
@@ -25,16 +25,16 @@ void mem_policy_state_free(MemPolicyState *st);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(MemPolicyState, mem_policy_state_free)
 
 /* One tick: updates st from snap and returns the plan (never NULL).
- * Actions are ACTION_SET_MEMORY only, at most one per guest, shrinks
+ * Actions are balloon actions only, at most one per guest, shrinks
  * before growths so apply frees memory before handing it out. */
-Plan *mem_policy_decide(const Snapshot *snap, const Config *cfg,
+Plan *mem_policy_decide(const Snapshot *snap, const MemConfig *cfg,
                         MemPolicyState *st) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Apply's report on one action of the last plan: ok when the target was
  * set (at the plan's snapshot time mono_us).  Until the balloon gets
  * there, later ticks count from that target, not from the balloon's size
  * libvirt shows; a target that was not set is forgotten. */
-void mem_policy_note_applied(MemPolicyState *st, const Action *a,
+void mem_policy_note_applied(MemPolicyState *st, const BalloonAction *a,
                              gint64 mono_us, gboolean ok);
 
 /* Running guests without balloon stats are never ballooned.  Each is

@@ -9,11 +9,6 @@
  * released only after a while (policy_priv.h, MEM_SQUEEZE_*). */
 #include "policy_priv.h"
 
-static double mib(guint64 kib)
-{
-    return (double)kib / 1024.0;
-}
-
 /* Most excess first: the lowest key donates. */
 static double excess_key(const MemTick *t, const MemGuest *g,
                          guint64 planned_kib)
@@ -37,7 +32,7 @@ static void release_excess(MemTick *t, MemGuest *g)
     mem_tick_propose_shrink(
         t, g, cur - step, "release-excess",
         g_strdup_printf("%.0f MiB above need + slack, gives %.0f MiB",
-                        mib(excess), mib(step)));
+                        kib_to_mib(excess), kib_to_mib(step)));
 }
 
 void mem_course_plan(MemTick *t)

@@ -16,12 +16,7 @@
 
 #include <math.h>
 
-static double mib(guint64 kib)
-{
-    return (double)kib / 1024.0;
-}
-
-static double tax_rate(const Config *cfg)
+static double tax_rate(const MemConfig *cfg)
 {
     if (!isfinite(cfg->tax_rate))
         return 0;
@@ -79,8 +74,8 @@ static void tax_idle(MemTick *t, MemGuest *g, double tau)
         t, g, cur - step, "idle-tax",
         g_strdup_printf("%.0f MiB idle above need + %.0f MiB kept, tax %.2f "
                         "takes %.0f MiB, active %.2f, rho %.3g",
-                        mib(idle), mib(MEM_TAX_KEEP_KIB), tau, mib(step),
-                        g->gs->active, rho_key(t, g, cur)));
+                        kib_to_mib(idle), kib_to_mib(MEM_TAX_KEEP_KIB), tau,
+                        kib_to_mib(step), g->gs->active, rho_key(t, g, cur)));
 }
 
 void mem_idle_tax_plan(MemTick *t)

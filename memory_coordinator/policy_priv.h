@@ -141,7 +141,7 @@ typedef struct {
 
 typedef struct {
     const Snapshot *snap;
-    const Config *cfg;
+    const MemConfig *cfg;
     MemPolicyState *st;
     MemBounds bounds;
     GArray *guests;       /* MemGuest */
@@ -190,4 +190,4 @@ double mem_idle_tax_rho(guint shares, guint64 pages_kib, double active,
                         double tax_rate);
 
 /* Headroom a guest needs above what it uses (KiB). */
-guint64 mem_need_kib(const Config *cfg, double rate_kib_s);
+guint64 mem_need_kib(const MemConfig *cfg, double rate_kib_s);

@@ -3,7 +3,7 @@
 #include "bounds.h"
 #include "guest_report.h"
 
-char *mem_shrink_verdict(const Action *a, const ShrinkCheck *c)
+char *mem_shrink_verdict(const BalloonAction *a, const ShrinkCheck *c)
 {
     const BalloonStats *b = c->fresh;
     guint64 cut = mem_kib_sub(a->old_kib, a->new_kib);

@@ -7,7 +7,7 @@
 
 #include <glib.h>
 
-#include "plan.h"
+#include "actions.h"
 #include "snapshot.h"
 
 typedef struct {
@@ -23,5 +23,5 @@ typedef struct {
  * when the stats are fresh and the guest's free memory, its reclaimable
  * cache counted (guest_report.h), still covers the cut, min_unused and
  * any earlier shrink the balloon has not finished. */
-char *mem_shrink_verdict(const Action *a,
+char *mem_shrink_verdict(const BalloonAction *a,
                          const ShrinkCheck *c) G_GNUC_WARN_UNUSED_RESULT;

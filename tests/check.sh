@@ -9,7 +9,7 @@ export VCPU_SCHEDULER=${2:-vcpu_scheduler/vcpu_scheduler}
 export MEMORY_COORDINATOR=${3:-memory_coordinator/memory_coordinator}
 if [ "$BUILD" = build-san ]; then
     export TSC_CALC=$BUILD/bin/tsc_calc SNAPSHOT_DUMP=$BUILD/bin/snapshot_dump \
-        MIGRATE_REQUEST=$BUILD/bin/migrate_request
+        MIGRATE_REQUEST=$BUILD/bin/migrate_request TICK_BENCH=$BUILD/bin/tick_bench
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 fi
 

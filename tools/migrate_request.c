@@ -9,14 +9,26 @@
 
 #include <glib.h>
 
+#include <stddef.h>
+
+#include "cli.h"
 #include "conn.h"
+#include "exit_codes.h"
 #include "migrate_exec.h"
 
-enum {
-    EXIT_REQ_OK = 0,
-    EXIT_REQ_REFUSED = 1, /* nothing requested, or the migration failed */
-    EXIT_REQ_USAGE = 2,   /* bad option or config */
-    EXIT_REQ_LIBVIRT = 3, /* the source could not be reached */
+/* A daemon's file is read for what it shares with every daemon; its own
+ * groups are skipped, but for the memory coordinator's reserve, which a
+ * peer must keep free too. */
+static const ConfigKey request_keys[] = {
+    CONFIG_KEY("memory", "host_reserve_mib", CONFIG_UINT64, DaemonConfig,
+               migration.host_reserve_mib, 0, 1 << 24),
+    {NULL},
+};
+
+static const ConfigSchema request_schema = {
+    .size = sizeof(DaemonConfig),
+    .keys = request_keys,
+    .skip_unknown = TRUE,
 };
 
 typedef struct {
@@ -32,53 +44,45 @@ typedef struct {
     gboolean verbose;
 } Options;
 
-static void options_clear(Options *o)
+/* Defaults, then the config file, then the options.  Returns the exit
+ * status for a failure (EXIT_CONFIG for the file, else EXIT_USAGE), or
+ * EXIT_OK. */
+static int build_config(const Options *o, DaemonConfig *cfg, GError **error)
 {
-    g_free(o->uri);
-    g_strfreev(o->peers);
-    g_free(o->guest);
-    g_free(o->mode);
-    g_free(o->config);
-    g_free(o->log);
-}
+    MigrationConfig *mig = &cfg->migration;
 
-/* Defaults, then the config file, then the options. */
-static gboolean build_config(const Options *o, Config *cfg, GError **error)
-{
-    config_defaults(cfg);
-    if (o->config && !config_load_file(cfg, o->config, error))
-        return FALSE;
+    config_init(&request_schema, cfg);
+    if (o->config && !config_load_file(&request_schema, cfg, o->config, error))
+        return EXIT_CONFIG;
     if (o->uri) {
         g_free(cfg->uri);
         cfg->uri = g_strdup(o->uri);
     }
     if (o->peers) {
-        g_strfreev(cfg->peers);
-        cfg->peers = g_strdupv(o->peers);
+        g_strfreev(mig->peers);
+        mig->peers = g_strdupv(o->peers);
     }
-    if (o->mode && !migration_mode_parse(o->mode, &cfg->migration_mode)) {
+    if (g_strcmp0(o->mode, "advise") == 0 ||
+        (!o->mode && mig->migration_mode == MIGRATION_OFF))
+        mig->migration_mode = MIGRATION_ADVISE;
+    else if (g_strcmp0(o->mode, "execute") == 0)
+        mig->migration_mode = MIGRATION_EXECUTE;
+    else if (o->mode) {
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
                     "--mode '%s': expected advise or execute", o->mode);
-        return FALSE;
-    }
-    if (!o->mode && cfg->migration_mode == MIGRATION_OFF)
-        cfg->migration_mode = MIGRATION_ADVISE;
-    if (cfg->migration_mode == MIGRATION_OFF) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                    "--mode off requests nothing");
-        return FALSE;
+        return EXIT_USAGE;
     }
     if (o->log) {
-        g_free(cfg->advise_log);
-        cfg->advise_log = g_strdup(o->log);
+        g_free(mig->advise_log);
+        mig->advise_log = g_strdup(o->log);
     }
     if (o->allow_unsynced)
-        cfg->allow_unsynced_clock = TRUE;
+        mig->allow_unsynced_clock = TRUE;
     if (o->allow_unknown)
-        cfg->allow_unknown_tsc = TRUE;
+        mig->allow_unknown_tsc = TRUE;
     if (o->tolerance > 0)
-        cfg->tsc_tolerance_ppm = o->tolerance;
-    return config_validate(cfg, error);
+        mig->tsc_tolerance_ppm = o->tolerance;
+    return config_validate(&request_schema, cfg, error) ? EXIT_OK : EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -111,14 +115,14 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(Conn) conn = NULL;
     g_autoptr(Migrator) m = NULL;
-    Config cfg = {0};
-    int rc = EXIT_REQ_OK;
+    DaemonConfig cfg = {0};
+    g_autofree char *exits = exit_codes_help();
+    int rc = EXIT_OK;
 
     g_option_context_set_summary(
         octx, "Requests the migration of one guest to a peer host, with the "
-              "daemons' TSC, memory, load and clock checks.\n"
-              "Exit status: 0 advised or migrated, 1 refused or failed, 2 "
-              "usage, 3 source unreachable.");
+              "daemons' TSC, memory, load and clock checks.");
+    g_option_context_set_description(octx, exits);
     g_option_context_add_main_entries(octx, entries, NULL);
     if (!g_option_context_parse(octx, &argc, &argv, &err) || argc > 1 ||
         !o.guest) {
@@ -127,31 +131,32 @@ int main(int argc, char **argv)
                        : (argc > 1 ? "unexpected argument"
                                    : "--guest is "
                                      "required"));
-        options_clear(&o);
-        return EXIT_REQ_USAGE;
+        cli_entries_free(entries);
+        return EXIT_USAGE;
     }
     if (o.verbose)
         g_log_set_debug_enabled(TRUE);
-    if (!build_config(&o, &cfg, &err)) {
+    rc = build_config(&o, &cfg, &err);
+    if (rc != EXIT_OK) {
         g_printerr("migrate_request: %s\n", err->message);
-        rc = EXIT_REQ_USAGE;
         goto cleanup;
     }
     conn = conn_new(cfg.uri, FALSE);
     if (!conn_open_now(conn, &err)) {
         g_printerr("migrate_request: %s\n", err->message);
-        rc = EXIT_REQ_LIBVIRT;
+        rc = EXIT_LIBVIRT;
         goto cleanup;
     }
     m = migrator_new("migrate_request", NULL, NULL);
-    if (!migrator_request_named(m, conn, &cfg, o.guest, &err)) {
+    if (!migrator_request_named(m, conn, &cfg.migration, o.guest, &err)) {
         g_printerr("migrate_request: %s\n", err->message);
-        rc = EXIT_REQ_REFUSED;
+        /* The snapshot it decides on is libvirt's too. */
+        rc = err->domain == CONN_ERROR ? EXIT_LIBVIRT : EXIT_RUNTIME;
     }
 
 cleanup:
     g_clear_pointer(&m, migrator_free);
-    config_clear(&cfg);
-    options_clear(&o);
+    config_clear(&request_schema, &cfg);
+    cli_entries_free(entries);
     return rc;
 }

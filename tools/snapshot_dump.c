@@ -2,18 +2,13 @@
  * JSON on stdout.  Tests and operators use it to check what libvirt
  * reports without running a daemon.
  *
- * Exit status: 0 printed, 2 bad command line, 4 libvirt unreachable. */
-#include <json-glib/json-glib.h>
+ * Exit status (aos-exit-status(7)): 0 printed, 1 the snapshot failed, 2 bad
+ * command line, 4 libvirt unreachable. */
 #include <stdio.h>
 
-#include "cli.h"
 #include "collect.h"
-
-static void add_int(JsonBuilder *b, const char *name, gint64 v)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_int_value(b, v);
-}
+#include "exit_codes.h"
+#include "json_out.h"
 
 static void add_vcpus(JsonBuilder *b, const Snapshot *snap,
                       const DomainSample *d)
@@ -27,12 +22,12 @@ static void add_vcpus(JsonBuilder *b, const Snapshot *snap,
     for (i = 0; i < d->nvcpus; i++) {
         const VcpuSample *v = &d->vcpus[i];
         json_builder_begin_object(b);
-        add_int(b, "number", v->number);
-        add_int(b, "state", v->state);
-        add_int(b, "time_ns", (gint64)v->time_ns);
+        json_add_int(b, "number", v->number);
+        json_add_int(b, "state", v->state);
+        json_add_int(b, "time_ns", (gint64)v->time_ns);
         if (v->has_delay)
-            add_int(b, "delay_ns", (gint64)v->delay_ns);
-        add_int(b, "last_pcpu", v->last_pcpu);
+            json_add_int(b, "delay_ns", (gint64)v->delay_ns);
+        json_add_int(b, "last_pcpu", v->last_pcpu);
         json_builder_set_member_name(b, "affinity");
         json_builder_begin_array(b);
         for (c = 0; c < snap->node.npcpus; c++)
@@ -48,62 +43,65 @@ static void add_balloon(JsonBuilder *b, const DomainSample *d)
 {
     const BalloonStats *s = &d->balloon;
 
-    json_builder_set_member_name(b, "balloon");
     if (!d->has_balloon_stats) {
-        json_builder_add_null_value(b);
+        json_add_null(b, "balloon");
         return;
     }
+    json_builder_set_member_name(b, "balloon");
     json_builder_begin_object(b);
-    add_int(b, "actual_kib", (gint64)s->actual_kib);
-    add_int(b, "unused_kib", (gint64)s->unused_kib);
+    json_add_int(b, "actual_kib", (gint64)s->actual_kib);
+    json_add_int(b, "unused_kib", (gint64)s->unused_kib);
     if (s->present & BALLOON_HAS_AVAILABLE)
-        add_int(b, "available_kib", (gint64)s->available_kib);
+        json_add_int(b, "available_kib", (gint64)s->available_kib);
     if (s->present & BALLOON_HAS_USABLE)
-        add_int(b, "usable_kib", (gint64)s->usable_kib);
+        json_add_int(b, "usable_kib", (gint64)s->usable_kib);
     if (s->present & BALLOON_HAS_RSS)
-        add_int(b, "rss_kib", (gint64)s->rss_kib);
+        json_add_int(b, "rss_kib", (gint64)s->rss_kib);
     if (s->present & BALLOON_HAS_LAST_UPDATE)
-        add_int(b, "last_update", s->last_update);
+        json_add_int(b, "last_update", s->last_update);
     json_builder_end_object(b);
 }
 
-static JsonNode *snapshot_to_json(const Snapshot *snap)
+static JsonBuilder *snapshot_to_json(const Snapshot *snap)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
+    JsonBuilder *b = json_builder_new();
     guint i;
 
     json_builder_begin_object(b);
-    add_int(b, "wall_us", snap->wall_us);
-    add_int(b, "mono_us", snap->mono_us);
-    json_builder_set_member_name(b, "bulk");
-    json_builder_add_boolean_value(b, snap->bulk);
-    add_int(b, "rpc_calls", snap->rpc_calls);
+    json_add_int(b, "wall_us", snap->wall_us);
+    json_add_int(b, "mono_us", snap->mono_us);
+    json_add_bool(b, "bulk", snap->bulk);
+    json_add_int(b, "rpc_calls", snap->rpc_calls);
     json_builder_set_member_name(b, "node");
     json_builder_begin_object(b);
-    add_int(b, "npcpus", snap->node.npcpus);
-    add_int(b, "total_kib", (gint64)snap->node.total_kib);
-    add_int(b, "free_kib", (gint64)snap->node.free_kib);
-    add_int(b, "cells_free_kib", (gint64)snap->node.cells_free_kib);
+    json_add_int(b, "npcpus", snap->node.npcpus);
+    json_builder_set_member_name(b, "online");
+    json_builder_begin_array(b);
+    for (i = 0; i < snap->node.npcpus; i++)
+        if (snapshot_cpu_online(snap, i))
+            json_builder_add_int_value(b, i);
+    json_builder_end_array(b);
+    json_add_int(b, "total_kib", (gint64)snap->node.total_kib);
+    json_add_int(b, "free_kib", (gint64)snap->node.free_kib);
+    json_add_int(b, "cells_free_kib", (gint64)snap->node.cells_free_kib);
     json_builder_end_object(b);
     json_builder_set_member_name(b, "domains");
     json_builder_begin_array(b);
     for (i = 0; i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
         json_builder_begin_object(b);
-        json_builder_set_member_name(b, "name");
-        json_builder_add_string_value(b, d->name);
-        json_builder_set_member_name(b, "uuid");
-        json_builder_add_string_value(b, d->uuid);
-        add_int(b, "state", d->state);
-        add_int(b, "cur_kib", (gint64)d->cur_kib);
-        add_int(b, "max_kib", (gint64)d->max_kib);
+        json_add_str(b, "name", d->name);
+        json_add_str(b, "uuid", d->uuid);
+        json_add_int(b, "state", d->state);
+        json_add_int(b, "cur_kib", (gint64)d->cur_kib);
+        json_add_int(b, "max_kib", (gint64)d->max_kib);
         add_balloon(b, d);
         add_vcpus(b, snap, d);
         json_builder_end_object(b);
     }
     json_builder_end_array(b);
     json_builder_end_object(b);
-    return json_builder_get_root(b);
+    return b;
 }
 
 int main(int argc, char **argv)
@@ -120,12 +118,13 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(Conn) conn = NULL;
     g_autoptr(Snapshot) snap = NULL;
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
+    g_autoptr(JsonBuilder) json = NULL;
+    g_autofree char *exits = exit_codes_help();
     g_autofree char *text = NULL;
 
     g_option_context_set_summary(ctx, "Prints one snapshot of the guests as "
                                       "JSON.");
+    g_option_context_set_description(ctx, exits);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
         g_printerr("snapshot_dump: %s\n",
@@ -146,10 +145,8 @@ int main(int argc, char **argv)
         g_printerr("snapshot_dump: %s\n", err->message);
         return EXIT_RUNTIME;
     }
-    root = snapshot_to_json(snap);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    text = json_generator_to_data(gen, NULL);
+    json = snapshot_to_json(snap);
+    text = json_builder_text(json, TRUE);
     printf("%s\n", text);
     return EXIT_OK;
 }

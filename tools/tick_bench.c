@@ -17,8 +17,8 @@
  *   tick_bench --uri qemu:///system --server-pid $(pidof libvirtd)
  *   tick_bench --domains 1000 --xml-dir build/bench [--via-libvirtd]
  *
- * Exit status: 0 measured, 1 a tick failed, 2 bad command line,
- * 4 libvirt unreachable. */
+ * Exit status (aos-exit-status(7)): 0 measured, 1 a tick failed, 2 bad
+ * command line, 4 libvirt unreachable. */
 #include <errno.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
@@ -26,62 +26,25 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "../memory_coordinator/policy.h"
-#include "../vcpu_scheduler/policy.h"
-#include "cli.h"
+#include "../memory_coordinator/ops.h"
+#include "../vcpu_scheduler/ops.h"
 #include "collect.h"
+#include "exit_codes.h"
+#include "json_out.h"
 
-typedef struct {
-    const char *name;
-    guint what;
-    gpointer (*state_new)(void);
-    void (*state_free)(gpointer st);
-    Plan *(*decide)(const Snapshot *snap, const Config *cfg, gpointer st);
-} DaemonKind;
-
-static gpointer vcpu_state_new(void)
-{
-    return vcpu_policy_state_new();
-}
-
-static void vcpu_state_free(gpointer st)
-{
-    vcpu_policy_state_free(st);
-}
-
-static Plan *vcpu_decide(const Snapshot *snap, const Config *cfg, gpointer st)
-{
-    return vcpu_policy_decide(snap, cfg, st);
-}
-
-static gpointer mem_state_new(void)
-{
-    return mem_policy_state_new();
-}
-
-static void mem_state_free(gpointer st)
-{
-    mem_policy_state_free(st);
-}
-
-static Plan *mem_decide(const Snapshot *snap, const Config *cfg, gpointer st)
-{
-    return mem_policy_decide(snap, cfg, st);
-}
-
-/* The collect flags are the daemons' own (vcpu_scheduler/main.c,
- * memory_coordinator/main.c). */
-static const DaemonKind daemon_kinds[] = {
-    {"vcpu_scheduler", COLLECT_VCPU | COLLECT_AFFINITY, vcpu_state_new,
-     vcpu_state_free, vcpu_decide},
-    {"memory_coordinator", COLLECT_BALLOON | COLLECT_NODE_MEMORY, mem_state_new,
-     mem_state_free, mem_decide},
+/* The daemons measured, each as it runs: its collect flags, its state
+ * and its decide step. */
+static const DaemonOps *const daemons[] = {
+    &vcpu_scheduler_ops,
+    &memory_coordinator_ops,
 };
+#define N_DAEMONS G_N_ELEMENTS(daemons)
 
 /* One daemon on one snapshot path. */
 typedef struct {
-    const DaemonKind *kind;
-    Conn *conn; /* not owned */
+    const DaemonOps *ops;
+    gconstpointer cfg; /* the daemon's config, not owned */
+    Conn *conn;        /* not owned */
     gboolean per_domain;
     gpointer state;
     GArray *wall_us;   /* gint64 per measured tick */
@@ -184,7 +147,7 @@ static void apply_load(Snapshot *snap, gint64 base_us)
 {
     double elapsed_ns = (double)(snap->mono_us - base_us) * 1000.0;
     double total = 0;
-    double demand = 0.8 * snap->node.npcpus;
+    double demand = 0.8 * snapshot_online_count(snap);
     guint i;
     guint v;
 
@@ -218,8 +181,8 @@ static void apply_load(Snapshot *snap, gint64 base_us)
     }
 }
 
-static gboolean run_tick(Run *r, const Config *cfg, gboolean measured,
-                         gboolean load, gint server_pid, GError **error)
+static gboolean run_tick(Run *r, gboolean measured, gboolean load,
+                         gint server_pid, GError **error)
 {
     g_autoptr(Snapshot) snap = NULL;
     g_autoptr(Plan) plan = NULL;
@@ -230,7 +193,7 @@ static gboolean run_tick(Run *r, const Config *cfg, gboolean measured,
     gint64 t2;
     gint64 wall;
 
-    snap = snapshot_collect(r->conn, r->kind->what, error);
+    snap = snapshot_collect(r->conn, r->ops->collect_what, error);
     if (!snap)
         return FALSE;
     if (load) {
@@ -239,7 +202,7 @@ static gboolean run_tick(Run *r, const Config *cfg, gboolean measured,
         apply_load(snap, r->load_base_us);
     }
     t1 = g_get_monotonic_time();
-    plan = r->kind->decide(snap, cfg, r->state);
+    plan = r->ops->decide(snap, r->cfg, r->state);
     t2 = g_get_monotonic_time();
     if (!measured)
         return TRUE;
@@ -310,52 +273,38 @@ static RunStats run_stats(const Run *r, gint server_pid)
     return s;
 }
 
-static void add_num(JsonBuilder *b, const char *name, double v)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_double_value(b, v);
-}
-
-static void add_int(JsonBuilder *b, const char *name, gint64 v)
-{
-    json_builder_set_member_name(b, name);
-    json_builder_add_int_value(b, v);
-}
-
 static void add_mem(JsonBuilder *b, const char *name, const MemUse *m)
 {
     json_builder_set_member_name(b, name);
     json_builder_begin_object(b);
-    add_int(b, "vm_rss_kib", m->vm_rss_kib);
-    add_int(b, "vm_hwm_kib", m->vm_hwm_kib);
-    add_int(b, "rss_anon_kib", m->rss_anon_kib);
-    add_int(b, "rss_file_kib", m->rss_file_kib);
-    add_int(b, "pss_kib", m->pss_kib);
+    json_add_int(b, "vm_rss_kib", m->vm_rss_kib);
+    json_add_int(b, "vm_hwm_kib", m->vm_hwm_kib);
+    json_add_int(b, "rss_anon_kib", m->rss_anon_kib);
+    json_add_int(b, "rss_file_kib", m->rss_file_kib);
+    json_add_int(b, "pss_kib", m->pss_kib);
     json_builder_end_object(b);
 }
 
 static void add_run(JsonBuilder *b, const Run *r, const RunStats *s)
 {
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "bulk_used");
-    json_builder_add_boolean_value(b, r->bulk_used);
-    add_int(b, "domains", r->domains);
-    add_int(b, "ticks", r->wall_us->len);
-    add_num(b, "wall_ms", s->wall_ms);
-    add_num(b, "wall_ms_median", s->wall_ms_median);
-    add_num(b, "wall_ms_max", s->wall_ms_max);
-    add_num(b, "collect_ms", s->collect_ms);
-    add_num(b, "decide_ms", s->decide_ms);
-    add_num(b, "cpu_ms", s->cpu_ms);
-    json_builder_set_member_name(b, "server_cpu_ms");
+    json_add_bool(b, "bulk_used", r->bulk_used);
+    json_add_int(b, "domains", r->domains);
+    json_add_int(b, "ticks", r->wall_us->len);
+    json_add_double(b, "wall_ms", s->wall_ms);
+    json_add_double(b, "wall_ms_median", s->wall_ms_median);
+    json_add_double(b, "wall_ms_max", s->wall_ms_max);
+    json_add_double(b, "collect_ms", s->collect_ms);
+    json_add_double(b, "decide_ms", s->decide_ms);
+    json_add_double(b, "cpu_ms", s->cpu_ms);
     if (s->server_cpu_ms >= 0)
-        json_builder_add_double_value(b, s->server_cpu_ms);
+        json_add_double(b, "server_cpu_ms", s->server_cpu_ms);
     else
-        json_builder_add_null_value(b);
-    add_num(b, "rpc_calls", s->rpc);
-    add_int(b, "rpc_calls_min", r->rpc_min);
-    add_int(b, "rpc_calls_max", r->rpc_max);
-    add_int(b, "plan_actions", r->actions);
+        json_add_null(b, "server_cpu_ms");
+    json_add_double(b, "rpc_calls", s->rpc);
+    json_add_int(b, "rpc_calls_min", r->rpc_min);
+    json_add_int(b, "rpc_calls_max", r->rpc_max);
+    json_add_int(b, "plan_actions", r->actions);
     json_builder_end_object(b);
 }
 
@@ -394,7 +343,6 @@ typedef struct {
     gboolean via_libvirtd;
     gboolean load;
     char *policy;
-    MemPolicyKind policy_kind;
     char *label;
 } Options;
 
@@ -433,12 +381,14 @@ static gboolean parse_options(Options *o, int argc, char **argv, GError **error)
          "a name for this measurement in the JSON", "TEXT"},
         {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new(NULL);
+    g_autofree char *exits = exit_codes_help();
 
     o->ticks = 10;
     o->pause_ms = 200;
     g_option_context_set_summary(ctx, "Measures one tick (snapshot and "
                                       "policy) of each daemon, bulk and "
                                       "per-domain paths, and prints JSON.");
+    g_option_context_set_description(ctx, exits);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, error))
         return FALSE;
@@ -455,11 +405,6 @@ static gboolean parse_options(Options *o, int argc, char **argv, GError **error)
     if (o->domains > 0 && o->uri) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     "--domains and --uri exclude each other");
-        return FALSE;
-    }
-    if (o->policy && !mem_policy_parse(o->policy, &o->policy_kind)) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "--policy must be course or idle-tax, not '%s'", o->policy);
         return FALSE;
     }
     return TRUE;
@@ -497,16 +442,16 @@ static void print_row(const Run *r, const RunStats *s)
 {
     g_printerr("  %-18s %-10s %5u dom  %8.2f ms wall (median %.2f)  "
                "%8.2f ms cpu  %6.0f calls\n",
-               r->kind->name, r->per_domain ? "per-domain" : "bulk", r->domains,
-               s->wall_ms, s->wall_ms_median, s->cpu_ms, s->rpc);
+               r->ops->cli.prog, r->per_domain ? "per-domain" : "bulk",
+               r->domains, s->wall_ms, s->wall_ms_median, s->cpu_ms, s->rpc);
 }
 
 typedef struct {
     Options opt;
-    Config cfg;
+    gpointer cfg[N_DAEMONS]; /* each daemon's config */
     Conn *conn_bulk;
     Conn *conn_per;
-    Run runs[2 * G_N_ELEMENTS(daemon_kinds)];
+    Run runs[2 * N_DAEMONS];
     MemUse at_start;
     MemUse at_connect;
     MemUse at_end;
@@ -521,13 +466,17 @@ static void bench_clear(Bench *bench)
     for (i = 0; i < G_N_ELEMENTS(bench->runs); i++) {
         Run *r = &bench->runs[i];
         if (r->state)
-            r->kind->state_free(r->state);
+            r->ops->state_free(r->state);
         if (r->wall_us)
             g_array_unref(r->wall_us);
     }
     g_clear_pointer(&bench->conn_bulk, conn_free);
     g_clear_pointer(&bench->conn_per, conn_free);
-    config_clear(&bench->cfg);
+    for (i = 0; i < N_DAEMONS; i++) {
+        if (bench->cfg[i])
+            config_clear(daemons[i]->cli.config, bench->cfg[i]);
+        g_free(bench->cfg[i]);
+    }
     options_clear(&bench->opt);
 }
 
@@ -545,13 +494,14 @@ static gboolean bench_open(Bench *bench, GError **error)
         return FALSE;
     bench->conn_per->bulk_unsupported = TRUE;
     bench->at_connect = read_mem_use();
-    for (d = 0; d < G_N_ELEMENTS(daemon_kinds); d++) {
+    for (d = 0; d < N_DAEMONS; d++) {
         for (i = 0; i < 2; i++) {
             Run *r = &bench->runs[2 * d + i];
-            r->kind = &daemon_kinds[d];
+            r->ops = daemons[d];
+            r->cfg = bench->cfg[d];
             r->per_domain = i == 1;
             r->conn = r->per_domain ? bench->conn_per : bench->conn_bulk;
-            r->state = r->kind->state_new();
+            r->state = r->ops->state_new();
             r->wall_us = g_array_new(FALSE, FALSE, sizeof(gint64));
         }
     }
@@ -573,9 +523,8 @@ static gboolean bench_measure(Bench *bench, GError **error)
     for (t = 0; t <= o->ticks; t++) {
         for (i = 0; i < G_N_ELEMENTS(bench->runs); i++) {
             Run *r = &bench->runs[i];
-            if (!run_tick(r, &bench->cfg, t > 0, o->load, o->server_pid,
-                          error)) {
-                g_prefix_error(error, "%s (%s path): ", r->kind->name,
+            if (!run_tick(r, t > 0, o->load, o->server_pid, error)) {
+                g_prefix_error(error, "%s (%s path): ", r->ops->cli.prog,
                                r->per_domain ? "per-domain" : "bulk");
                 return FALSE;
             }
@@ -604,7 +553,7 @@ static void add_daemon(JsonBuilder *b, const Bench *bench, guint d)
 
     print_row(bulk, &sb);
     print_row(per, &sp);
-    json_builder_set_member_name(b, daemon_kinds[d].name);
+    json_builder_set_member_name(b, daemons[d]->cli.prog);
     json_builder_begin_object(b);
     json_builder_set_member_name(b, "bulk");
     add_run(b, bulk, &sb);
@@ -612,42 +561,40 @@ static void add_daemon(JsonBuilder *b, const Bench *bench, guint d)
     add_run(b, per, &sp);
     json_builder_set_member_name(b, "per_domain_over_bulk");
     json_builder_begin_object(b);
-    add_num(b, "wall", ratio(sp.wall_ms, sb.wall_ms));
-    add_num(b, "cpu", ratio(sp.cpu_ms, sb.cpu_ms));
-    add_num(b, "rpc_calls", ratio(sp.rpc, sb.rpc));
+    json_add_double(b, "wall", ratio(sp.wall_ms, sb.wall_ms));
+    json_add_double(b, "cpu", ratio(sp.cpu_ms, sb.cpu_ms));
+    json_add_double(b, "rpc_calls", ratio(sp.rpc, sb.rpc));
     if (pid > 0)
-        add_num(b, "server_cpu", ratio(sp.server_cpu_ms, sb.server_cpu_ms));
+        json_add_double(b, "server_cpu",
+                        ratio(sp.server_cpu_ms, sb.server_cpu_ms));
     json_builder_end_object(b);
     json_builder_end_object(b);
 }
 
 /* The JSON on stdout; the same numbers in short on stderr. */
-static JsonNode *bench_report(const Bench *bench)
+static JsonBuilder *bench_report(const Bench *bench)
 {
-    g_autoptr(JsonBuilder) b = json_builder_new();
+    JsonBuilder *b = json_builder_new();
     const Options *o = &bench->opt;
     const MemUse *end = &bench->at_end;
     guint d;
 
     json_builder_begin_object(b);
-    json_builder_set_member_name(b, "label");
-    json_builder_add_string_value(b, o->label ? o->label : o->uri);
-    json_builder_set_member_name(b, "uri");
-    json_builder_add_string_value(b, o->uri);
-    add_int(b, "ticks", o->ticks);
-    add_int(b, "pause_ms", o->pause_ms);
-    json_builder_set_member_name(b, "synthetic_load");
-    json_builder_add_boolean_value(b, o->load);
-    json_builder_set_member_name(b, "mem_policy");
-    json_builder_add_string_value(b, mem_policy_name(bench->cfg.mem_policy));
-    add_num(b, "elapsed_s", bench->elapsed_s);
+    json_add_str(b, "label", o->label ? o->label : o->uri);
+    json_add_str(b, "uri", o->uri);
+    json_add_int(b, "ticks", o->ticks);
+    json_add_int(b, "pause_ms", o->pause_ms);
+    json_add_bool(b, "synthetic_load", o->load);
+    /* As given; null for the daemon's default. */
+    json_add_str(b, "mem_policy", o->policy);
+    json_add_double(b, "elapsed_s", bench->elapsed_s);
     add_mem(b, "mem_at_start", &bench->at_start);
     add_mem(b, "mem_after_connect", &bench->at_connect);
     add_mem(b, "mem_at_end", end);
     g_printerr("tick_bench: %s\n", o->uri);
     json_builder_set_member_name(b, "daemons");
     json_builder_begin_object(b);
-    for (d = 0; d < G_N_ELEMENTS(daemon_kinds); d++)
+    for (d = 0; d < N_DAEMONS; d++)
         add_daemon(b, bench, d);
     json_builder_end_object(b);
     json_builder_end_object(b);
@@ -657,28 +604,46 @@ static JsonNode *bench_report(const Bench *bench)
                " KiB)\n",
                bench->at_connect.vm_rss_kib, end->vm_rss_kib, end->vm_hwm_kib,
                end->rss_anon_kib, end->pss_kib);
-    return json_builder_get_root(b);
+    return b;
+}
+
+/* Each daemon's config: its defaults, and --policy for the daemon that
+ * has a [memory] policy. */
+static gboolean bench_configure(Bench *bench, GError **error)
+{
+    g_autofree char *overlay = NULL;
+    guint d;
+
+    if (bench->opt.policy)
+        overlay = g_strdup_printf("[memory]\npolicy=%s\n", bench->opt.policy);
+    for (d = 0; d < N_DAEMONS; d++) {
+        const ConfigSchema *s = daemons[d]->cli.config;
+
+        bench->cfg[d] = g_malloc0(s->size);
+        config_init(s, bench->cfg[d]);
+        if (overlay && config_has_key(s, "memory", "policy") &&
+            !config_load_data(s, bench->cfg[d], overlay, strlen(overlay),
+                              "--policy", error))
+            return FALSE;
+    }
+    return TRUE;
 }
 
 int main(int argc, char **argv)
 {
     Bench bench = {0};
     g_autoptr(GError) err = NULL;
-    g_autoptr(JsonGenerator) gen = json_generator_new();
-    g_autoptr(JsonNode) root = NULL;
+    g_autoptr(JsonBuilder) report = NULL;
     g_autofree char *text = NULL;
     int rc = EXIT_OK;
 
     bench.at_start = read_mem_use();
-    config_defaults(&bench.cfg);
     if (!parse_options(&bench.opt, argc, argv, &err) ||
-        !prepare_uri(&bench.opt, &err)) {
+        !prepare_uri(&bench.opt, &err) || !bench_configure(&bench, &err)) {
         g_printerr("tick_bench: %s\n", err->message);
         rc = EXIT_USAGE;
         goto cleanup;
     }
-    if (bench.opt.policy)
-        bench.cfg.mem_policy = bench.opt.policy_kind;
     if (!bench_open(&bench, &err)) {
         g_printerr("tick_bench: %s\n", err->message);
         rc = EXIT_LIBVIRT;
@@ -689,10 +654,8 @@ int main(int argc, char **argv)
         rc = EXIT_RUNTIME;
         goto cleanup;
     }
-    root = bench_report(&bench);
-    json_generator_set_root(gen, root);
-    json_generator_set_pretty(gen, TRUE);
-    text = json_generator_to_data(gen, NULL);
+    report = bench_report(&bench);
+    text = json_builder_text(report, TRUE);
     printf("%s\n", text);
 
 cleanup:

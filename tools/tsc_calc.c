@@ -6,14 +6,8 @@
 
 #include <glib.h>
 
+#include "exit_codes.h"
 #include "tsc.h"
-
-enum {
-    EXIT_CALC_OK = 0,
-    EXIT_CALC_FAILED = 1, /* a result over- or underflowed, or a ratio
-                             did not fit a multiplier format */
-    EXIT_CALC_USAGE = 2,  /* bad option or bad number */
-};
 
 /* One numeric option: the text as given and, once parsed, its value. */
 typedef struct {
@@ -123,22 +117,22 @@ static int calculate(Calc *calc, GError **error)
         g_set_error(error, TSC_ERROR, TSC_ERROR_INVALID,
                     "give either --delta-ns or --src-wall-ns with "
                     "--dst-wall-ns, not both");
-        return EXIT_CALC_USAGE;
+        return EXIT_USAGE;
     }
     if (have(calc, ARG_SRC_WALL_NS) != have(calc, ARG_DST_WALL_NS)) {
         g_set_error(error, TSC_ERROR, TSC_ERROR_INVALID,
                     "--src-wall-ns and --dst-wall-ns go together");
-        return EXIT_CALC_USAGE;
+        return EXIT_USAGE;
     }
     if (have(calc, ARG_SRC_HRTIME) != have(calc, ARG_SRC_BOOT_HRTIME)) {
         g_set_error(error, TSC_ERROR, TSC_ERROR_INVALID,
                     "--src-hrtime and --src-boot-hrtime go together");
-        return EXIT_CALC_USAGE;
+        return EXIT_USAGE;
     }
     if (have(calc, ARG_HOST_HZ) && !have(calc, ARG_GUEST_HZ)) {
         g_set_error(error, TSC_ERROR, TSC_ERROR_INVALID,
                     "--host-hz needs --guest-hz");
-        return EXIT_CALC_USAGE;
+        return EXIT_USAGE;
     }
 
     if (have(calc, ARG_GUEST_HZ)) {
@@ -219,9 +213,9 @@ static int calculate(Calc *calc, GError **error)
         g_set_error(error, TSC_ERROR, TSC_ERROR_INVALID,
                     "nothing to calculate: give at least --guest-hz, "
                     "--delta-ns, the wall clocks or the source hrtimes");
-        return EXIT_CALC_USAGE;
+        return EXIT_USAGE;
     }
-    return calc->failures ? EXIT_CALC_FAILED : EXIT_CALC_OK;
+    return calc->failures ? EXIT_RUNTIME : EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -268,31 +262,32 @@ int main(int argc, char **argv)
     };
     g_autoptr(GOptionContext) ctx = NULL;
     g_autoptr(GError) error = NULL;
-    int rc = EXIT_CALC_USAGE;
+    g_autofree char *exits = exit_codes_help();
+    g_autofree char *description = NULL;
+    int rc = EXIT_USAGE;
     int i;
 
     ctx = g_option_context_new("- guest TSC and boot time after a migration");
     g_option_context_add_main_entries(ctx, entries, NULL);
-    g_option_context_set_description(
-        ctx, "Numbers are decimal, or hexadecimal with a 0x prefix.\n"
-             "\n"
-             "Prints each value the inputs determine, one per line as\n"
-             "NAME DECIMAL (0xHEX):\n"
-             "  migration_delta_ns  --delta-ns, or dst - src wall clock (0 if "
-             "negative)\n"
-             "  guest_uptime_ns     src-hrtime - src-boot-hrtime\n"
-             "  tsc_delta           delta-ns * guest-hz / 1e9, truncated\n"
-             "  new_guest_tsc       guest-tsc + tsc_delta\n"
-             "  new_boot_hrtime     dst-hrtime - (guest_uptime_ns + delta)\n"
-             "  amd_multiplier_8_32, intel_multiplier_16_48\n"
-             "                      guest-hz / host-hz in fixed point\n"
-             "\n"
-             "Exit status:\n"
-             "  0  every requested value was calculated\n"
-             "  1  a value over- or underflowed, or a ratio did not fit a\n"
-             "     multiplier format (the others are still printed)\n"
-             "  2  bad usage: unknown option, malformed number, or options\n"
-             "     that do not go together\n");
+    description = g_strdup_printf(
+        "Numbers are decimal, or hexadecimal with a 0x prefix.\n"
+        "\n"
+        "Prints each value the inputs determine, one per line as\n"
+        "NAME DECIMAL (0xHEX):\n"
+        "  migration_delta_ns  --delta-ns, or dst - src wall clock (0 if "
+        "negative)\n"
+        "  guest_uptime_ns     src-hrtime - src-boot-hrtime\n"
+        "  tsc_delta           delta-ns * guest-hz / 1e9, truncated\n"
+        "  new_guest_tsc       guest-tsc + tsc_delta\n"
+        "  new_boot_hrtime     dst-hrtime - (guest_uptime_ns + delta)\n"
+        "  amd_multiplier_8_32, intel_multiplier_16_48\n"
+        "                      guest-hz / host-hz in fixed point\n"
+        "\n"
+        "A value that over- or underflows, or a ratio that does not fit "
+        "a multiplier\nformat, is status 1; the others are still "
+        "printed.\n%s\n",
+        exits);
+    g_option_context_set_description(ctx, description);
 
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "tsc_calc: %s\n", error->message);

@@ -1,15 +1,15 @@
 #include "apply.h"
 
-#include "apply_util.h"
-
-static gboolean pin_one(Conn *c, virDomainPtr dom, const Action *a,
-                        gsize maplen, char **error_text)
+static gboolean pin_one(virDomainPtr dom, const PinAction *a, gsize maplen,
+                        char **error_text)
 {
     g_autofree unsigned char *map = g_malloc0(maplen);
 
     cpumap_set(map, maplen, a->to_pcpu);
-    if (virDomainPinVcpuFlags(dom, a->vcpu, map, (int)maplen,
-                              VIR_DOMAIN_AFFECT_LIVE) < 0) {
+    /* The running guest only, as VIR_DOMAIN_AFFECT_LIVE would: QEMU's
+     * driver pins live with this call too, and a guest that stopped since
+     * the snapshot refuses it instead of having its config changed. */
+    if (virDomainPinVcpu(dom, a->vcpu, map, (int)maplen) < 0) {
         *error_text = g_strdup(conn_last_error_message());
         return FALSE;
     }
@@ -25,24 +25,25 @@ guint vcpu_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
 
     g_message("rebalancing: %s", plan->summary ? plan->summary : "");
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
+        const PinAction *a = pin_action_of(plan_get(plan, i));
         g_autoptr(virDomain) dom = NULL;
         g_autofree char *error_text = NULL;
         gboolean vanished;
         gboolean ok;
 
-        if (a->kind != ACTION_PIN_VCPU)
+        if (!a)
             continue;
-        dom = apply_lookup_domain(ctx->conn, a, &vanished);
+        dom = daemon_lookup_domain(ctx, &a->base, &vanished);
         if (!dom) {
             if (!vanished) {
-                daemon_log_action(ctx, a, FALSE, conn_last_error_message());
+                daemon_log_action(ctx, &a->base, FALSE,
+                                  conn_last_error_message());
                 failed++;
             }
             vcpu_policy_note_applied(st, a, FALSE);
             continue;
         }
-        ok = pin_one(ctx->conn, dom, a, maplen, &error_text);
+        ok = pin_one(dom, a, maplen, &error_text);
         if (!ok && conn_error_is_vanished_domain(conn_last_error_code())) {
             vcpu_policy_note_applied(st, a, FALSE);
             continue;
@@ -50,7 +51,7 @@ guint vcpu_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
         /* A failed pin is retried by the next tick's plan, which sees the
          * vCPU still where it was. */
         vcpu_policy_note_applied(st, a, ok);
-        daemon_log_action(ctx, a, ok, error_text);
+        daemon_log_action(ctx, &a->base, ok, error_text);
         if (!ok)
             failed++;
     }

@@ -76,7 +76,11 @@ struct VcpuPolicyState {
     GHashTable *domains; /* uuid -> DomTrack* */
     guint64 tick;
     guint unbalanced_ticks;
-    GArray *util; /* double per pCPU, from the last decision */
+    /* The policy sees online pCPUs only, numbered densely in the order of
+     * their ids, so an offline CPU is never a target and never counts as
+     * an idle pCPU in sd. */
+    GArray *cpu_id; /* guint: CPU id of online pCPU k, this tick */
+    GArray *util;   /* double per online pCPU, from the last decision */
     gboolean has_util;
 
     /* The last plan that moved something, to check it against the next
@@ -100,8 +104,10 @@ typedef struct {
     const DomainSample *dom;
     const VcpuSample *vs;
     VcpuTrack *track;
-    gint pinned;   /* -1 when its affinity allows several pCPUs */
-    guint allowed; /* pCPUs its affinity allows */
+    gint pinned;   /* online pCPU (dense), -1 when its affinity allows
+                      several, or only an offline one */
+    gint hint;     /* online pCPU (dense) it last ran on, or -1 */
+    guint allowed; /* online pCPUs its affinity allows */
     double ran;    /* share of a pCPU it ran this tick, -1 when unknown */
 } PlanVcpu;
 
@@ -128,6 +134,7 @@ VcpuPolicyState *vcpu_policy_state_new(void)
     st->domains =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dom_track_free);
     st->util = g_array_new(FALSE, TRUE, sizeof(double));
+    st->cpu_id = g_array_new(FALSE, TRUE, sizeof(guint));
     return st;
 }
 
@@ -137,6 +144,7 @@ void vcpu_policy_state_free(VcpuPolicyState *st)
         return;
     g_hash_table_unref(st->domains);
     g_array_unref(st->util);
+    g_array_unref(st->cpu_id);
     g_free(st);
 }
 
@@ -179,11 +187,12 @@ static VcpuTrack *find_track(const VcpuPolicyState *st, const char *uuid,
     return NULL;
 }
 
-void vcpu_policy_note_applied(VcpuPolicyState *st, const Action *a, gboolean ok)
+void vcpu_policy_note_applied(VcpuPolicyState *st, const PinAction *a,
+                              gboolean ok)
 {
     VcpuTrack *t;
 
-    if (!st || !a || a->kind != ACTION_PIN_VCPU)
+    if (!st || !a)
         return;
     if (st->plan_tick == st->tick) {
         if (ok)
@@ -193,7 +202,7 @@ void vcpu_policy_note_applied(VcpuPolicyState *st, const Action *a, gboolean ok)
     }
     if (!ok)
         return;
-    t = find_track(st, a->uuid, a->vcpu);
+    t = find_track(st, a->base.uuid, a->vcpu);
     if (!t)
         return;
     t->dwelling = TRUE;
@@ -258,12 +267,53 @@ static gboolean take_sample(VcpuTrack *t, const VcpuSample *vs, gint64 mono_us,
     return ok;
 }
 
+/* Numbers the snapshot's online pCPUs densely into st->cpu_id; returns
+ * dense[cpu] for every CPU id, -1 for an offline one. */
+static gint *number_online(const Snapshot *snap, VcpuPolicyState *st)
+{
+    guint np = snap->node.npcpus;
+    gint *dense = g_new(gint, np ? np : 1);
+    guint c;
+
+    g_array_set_size(st->cpu_id, 0);
+    for (c = 0; c < np; c++) {
+        dense[c] = -1;
+        if (!snapshot_cpu_online(snap, c))
+            continue;
+        dense[c] = (gint)st->cpu_id->len;
+        g_array_append_val(st->cpu_id, c);
+    }
+    return dense;
+}
+
+/* The online pCPU (dense) a cpumap pins to, -1 unless it allows exactly
+ * one online pCPU and no offline one. */
+static gint pinned_online(const guint8 *map, gsize maplen, guint np,
+                          const gint *dense)
+{
+    gint c = np ? cpumap_single(map, maplen, np) : -1;
+
+    return c >= 0 ? dense[c] : -1;
+}
+
+static guint count_online(const guint8 *map, gsize maplen, guint np,
+                          const gint *dense)
+{
+    guint n = 0;
+    guint c;
+
+    for (c = 0; c < np; c++)
+        n += dense[c] >= 0 && cpumap_has(map, maplen, c);
+    return n;
+}
+
 /* Samples every vCPU: adds its share to the pCPU it is pinned to, else the
  * one it last ran on, and lists those with a demand estimate. */
 static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
-                    GArray *vcpus, Measurement *m)
+                    const gint *dense, GArray *vcpus, Measurement *m)
 {
     guint np = snap->node.npcpus;
+    guint nonline = st->cpu_id->len;
     gsize maplen = snapshot_maplen(snap);
     guint i;
     guint k;
@@ -286,16 +336,19 @@ static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
             PlanVcpu pv = {.dom = d, .vs = vs, .track = t, .ran = -1};
             gint at;
 
-            pv.pinned = np ? cpumap_single(vs->cpumap, maplen, np) : -1;
-            pv.allowed = np ? cpumap_count(vs->cpumap, maplen, np) : 0;
+            pv.pinned = pinned_online(vs->cpumap, maplen, np, dense);
+            pv.allowed = count_online(vs->cpumap, maplen, np, dense);
+            pv.hint = vs->last_pcpu >= 0 && (guint)vs->last_pcpu < np
+                          ? dense[vs->last_pcpu]
+                          : -1;
             if (take_sample(t, vs, snap->mono_us, &pv.ran)) {
                 m->sampled++;
                 m->total += pv.ran;
-                at = pv.pinned >= 0 ? pv.pinned : vs->last_pcpu;
-                if (at >= 0 && (guint)at < np)
+                at = pv.pinned >= 0 ? pv.pinned : pv.hint;
+                if (at >= 0)
                     util[at] += pv.ran;
             }
-            if (t->load.valid && np > 0)
+            if (t->load.valid && nonline > 0)
                 g_array_append_val(vcpus, pv);
         }
     }
@@ -341,8 +394,8 @@ static void set_summary(Plan *plan, const char *fmt, ...)
     va_end(ap);
 }
 
-static GArray *build_items(const GArray *vcpus, const Config *cfg, guint64 tick,
-                           gboolean ignore_dwell)
+static GArray *build_items(const GArray *vcpus, const VcpuConfig *cfg,
+                           guint64 tick, gboolean ignore_dwell)
 {
     GArray *items =
         g_array_sized_new(FALSE, TRUE, sizeof(AssignItem), vcpus->len);
@@ -353,7 +406,7 @@ static GArray *build_items(const GArray *vcpus, const Config *cfg, guint64 tick,
         AssignItem it = {
             .load = pv->track->load.value,
             .pinned = pv->pinned,
-            .hint = pv->vs->last_pcpu,
+            .hint = pv->hint,
             .target = -1,
         };
 
@@ -364,16 +417,18 @@ static GArray *build_items(const GArray *vcpus, const Config *cfg, guint64 tick,
     return items;
 }
 
-static void add_action(Plan *plan, const PlanVcpu *pv, const AssignItem *it,
+static void add_action(Plan *plan, const VcpuPolicyState *st,
+                       const PlanVcpu *pv, const AssignItem *it,
                        double sd_before, double sd_after, double freed)
 {
-    Action *a = plan_add(plan, ACTION_PIN_VCPU, pv->dom->uuid, pv->dom->name);
+    PinAction *a = pin_action_add(plan, pv->dom->uuid, pv->dom->name);
+    const guint *id = (const guint *)st->cpu_id->data;
     g_autofree char *ran = NULL;
     g_autofree char *why = NULL;
 
     a->vcpu = pv->vs->number;
-    a->from_pcpu = pv->pinned;
-    a->to_pcpu = (guint)it->target;
+    a->from_pcpu = pv->pinned >= 0 ? (gint)id[pv->pinned] : -1;
+    a->to_pcpu = id[it->target];
     ran =
         pv->ran >= 0 ? g_strdup_printf("%.0f%%", pv->ran) : g_strdup("unknown");
     if (freed >= MIN_FREED_DEMAND)
@@ -383,23 +438,33 @@ static void add_action(Plan *plan, const PlanVcpu *pv, const AssignItem *it,
     else
         why = g_strdup_printf("sd %.1f -> %.1f predicted", sd_before, sd_after);
     if (pv->pinned >= 0)
-        action_set_reason(a,
-                          "demand %.0f%% (ran %s) moves from pCPU %d to %d; "
+        action_set_reason(&a->base,
+                          "demand %.0f%% (ran %s) moves from pCPU %d to %u; "
                           "%s",
-                          it->load, ran, pv->pinned, it->target, why);
+                          it->load, ran, a->from_pcpu, a->to_pcpu, why);
     else
-        action_set_reason(a,
-                          "pinned to pCPU %d (affinity allowed %u pCPUs, "
-                          "last ran on %d); demand %.0f%% (ran %s); %s",
-                          it->target, pv->allowed, pv->vs->last_pcpu, it->load,
+        action_set_reason(&a->base,
+                          "pinned to pCPU %u (affinity allowed %u online "
+                          "pCPUs, last ran on %d); demand %.0f%% (ran %s); %s",
+                          a->to_pcpu, pv->allowed, pv->vs->last_pcpu, it->load,
                           ran, why);
 }
 
-static void note_plan(VcpuPolicyState *st, const Plan *plan, double total)
+const VcpuPlanSd *vcpu_plan_sd(const Plan *plan)
+{
+    return plan->detail;
+}
+
+static VcpuPlanSd *plan_sd(Plan *plan)
+{
+    return plan->detail;
+}
+
+static void note_plan(VcpuPolicyState *st, Plan *plan, double total)
 {
     st->plan_tick = st->tick;
-    st->plan_sd_before = plan->sd_before;
-    st->plan_sd_after = plan->sd_after;
+    st->plan_sd_before = plan_sd(plan)->sd_before;
+    st->plan_sd_after = plan_sd(plan)->sd_after;
     st->plan_total = total;
     st->plan_applied = 0;
     st->plan_failed = 0;
@@ -423,13 +488,13 @@ static double noise_margin(const GArray *vcpus, guint np)
 }
 
 /* Plans a balanced assignment for an unbalanced host, or says why not. */
-static void rebalance(Plan *plan, const Config *cfg, VcpuPolicyState *st,
+static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                       const GArray *vcpus, guint np, double total,
                       gboolean gross)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, gross);
     AssignItem *it = (AssignItem *)items->data;
-    double sd_before = plan->sd_before;
+    double sd_before = plan_sd(plan)->sd_before;
     AssignPrediction now;
     AssignPrediction after;
     double need;
@@ -489,10 +554,10 @@ static void rebalance(Plan *plan, const Config *cfg, VcpuPolicyState *st,
         return;
     }
 
-    plan->sd_after = after.sd;
+    plan_sd(plan)->sd_after = after.sd;
     for (i = 0; i < items->len; i++) {
         if (it[i].pinned < 0 || it[i].target != it[i].pinned)
-            add_action(plan, &g_array_index(vcpus, PlanVcpu, i), &it[i],
+            add_action(plan, st, &g_array_index(vcpus, PlanVcpu, i), &it[i],
                        sd_before, after.sd, freed);
     }
     st->unbalanced_ticks = 0;
@@ -514,7 +579,7 @@ static void rebalance(Plan *plan, const Config *cfg, VcpuPolicyState *st,
  * that differs from tick to tick; pinned, they stay balanced and the
  * measurement becomes exact, so no later tick finds a false imbalance to
  * repin for. */
-static void claim_free(Plan *plan, const Config *cfg, VcpuPolicyState *st,
+static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                        const GArray *vcpus, guint np)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
@@ -530,7 +595,7 @@ static void claim_free(Plan *plan, const Config *cfg, VcpuPolicyState *st,
             nfree++;
     }
     if (nfree == 0) {
-        set_summary(plan, "balanced sd=%.1f", plan->sd_before);
+        set_summary(plan, "balanced sd=%.1f", plan_sd(plan)->sd_before);
         return;
     }
     assign_balance(it, items->len, np, cfg->sd_threshold / 2);
@@ -542,20 +607,21 @@ static void claim_free(Plan *plan, const Config *cfg, VcpuPolicyState *st,
         set_summary(plan,
                     "balanced sd=%.1f, %u unpinned vCPUs left as they are "
                     "(pinning them predicts sd %.1f)",
-                    plan->sd_before, nfree, after.sd);
+                    plan_sd(plan)->sd_before, nfree, after.sd);
         return;
     }
-    plan->sd_after = after.sd;
+    plan_sd(plan)->sd_after = after.sd;
     for (i = 0; i < items->len; i++) {
         if (it[i].pinned < 0)
-            add_action(plan, &g_array_index(vcpus, PlanVcpu, i), &it[i],
-                       plan->sd_before, after.sd, 0);
+            add_action(plan, st, &g_array_index(vcpus, PlanVcpu, i), &it[i],
+                       plan_sd(plan)->sd_before, after.sd, 0);
     }
     /* Pins that follow the measurement are not checked against it: the
      * measurement of unpinned vCPUs was the guess they replace. */
     st->plan_tick = 0;
     set_summary(plan, "balanced sd=%.1f, pin %u unpinned vCPU%s, sd -> %.1f",
-                plan->sd_before, nfree, nfree == 1 ? "" : "s", after.sd);
+                plan_sd(plan)->sd_before, nfree, nfree == 1 ? "" : "s",
+                after.sd);
 }
 
 static gboolean any_unpinned(const GArray *vcpus)
@@ -572,7 +638,7 @@ static gboolean any_unpinned(const GArray *vcpus)
 /* Demand above capacity where the vCPUs are now.  A low mean alone does
  * not make a host idle: on a large host a few saturated pCPUs hardly move
  * the mean. */
-static double waiting_demand(const GArray *vcpus, const Config *cfg,
+static double waiting_demand(const GArray *vcpus, const VcpuConfig *cfg,
                              const VcpuPolicyState *st, guint np)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
@@ -585,8 +651,8 @@ static double waiting_demand(const GArray *vcpus, const Config *cfg,
 /* Checks the last applied plan against this tick's measurement: one that
  * did not lower sd, or missed its prediction by more than the threshold,
  * while the total load stayed put, starts a hold.  TRUE while held. */
-static gboolean check_hold(VcpuPolicyState *st, const Config *cfg, double sd,
-                           const Measurement *m, guint nvcpus)
+static gboolean check_hold(VcpuPolicyState *st, const VcpuConfig *cfg,
+                           double sd, const Measurement *m, guint nvcpus)
 {
     double need = MAX(cfg->sd_hysteresis, MIN_PLAN_GAIN);
     gboolean promised = st->plan_sd_after <= st->plan_sd_before - need;
@@ -616,12 +682,14 @@ static gboolean check_hold(VcpuPolicyState *st, const Config *cfg, double sd,
     return st->hold_until != 0;
 }
 
-Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
+Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
                          VcpuPolicyState *st)
 {
     g_autoptr(Plan) plan = plan_new();
     g_autoptr(GArray) vcpus = g_array_new(FALSE, FALSE, sizeof(PlanVcpu));
-    guint np = snap->node.npcpus;
+    g_autofree gint *dense = NULL;
+    double overload = cfg->daemon.migration.overload_util;
+    guint np;
     Measurement m;
     double *util;
     double sd;
@@ -629,13 +697,17 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
     gboolean held;
     gboolean waiting;
 
+    plan->detail = g_new0(VcpuPlanSd, 1);
+    plan->detail_free = g_free;
     st->tick++;
     st->has_util = FALSE;
+    dense = number_online(snap, st);
+    np = st->cpu_id->len;
     g_array_set_size(st->util, 0);
     g_array_set_size(st->util, np);
     util = (double *)st->util->data;
 
-    measure(snap, st, util, vcpus, &m);
+    measure(snap, st, util, dense, vcpus, &m);
     g_hash_table_foreach_remove(st->domains, forget_unseen, st);
 
     if (np == 0 || m.sampled == 0) {
@@ -647,10 +719,11 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
     st->has_util = TRUE;
     sd = util_stddev(util, np);
     mean = mean_of(util, np);
-    plan->sd_before = plan->sd_after = sd;
-    plan->overloaded = min_of(util, np) > cfg->overload_util;
-    if (plan->overloaded)
-        plan->overload_pct = mean * np - cfg->overload_util * np;
+    plan_sd(plan)->sd_before = plan_sd(plan)->sd_after = sd;
+    /* Every pCPU busier than the threshold: no placement helps, moving a
+     * guest away does. */
+    if (min_of(util, np) > overload)
+        plan_set_shortfall(plan, PLAN_SHORT_CPU, mean * np - overload * np);
     held = check_hold(st, cfg, sd, &m, vcpus->len);
     waiting = waiting_demand(vcpus, cfg, st, np) >= MIN_FREED_DEMAND;
     if (mean < cfg->idle_util && !waiting) {

@@ -7,10 +7,10 @@
 
 #include <glib.h>
 
+#include "actions.h"
 #include "assign.h"
-#include "config.h"
-#include "plan.h"
 #include "snapshot.h"
+#include "vcpu_config.h"
 
 /* What the policy remembers between ticks: each vCPU's previous counters,
  * its smoothed demand, when it was last repinned, and the pCPU
@@ -23,20 +23,31 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(VcpuPolicyState, vcpu_policy_state_free)
 
 /* Decides on one snapshot.  A vCPU seen for the first time (or whose
  * counters went backwards) is only recorded, since utilisation needs two
- * samples.  Always returns a plan, maybe empty, with sd_before, sd_after
- * and summary filled. */
-Plan *vcpu_policy_decide(const Snapshot *snap, const Config *cfg,
+ * samples.  Always returns a plan of pins, maybe empty, with its summary
+ * and its sd (vcpu_plan_sd) filled; every pCPU above [migration]
+ * overload_util is a CPU shortage. */
+Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
                          VcpuPolicyState *st) G_GNUC_WARN_UNUSED_RESULT;
 
-/* Per-pCPU utilisation in percent measured by the last decision; *n is
- * the snapshot's pCPU count.  FALSE while no vCPU has had two samples. */
+/* The sd of pCPU utilisation a plan of vcpu_policy_decide() starts from,
+ * and the sd it predicts once applied. */
+typedef struct {
+    double sd_before;
+    double sd_after;
+} VcpuPlanSd;
+
+const VcpuPlanSd *vcpu_plan_sd(const Plan *plan);
+
+/* Per-pCPU utilisation in percent measured by the last decision, of the
+ * snapshot's online pCPUs in the order of their ids; *n is how many are
+ * online.  FALSE while no vCPU has had two samples. */
 gboolean vcpu_policy_last_util(const VcpuPolicyState *st, const double **util,
                                guint *n);
 
 /* Tells the state a pin action was applied (ok) or failed.  An applied
  * pin starts the vCPU's dwell and restarts its demand estimate; a failed
  * one changes nothing, so the next tick plans it again. */
-void vcpu_policy_note_applied(VcpuPolicyState *st, const Action *a,
+void vcpu_policy_note_applied(VcpuPolicyState *st, const PinAction *a,
                               gboolean ok);
 
 /* Number of vCPUs the state remembers, for tests of forgetting. */

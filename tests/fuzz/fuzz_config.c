@@ -1,6 +1,7 @@
 /* libFuzzer target for the two ways settings reach a daemon.
  *
- * Every input is used twice:
+ * Every input is used twice, with one daemon's keys and options (the
+ * last byte picks which):
  *   1. as the text of a config file, through config_load_data();
  *   2. as a command line, one argument per line, through cli_parse(), and
  *      then the overlay it built through config_load_data() again.
@@ -9,9 +10,9 @@
  * the promises config.h and cli.h make, and aborts when one breaks:
  *   - a failed load names its origin and leaves the config untouched;
  *   - a successful load leaves a config that passes config_validate();
- *   - cli_parse() fails only with a CLI_ERROR/EXIT_USAGE error;
+ *   - cli_parse() fails only with a CLI_ERROR error;
  *   - the overlay cli_parse() writes is always a well-formed key file
- *     holding only keys the config reader knows;
+ *     holding only keys the daemon's config reader knows;
  *   - cli_build_config() either succeeds with the flags of the command
  *     line, or fails with EXIT_USAGE and an error. */
 #include <stdint.h>
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../memory_coordinator/ops.h"
+#include "../../vcpu_scheduler/ops.h"
 #include "cli.h"
 #include "config.h"
 
@@ -35,62 +38,22 @@ static void broken(const char *what, const char *detail)
     abort();
 }
 
-static gboolean strv_equal(char **a, char **b)
-{
-    if (!a || !b)
-        return a == b;
-    return g_strv_equal((const char *const *)a, (const char *const *)b);
-}
-
-/* Field by field, so struct padding never makes two equal configs differ. */
-static gboolean config_equal(const Config *a, const Config *b)
-{
-    return g_strcmp0(a->uri, b->uri) == 0 && a->interval_s == b->interval_s &&
-           a->once == b->once && a->dry_run == b->dry_run &&
-           a->verbose == b->verbose &&
-           g_strcmp0(a->decision_log, b->decision_log) == 0 &&
-           a->sd_threshold == b->sd_threshold &&
-           a->sd_hysteresis == b->sd_hysteresis &&
-           a->dwell_ticks == b->dwell_ticks && a->idle_util == b->idle_util &&
-           a->mem_policy == b->mem_policy &&
-           a->guest_floor_mib == b->guest_floor_mib &&
-           a->min_unused_mib == b->min_unused_mib &&
-           a->host_reserve_mib == b->host_reserve_mib &&
-           a->guest_budget_mib == b->guest_budget_mib &&
-           a->max_release_mib == b->max_release_mib &&
-           a->release_slack_mib == b->release_slack_mib &&
-           a->min_step_mib == b->min_step_mib && a->horizon_s == b->horizon_s &&
-           a->tax_rate == b->tax_rate && a->active_rise == b->active_rise &&
-           a->active_decay == b->active_decay &&
-           strv_equal(a->shares, b->shares) &&
-           a->stale_after_s == b->stale_after_s &&
-           a->migration_mode == b->migration_mode &&
-           strv_equal(a->peers, b->peers) &&
-           a->trigger_ticks == b->trigger_ticks &&
-           a->cooldown_s == b->cooldown_s &&
-           a->overload_util == b->overload_util &&
-           a->allow_unknown_tsc == b->allow_unknown_tsc &&
-           a->allow_unsynced_clock == b->allow_unsynced_clock &&
-           a->tsc_tolerance_ppm == b->tsc_tolerance_ppm &&
-           g_strcmp0(a->advise_log, b->advise_log) == 0;
-}
-
 /* Loads text over the defaults and checks the outcome either way.
  * Returns the GError of a failed load (NULL on success). */
-static GError *load_checked(const char *text)
+static GError *load_checked(const ConfigSchema *s, const char *text, gsize len)
 {
-    Config cfg;
-    Config before;
+    g_autofree char *cfg = g_malloc0(s->size);
+    g_autofree char *before = g_malloc0(s->size);
     GError *err = NULL;
 
-    config_defaults(&cfg);
-    config_copy(&before, &cfg);
-    if (config_load_data(&cfg, text, ORIGIN, &err)) {
+    config_init(s, cfg);
+    config_copy(s, before, cfg);
+    if (config_load_data(s, cfg, text, len, ORIGIN, &err)) {
         g_autoptr(GError) verr = NULL;
 
         if (err)
             broken("load succeeded but set an error", err->message);
-        if (!config_validate(&cfg, &verr))
+        if (!config_validate(s, cfg, &verr))
             broken("loaded config fails validation", verr->message);
     } else {
         if (!err)
@@ -99,11 +62,11 @@ static GError *load_checked(const char *text)
             broken("load error outside CONFIG_ERROR", err->message);
         if (!g_str_has_prefix(err->message, ORIGIN ": "))
             broken("load error does not name its origin", err->message);
-        if (!config_equal(&cfg, &before))
+        if (!config_equal(s, cfg, before))
             broken("failed load changed the config", err->message);
     }
-    config_clear(&cfg);
-    config_clear(&before);
+    config_clear(s, cfg);
+    config_clear(s, before);
     return err;
 }
 
@@ -129,14 +92,9 @@ static gboolean asks_for_help(char **argv, int argc)
     return FALSE;
 }
 
-static void fuzz_cli(const char *text, gboolean memory, gboolean vcpu)
+static void fuzz_cli(const CliSpec *spec, const char *text)
 {
-    const CliSpec spec = {
-        .prog = "fuzz",
-        .summary = "fuzzed command line",
-        .memory = memory,
-        .vcpu = vcpu,
-    };
+    const ConfigSchema *s = spec->config;
     g_auto(GStrv) lines = g_strsplit(text, "\n", MAX_ARGS);
     g_autoptr(GPtrArray) argv = g_ptr_array_new();
     g_autoptr(GError) err = NULL;
@@ -150,12 +108,12 @@ static void fuzz_cli(const char *text, gboolean memory, gboolean vcpu)
     if (asks_for_help((char **)argv->pdata, (int)argv->len - 1))
         return;
 
-    if (!cli_parse(&spec, (int)argv->len - 1, (char **)argv->pdata, &res,
+    if (!cli_parse(spec, (int)argv->len - 1, (char **)argv->pdata, &res,
                    &err)) {
         if (!err)
             broken("cli_parse failed without an error", text);
-        if (err->domain != CLI_ERROR || err->code != EXIT_USAGE)
-            broken("cli_parse error is not CLI_ERROR/EXIT_USAGE", err->message);
+        if (err->domain != CLI_ERROR)
+            broken("cli_parse error is not CLI_ERROR", err->message);
         cli_result_clear(&res);
         return;
     }
@@ -167,7 +125,8 @@ static void fuzz_cli(const char *text, gboolean memory, gboolean vcpu)
     /* Values may be out of range (--budget-mib lots), but the overlay
      * itself must always be a key file of known keys. */
     {
-        g_autoptr(GError) lerr = load_checked(res.overlay);
+        g_autoptr(GError) lerr =
+            load_checked(s, res.overlay, strlen(res.overlay));
 
         if (lerr && (lerr->code == CONFIG_ERROR_PARSE ||
                      lerr->code == CONFIG_ERROR_UNKNOWN_KEY))
@@ -180,39 +139,40 @@ static void fuzz_cli(const char *text, gboolean memory, gboolean vcpu)
     g_clear_pointer(&res.config_path, g_free);
     {
         g_autoptr(GError) berr = NULL;
-        Config cfg;
+        g_autofree char *cfg = g_malloc0(s->size);
+        const DaemonConfig *d = (const DaemonConfig *)cfg;
         int rc;
 
-        config_defaults(&cfg);
-        rc = cli_build_config(&res, &cfg, &berr);
+        config_init(s, cfg);
+        rc = cli_build_config(spec, &res, cfg, &berr);
         if (rc == EXIT_OK) {
             if (berr)
                 broken("cli_build_config succeeded but set an error",
                        berr->message);
-            if (cfg.once != res.once || cfg.dry_run != res.dry_run ||
-                (res.verbose && !cfg.verbose))
+            if (d->once != res.once || d->dry_run != res.dry_run ||
+                (res.verbose && !d->verbose))
                 broken("cli_build_config lost a flag", text);
         } else if (rc != EXIT_USAGE || !berr) {
             broken("cli_build_config failed without EXIT_USAGE and an error",
                    berr ? berr->message : text);
         }
-        config_clear(&cfg);
+        config_clear(s, cfg);
     }
     cli_result_clear(&res);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* The daemons read config files with g_file_get_contents() and parse
-     * up to the first NUL, so the fuzzer sees the same. */
+    /* The last byte picks the daemon, so both daemons' keys and options
+     * are explored without a separate target. */
+    const CliSpec *spec = size > 0 && (data[size - 1] & 1)
+                              ? &vcpu_scheduler_ops.cli
+                              : &memory_coordinator_ops.cli;
+    /* A command line holds no NUL; arguments end at the first. */
     g_autofree char *text = g_strndup((const char *)data, size);
-    GError *err = load_checked(text);
+    GError *err = load_checked(spec->config, (const char *)data, size);
 
     g_clear_error(&err);
-
-    /* The last byte picks which daemon's options exist, so both option
-     * sets are explored without a separate target. */
-    fuzz_cli(text, size == 0 || (data[size - 1] & 1),
-             size == 0 || (data[size - 1] & 2));
+    fuzz_cli(spec, text);
     return 0;
 }

@@ -6,11 +6,22 @@ set -u
 cd "$(dirname "$0")/../.."
 VCPU=${VCPU_SCHEDULER:-vcpu_scheduler/vcpu_scheduler}
 MEM=${MEMORY_COORDINATOR:-memory_coordinator/memory_coordinator}
+# The tools under test: the sanitized ones under make check SANITIZE=1.
+tool_path() {
+    case "$1" in
+    migrate_request) echo "${MIGRATE_REQUEST:-tools/migrate_request}" ;;
+    snapshot_dump) echo "${SNAPSHOT_DUMP:-tools/snapshot_dump}" ;;
+    tsc_calc) echo "${TSC_CALC:-tools/tsc_calc}" ;;
+    tick_bench) echo "${TICK_BENCH:-tools/tick_bench}" ;;
+    esac
+}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'not a key file\n' >"$tmp/malformed.conf"
 printf '[daemon]\nintervall=2\n' >"$tmp/unknown-key.conf"
 printf '[memory]\nhost_reserve_mib=lots\n' >"$tmp/bad-value.conf"
+printf '[vcpu]\nsd_threshold=lots\n' >"$tmp/bad-vcpu-value.conf"
+printf '[memory]\npolicy=idle-tax\nhost_reserve_mib=300\n' >"$tmp/memory.conf"
 printf '[daemon]\ninterval=0.2\nuri=test:///default\n' >"$tmp/good.conf"
 printf '[daemon]\ninterval=1\n' >"$tmp/unreadable.conf"
 chmod 000 "$tmp/unreadable.conf"
@@ -25,6 +36,7 @@ both|2|must be greater than zero|-- -5
 both|2|is not a number of seconds|2s
 both|2|is not a number of seconds|nan
 both|2|out of range|0.001
+both|2|is not a number of seconds|0x10
 both|2|expected one interval argument|1 2
 both|2|not both|1 --interval 2
 both|2|Unknown option --frobnicate|1 --frobnicate
@@ -32,7 +44,10 @@ both|2|Missing argument for --uri|1 --uri
 both|3|cannot read config|1 --config $tmp/nonexistent.conf
 both|3|malformed.conf|1 --config $tmp/malformed.conf
 both|3|unknown key 'intervall' in [daemon]|1 --config $tmp/unknown-key.conf
-both|3|[memory] host_reserve_mib|1 --config $tmp/bad-value.conf
+memory|3|[memory] host_reserve_mib|1 --config $tmp/bad-value.conf
+vcpu|3|unknown group [memory]|1 --config $tmp/bad-value.conf
+vcpu|3|[vcpu] sd_threshold|1 --config $tmp/bad-vcpu-value.conf
+memory|3|unknown group [vcpu]|1 --config $tmp/bad-vcpu-value.conf
 both|2|expected off, advise or execute|1 --migration sometimes
 both|2|needs at least one peer|1 --migration advise
 both|4|bogus:///nowhere|1 --once --uri bogus:///nowhere
@@ -44,6 +59,7 @@ both|0|0.1.0|--version
 memory|2|expected course or idle-tax|1 --policy greedy
 memory|2|is not a whole number|1 --budget-mib lots
 memory|2|out of range|1 --reserve-mib 99999999999
+memory|2|[memory] guest_budget_mib = '-5' is not a whole number|1 --budget-mib -5
 vcpu|2|[vcpu] sd_threshold|1 --threshold much
 "
 # root reads every file whatever its mode, so the unreadable case only
@@ -62,6 +78,35 @@ while IFS='|' read -r who rc needle args; do
 done <<EOF2
 $cases
 EOF2
+# The tools exit with the same table (aos-exit-status(7)).
+# tool|expected exit|needle|arguments...
+tool_cases="
+migrate_request|4|bogus:///nowhere|--guest g --uri bogus:///nowhere --peer test:///default
+migrate_request|3|cannot read config|--guest g --config $tmp/nonexistent.conf
+migrate_request|3|unknown key 'intervall' in [daemon]|--guest g --config $tmp/unknown-key.conf --peer test:///default
+migrate_request|3|[memory] host_reserve_mib|--guest g --config $tmp/bad-value.conf --peer test:///default
+migrate_request|4|test:///nonexistent.xml|--guest g --config $tmp/memory.conf --uri test:///nonexistent.xml --peer test:///default
+migrate_request|2|--guest is required|--uri test:///default
+migrate_request|2|expected advise or execute|--guest g --mode sometimes
+migrate_request|1|no running guest called g|--guest g --uri test:///default --peer test:///default
+snapshot_dump|4|bogus:///nowhere|--uri bogus:///nowhere
+snapshot_dump|2|unexpected argument|extra
+snapshot_dump|0|npcpus|--uri test:///default
+tsc_calc|2|--guest-hz|--guest-hz 12x
+tsc_calc|1|does not fit in 64 bits|--guest-tsc 18446744073709551615 --guest-hz 1000000000 --delta-ns 1000000000
+tick_bench|2|--ticks must be >= 1|--ticks 0
+tick_bench|4|bogus:///nowhere|--uri bogus:///nowhere
+"
+while IFS='|' read -r tool rc needle args; do
+    [ -n "$tool" ] && total=$((total + 1))
+done <<EOF2
+$tool_cases
+EOF2
+
+# --once stopped by SIGTERM or SIGINT has not done what it was asked: it
+# must not report success.
+signal_cases="TERM INT"
+for sig in $signal_cases; do total=$((total + 2)); done
 echo "1..$total"
 while IFS='|' read -r who rc needle args; do
     [ -z "$who" ] && continue
@@ -84,4 +129,39 @@ while IFS='|' read -r who rc needle args; do
 done <<EOF2
 $cases
 EOF2
+while IFS='|' read -r tool rc needle args; do
+    [ -z "$tool" ] && continue
+    n=$((n + 1))
+    # shellcheck disable=SC2086
+    out=$(timeout 20 "$(tool_path "$tool")" $args 2>&1)
+    got=$?
+    if [ "$got" -eq "$rc" ] && printf '%s' "$out" | grep -qF -- "$needle"; then
+        echo "ok $n - $tool $args -> exit $got"
+    else
+        fail=$((fail + 1))
+        echo "not ok $n - $tool $args -> exit $got (want $rc, '$needle')"
+        printf '%s\n' "$out" | sed 's/^/#   /' | head -5
+    fi
+done <<EOF2
+$tool_cases
+EOF2
+
+for sig in $signal_cases; do
+    for prog in "$VCPU" "$MEM"; do
+        n=$((n + 1))
+        "$prog" 3 --once --uri test:///default >"$tmp/out" 2>&1 &
+        pid=$!
+        sleep 1
+        kill -"$sig" "$pid"
+        wait "$pid"
+        got=$?
+        if [ "$got" -eq 1 ] && grep -qF "interrupted" "$tmp/out"; then
+            echo "ok $n - $(basename "$prog") --once stopped by SIG$sig -> exit $got"
+        else
+            fail=$((fail + 1))
+            echo "not ok $n - $(basename "$prog") --once stopped by SIG$sig -> exit $got (want 1, 'interrupted')"
+            sed 's/^/#   /' "$tmp/out" | head -5
+        fi
+    done
+done
 [ "$fail" -eq 0 ]

@@ -1,5 +1,17 @@
-/* Pure pieces of common/: cpumaps, rate-limited complaints, plans. */
+/* Pure pieces of common/: cpumaps, rate-limited complaints, plans,
+ * balloon figures, the exit status table. */
+#include <math.h>
+#include <string.h>
+
+#include "cli.h"
+#include "clocksync.h"
 #include "complain.h"
+#include "conn.h"
+#include "daemon.h"
+#include "exit_codes.h"
+#include "hostcaps.h"
+#include "migrate_exec.h"
+#include "tsc.h"
 #include "plan.h"
 #include "snapshot.h"
 
@@ -76,17 +88,155 @@ static void test_complaint_rate(void)
     g_assert_true(complaint_should_log(&c, t));
 }
 
+/* An action of a daemon of the test's own, with a field that owns
+ * memory, as a daemon defines one. */
+typedef struct {
+    Action base;
+    char *note;
+} NoteAction;
+
+static char *note_describe(const Action *a)
+{
+    return g_strdup_printf("note %s: %s", a->name,
+                           ((const NoteAction *)a)->note);
+}
+
+static void note_clear(Action *a)
+{
+    g_free(((NoteAction *)a)->note);
+}
+
+static const ActionType note_action = {
+    .name = "note",
+    .size = sizeof(NoteAction),
+    .describe = note_describe,
+    .clear = note_clear,
+};
+
 static void test_plan(void)
 {
     g_autoptr(Plan) p = plan_new();
-    Action *a = plan_add(p, ACTION_SET_MEMORY, "u", "vm");
+    NoteAction *a = (NoteAction *)plan_add(p, &note_action, "u", "vm");
+    g_autofree char *what = NULL;
 
-    action_set_reason(a, "unused %d MiB", 42);
-    action_set_reason(a, "unused %d MiB", 43);
-    g_assert_cmpstr(a->reason, ==, "unused 43 MiB");
-    g_assert_cmpint(a->from_pcpu, ==, -1);
+    a->note = g_strdup("kept");
+    action_set_reason(&a->base, "unused %d MiB", 42);
+    action_set_reason(&a->base, "unused %d MiB", 43);
+    g_assert_cmpstr(a->base.reason, ==, "unused 43 MiB");
+    g_assert_true(a->base.type == &note_action);
+    g_assert_cmpstr(a->base.uuid, ==, "u");
     g_assert_cmpuint(plan_len(p), ==, 1);
-    g_assert_true(plan_get(p, 0) == a);
+    g_assert_true(plan_get(p, 0) == &a->base);
+    what = action_describe(plan_get(p, 0));
+    g_assert_cmpstr(what, ==, "note vm: kept");
+    plan_add(p, &note_action, "w", "other");
+    plan_remove(p, 0);
+    g_assert_cmpuint(plan_len(p), ==, 1);
+    g_assert_cmpstr(plan_get(p, 0)->name, ==, "other");
+}
+
+static void test_plan_shortfall(void)
+{
+    static const struct {
+        PlanShortage what;
+        double amount;
+        PlanShortage expect;
+        double expect_amount;
+    } cases[] = {
+        {PLAN_SHORT_MEMORY, 4096, PLAN_SHORT_MEMORY, 4096},
+        {PLAN_SHORT_CPU, 12.5, PLAN_SHORT_CPU, 12.5},
+        {PLAN_SHORT_MEMORY, 0, PLAN_SHORT_NONE, 0},
+        {PLAN_SHORT_CPU, -3, PLAN_SHORT_NONE, 0},
+        {PLAN_SHORT_CPU, NAN, PLAN_SHORT_NONE, 0},
+        {PLAN_SHORT_NONE, 7, PLAN_SHORT_NONE, 0},
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(Plan) p = plan_new();
+
+        plan_set_shortfall(p, PLAN_SHORT_CPU, 99);
+        plan_set_shortfall(p, cases[i].what, cases[i].amount);
+        g_assert_cmpint(p->short_of, ==, cases[i].expect);
+        g_assert_cmpfloat(p->shortfall, ==, cases[i].expect_amount);
+    }
+}
+
+/* One parser for both ways libvirt reports balloon figures. */
+static void test_balloon_figures(void)
+{
+    const virDomainMemoryStatStruct stats[] = {
+        {VIR_DOMAIN_MEMORY_STAT_ACTUAL_BALLOON, 524288},
+        {VIR_DOMAIN_MEMORY_STAT_UNUSED, 102400},
+        {VIR_DOMAIN_MEMORY_STAT_AVAILABLE, 500000},
+        {VIR_DOMAIN_MEMORY_STAT_LAST_UPDATE, 1700000000},
+        {VIR_DOMAIN_MEMORY_STAT_RSS, 300000},
+        {VIR_DOMAIN_MEMORY_STAT_SWAP_IN, 0},
+    };
+    BalloonStats a = {0};
+    BalloonStats b = {0};
+
+    balloon_stats_from_memory_stats(&a, stats, G_N_ELEMENTS(stats));
+    g_assert_cmpuint(a.actual_kib, ==, 524288);
+    g_assert_cmpuint(a.unused_kib, ==, 102400);
+    g_assert_cmpuint(a.available_kib, ==, 500000);
+    g_assert_cmpint(a.last_update, ==, 1700000000);
+    g_assert_cmpuint(a.rss_kib, ==, 300000);
+    g_assert_cmpuint(a.present, ==,
+                     BALLOON_HAS_ACTUAL | BALLOON_HAS_UNUSED |
+                         BALLOON_HAS_AVAILABLE | BALLOON_HAS_LAST_UPDATE |
+                         BALLOON_HAS_RSS | BALLOON_HAS_SWAP_IN);
+
+    g_assert_true(balloon_stats_take_param(&b, "balloon.current", 524288));
+    g_assert_true(balloon_stats_take_param(&b, "balloon.unused", 102400));
+    g_assert_true(balloon_stats_take_param(&b, "balloon.available", 500000));
+    g_assert_true(
+        balloon_stats_take_param(&b, "balloon.last-update", 1700000000));
+    g_assert_true(balloon_stats_take_param(&b, "balloon.rss", 300000));
+    g_assert_true(balloon_stats_take_param(&b, "balloon.swap_in", 0));
+    g_assert_false(balloon_stats_take_param(&b, "balloon.maximum", 1));
+    g_assert_false(balloon_stats_take_param(&b, "vcpu.0.time", 1));
+    g_assert_cmpmem(&a, sizeof(a), &b, sizeof(b));
+}
+
+/* Every program's --help lists the one table, code by code. */
+static void test_exit_codes(void)
+{
+    g_autofree char *help = exit_codes_help();
+    guint i;
+
+    g_assert_cmpuint(exit_codes_count, ==, 5);
+    for (i = 0; i < exit_codes_count; i++) {
+        g_autofree char *item = g_strdup_printf(" %d %s", exit_codes[i].code,
+                                                exit_codes[i].meaning);
+
+        g_assert_cmpint(exit_codes[i].code, ==, (int)i);
+        g_assert_nonnull(strstr(help, item));
+    }
+    g_assert_nonnull(strstr(help, "aos-exit-status(7)"));
+}
+
+/* Every error domain is named as GLib names them, after its module. */
+static void test_error_domains(void)
+{
+    static const struct {
+        GQuark (*quark)(void);
+        const char *name;
+    } domains[] = {
+        {config_error_quark, "aos-config-error-quark"},
+        {cli_error_quark, "aos-cli-error-quark"},
+        {conn_error_quark, "aos-conn-error-quark"},
+        {daemon_error_quark, "aos-daemon-error-quark"},
+        {migrate_error_quark, "aos-migrate-error-quark"},
+        {clocksync_error_quark, "aos-clocksync-error-quark"},
+        {hostcaps_error_quark, "aos-hostcaps-error-quark"},
+        {tsc_error_quark, "aos-tsc-error-quark"},
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(domains); i++)
+        g_assert_cmpstr(g_quark_to_string(domains[i].quark()), ==,
+                        domains[i].name);
 }
 
 int main(int argc, char **argv)
@@ -96,5 +246,9 @@ int main(int argc, char **argv)
     g_test_add_func("/common/snapshot", test_snapshot_domains);
     g_test_add_func("/common/complaint", test_complaint_rate);
     g_test_add_func("/common/plan", test_plan);
+    g_test_add_func("/common/plan-shortfall", test_plan_shortfall);
+    g_test_add_func("/common/balloon-figures", test_balloon_figures);
+    g_test_add_func("/common/exit-codes", test_exit_codes);
+    g_test_add_func("/common/error-domains", test_error_domains);
     return g_test_run();
 }

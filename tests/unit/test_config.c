@@ -1,47 +1,139 @@
-/* Config loading and the command line, as tables of inputs and outcomes. */
+/* Config loading and the command line, as tables of inputs and outcomes,
+ * through each daemon's own keys and options. */
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../../memory_coordinator/mem_config.h"
+#include "../../memory_coordinator/ops.h"
+#include "../../vcpu_scheduler/ops.h"
+#include "../../vcpu_scheduler/vcpu_config.h"
 #include "cli.h"
 #include "config.h"
 
+#define MEM (&memory_coordinator_ops.cli)
+#define VCPU (&vcpu_scheduler_ops.cli)
+
 typedef struct {
     const char *name;
+    const CliSpec *daemon; /* whose keys: MEM or VCPU */
     const char *text;
     gboolean ok;
-    const char *needle; /* expected in the error message, or a check key */
+    const char *needle; /* expected in the error message */
 } ConfigCase;
 
 static const ConfigCase config_cases[] = {
-    {"empty", "", TRUE, NULL},
-    {"comment-only", "# nothing\n", TRUE, NULL},
-    {"interval", "[daemon]\ninterval=1.5\n", TRUE, NULL},
-    {"policy-idle-tax", "[memory]\npolicy=idle-tax\n", TRUE, NULL},
-    {"shares", "[memory]\nshares=aos_vm1=2000;aos_vm2=500\n", TRUE, NULL},
-    {"not-keyfile", "this is not a key file\n", FALSE, "cfg"},
-    {"unknown-group", "[nonsense]\nx=1\n", FALSE, "unknown group [nonsense]"},
-    {"unknown-key", "[daemon]\nintervall=2\n", FALSE,
-     "unknown key 'intervall' in [daemon]"},
-    {"interval-text", "[daemon]\ninterval=fast\n", FALSE, "[daemon] interval"},
-    {"interval-zero", "[daemon]\ninterval=0\n", FALSE, "out of range"},
-    {"interval-negative", "[daemon]\ninterval=-1\n", FALSE, "out of range"},
-    {"interval-nan", "[daemon]\ninterval=nan\n", FALSE, "[daemon] interval"},
-    {"reserve-negative", "[memory]\nhost_reserve_mib=-5\n", FALSE,
-     "not a whole number"},
-    {"floor-too-small", "[memory]\nguest_floor_mib=1\n", FALSE, "out of range"},
-    {"bad-policy", "[memory]\npolicy=greedy\n", FALSE,
-     "expected course or idle-tax"},
-    {"bad-mode", "[migration]\nmode=sometimes\n", FALSE,
-     "expected off, advise or execute"},
-    {"mode-without-peers", "[migration]\nmode=advise\n", FALSE,
-     "needs at least one peer"},
-    {"bad-shares", "[memory]\nshares=aos_vm1\n", FALSE, "not name=N"},
-    {"budget-below-floor", "[memory]\nguest_budget_mib=100\n", FALSE,
-     "below guest_floor_mib"},
-    {"bool-garbage", "[daemon]\nverbose=perhaps\n", FALSE, "[daemon] verbose"},
-    {"empty-uri", "[daemon]\nuri=\n", FALSE, "must not be empty"},
-    {"tax-rate-1", "[memory]\ntax_rate=1\n", FALSE, "out of range"},
+    {.name = "empty", .daemon = MEM, .text = "", .ok = TRUE},
+    {.name = "comment-only", .daemon = MEM, .text = "# nothing\n", .ok = TRUE},
+    {.name = "interval",
+     .daemon = VCPU,
+     .text = "[daemon]\ninterval=1.5\n",
+     .ok = TRUE},
+    {.name = "policy-idle-tax",
+     .daemon = MEM,
+     .text = "[memory]\npolicy=idle-tax\n",
+     .ok = TRUE},
+    {.name = "shares",
+     .daemon = MEM,
+     .text = "[memory]\nshares=aos_vm1=2000;aos_vm2=500\n",
+     .ok = TRUE},
+    {.name = "threshold",
+     .daemon = VCPU,
+     .text = "[vcpu]\nsd_threshold=3\n",
+     .ok = TRUE},
+    {.name = "migration",
+     .daemon = VCPU,
+     .text = "[migration]\nmode=advise\npeers=test:///default\n",
+     .ok = TRUE},
+    {.name = "not-keyfile",
+     .daemon = MEM,
+     .text = "this is not a key file\n",
+     .needle = "cfg"},
+    {.name = "unknown-group",
+     .daemon = MEM,
+     .text = "[nonsense]\nx=1\n",
+     .needle = "unknown group [nonsense]"},
+    /* A daemon knows its own group, not another daemon's. */
+    {.name = "vcpu-group-in-memory",
+     .daemon = MEM,
+     .text = "[vcpu]\nsd_threshold=3\n",
+     .needle = "unknown group [vcpu]"},
+    {.name = "memory-group-in-vcpu",
+     .daemon = VCPU,
+     .text = "[memory]\nhost_reserve_mib=300\n",
+     .needle = "unknown group [memory]"},
+    {.name = "unknown-key",
+     .daemon = VCPU,
+     .text = "[daemon]\nintervall=2\n",
+     .needle = "unknown key 'intervall' in [daemon]"},
+    {.name = "interval-text",
+     .daemon = MEM,
+     .text = "[daemon]\ninterval=fast\n",
+     .needle = "[daemon] interval"},
+    {.name = "interval-zero",
+     .daemon = MEM,
+     .text = "[daemon]\ninterval=0\n",
+     .needle = "out of range"},
+    {.name = "interval-negative",
+     .daemon = VCPU,
+     .text = "[daemon]\ninterval=-1\n",
+     .needle = "out of range"},
+    {.name = "interval-nan",
+     .daemon = MEM,
+     .text = "[daemon]\ninterval=nan\n",
+     .needle = "[daemon] interval"},
+    {.name = "reserve-negative",
+     .daemon = MEM,
+     .text = "[memory]\nhost_reserve_mib=-5\n",
+     .needle = "not a whole number"},
+    {.name = "floor-too-small",
+     .daemon = MEM,
+     .text = "[memory]\nguest_floor_mib=1\n",
+     .needle = "out of range"},
+    {.name = "bad-policy",
+     .daemon = MEM,
+     .text = "[memory]\npolicy=greedy\n",
+     .needle = "expected course or idle-tax"},
+    {.name = "bad-mode",
+     .daemon = MEM,
+     .text = "[migration]\nmode=sometimes\n",
+     .needle = "expected off, advise or execute"},
+    {.name = "mode-without-peers",
+     .daemon = VCPU,
+     .text = "[migration]\nmode=advise\n",
+     .needle = "needs at least one peer"},
+    {.name = "bad-shares",
+     .daemon = MEM,
+     .text = "[memory]\nshares=aos_vm1\n",
+     .needle = "not name=N"},
+    {.name = "budget-below-floor",
+     .daemon = MEM,
+     .text = "[memory]\nguest_budget_mib=100\n",
+     .needle = "below guest_floor_mib"},
+    {.name = "bool-garbage",
+     .daemon = MEM,
+     .text = "[daemon]\nverbose=perhaps\n",
+     .needle = "[daemon] verbose"},
+    {.name = "empty-uri",
+     .daemon = VCPU,
+     .text = "[daemon]\nuri=\n",
+     .needle = "must not be empty"},
+    {.name = "tax-rate-1",
+     .daemon = MEM,
+     .text = "[memory]\ntax_rate=1\n",
+     .needle = "out of range"},
+    {.name = "interval-hex",
+     .daemon = MEM,
+     .text = "[daemon]\ninterval=0x10\n",
+     .needle = "[daemon] interval"},
+    {.name = "threshold-hex",
+     .daemon = VCPU,
+     .text = "[vcpu]\nsd_threshold=0x5\n",
+     .needle = "[vcpu] sd_threshold"},
+    {.name = "interval-inf",
+     .daemon = VCPU,
+     .text = "[daemon]\ninterval=inf\n",
+     .needle = "[daemon] interval"},
 };
 
 static void test_config_table(void)
@@ -50,52 +142,71 @@ static void test_config_table(void)
 
     for (i = 0; i < G_N_ELEMENTS(config_cases); i++) {
         const ConfigCase *c = &config_cases[i];
-        Config cfg;
+        const ConfigSchema *s = c->daemon->config;
+        g_autofree char *cfg = g_malloc0(s->size);
+        g_autofree char *before = g_malloc0(s->size);
+        const DaemonConfig *d = (const DaemonConfig *)cfg;
         g_autoptr(GError) err = NULL;
         gboolean ok;
 
-        config_defaults(&cfg);
-        ok = config_load_data(&cfg, c->text, "cfg", &err);
+        config_init(s, cfg);
+        config_init(s, before);
+        ok = config_load_data(s, cfg, c->text, strlen(c->text), "cfg", &err);
         g_test_message("case %s: %s", c->name, err ? err->message : "ok");
         g_assert_cmpint(ok, ==, c->ok);
         if (!ok) {
             g_assert_nonnull(err);
             g_assert_nonnull(strstr(err->message, c->needle));
             /* A bad file changes nothing. */
-            g_assert_cmpfloat(cfg.interval_s, ==, 2.0);
-            g_assert_cmpint(cfg.mem_policy, ==, MEM_POLICY_COURSE);
+            g_assert_cmpfloat(d->interval_s, ==, 2.0);
+            g_assert_cmpstr(d->uri, ==, ((DaemonConfig *)before)->uri);
+            if (c->daemon == MEM)
+                g_assert_cmpint(((MemConfig *)cfg)->mem_policy, ==,
+                                MEM_POLICY_COURSE);
         }
-        config_clear(&cfg);
+        config_clear(s, cfg);
+        config_clear(s, before);
     }
 }
 
 static void test_config_values(void)
 {
-    Config cfg;
+    static const char text[] = "[daemon]\ninterval=1.5\nuri=test:///default\n"
+                               "[memory]\npolicy=idle-tax\n"
+                               "shares=aos_vm1=2000;aos_vm2=500\n"
+                               "host_reserve_mib=300\n"
+                               "[migration]\noverload_util=80\n";
+    MemConfig cfg;
+    MemConfig copy;
     g_autoptr(GError) err = NULL;
 
-    config_defaults(&cfg);
-    g_assert_true(
-        config_load_data(&cfg,
-                         "[daemon]\ninterval=1.5\nuri=test:///default\n"
-                         "[memory]\npolicy=idle-tax\n"
-                         "shares=aos_vm1=2000;aos_vm2=500\n"
-                         "host_reserve_mib=300\n",
-                         "cfg", &err));
+    config_init(&mem_config_schema, &cfg);
+    g_assert_true(config_load_data(&mem_config_schema, &cfg, text,
+                                   sizeof(text) - 1, "cfg", &err));
     g_assert_no_error(err);
-    g_assert_cmpfloat(cfg.interval_s, ==, 1.5);
-    g_assert_cmpstr(cfg.uri, ==, "test:///default");
+    g_assert_cmpfloat(cfg.daemon.interval_s, ==, 1.5);
+    g_assert_cmpstr(cfg.daemon.uri, ==, "test:///default");
     g_assert_cmpint(cfg.mem_policy, ==, MEM_POLICY_IDLE_TAX);
     g_assert_cmpuint(cfg.host_reserve_mib, ==, 300);
-    g_assert_cmpuint(config_shares_for(&cfg, "aos_vm1"), ==, 2000);
-    g_assert_cmpuint(config_shares_for(&cfg, "aos_vm2"), ==, 500);
-    g_assert_cmpuint(config_shares_for(&cfg, "aos_vm"), ==,
-                     CONFIG_DEFAULT_SHARES);
-    config_clear(&cfg);
+    /* The same key is the reserve a migration peer must keep. */
+    g_assert_cmpuint(cfg.daemon.migration.host_reserve_mib, ==, 300);
+    g_assert_cmpfloat(cfg.daemon.migration.overload_util, ==, 80);
+    g_assert_cmpuint(mem_config_shares_for(&cfg, "aos_vm1"), ==, 2000);
+    g_assert_cmpuint(mem_config_shares_for(&cfg, "aos_vm2"), ==, 500);
+    g_assert_cmpuint(mem_config_shares_for(&cfg, "aos_vm"), ==,
+                     MEM_DEFAULT_SHARES);
+
+    /* A copy owns its strings: clearing the original leaves it whole. */
+    config_copy(&mem_config_schema, &copy, &cfg);
+    config_clear(&mem_config_schema, &cfg);
+    g_assert_cmpstr(copy.daemon.uri, ==, "test:///default");
+    g_assert_cmpstr(copy.shares[1], ==, "aos_vm2=500");
+    config_clear(&mem_config_schema, &copy);
 }
 
 typedef struct {
     const char *name;
+    const CliSpec *daemon; /* whose options: MEM or VCPU */
     const char *argv[6];
     int exit_code;      /* of cli_parse + cli_build_config */
     double interval;    /* when exit_code is 0 */
@@ -103,84 +214,207 @@ typedef struct {
 } CliCase;
 
 static const CliCase cli_cases[] = {
-    {"course-form", {"prog", "2"}, EXIT_OK, 2.0, NULL},
-    {"fraction", {"prog", "0.5"}, EXIT_OK, 0.5, NULL},
-    {"option-form", {"prog", "--interval", "3"}, EXIT_OK, 3.0, NULL},
-    {"once-dry", {"prog", "1", "--once", "--dry-run"}, EXIT_OK, 1.0, NULL},
-    {"missing", {"prog"}, EXIT_USAGE, 0, "missing interval"},
-    {"text", {"prog", "abc"}, EXIT_USAGE, 0, "not a number"},
-    {"zero", {"prog", "0"}, EXIT_USAGE, 0, "greater than zero"},
-    {"negative", {"prog", "--", "-2"}, EXIT_USAGE, 0, "greater than zero"},
-    {"trailing", {"prog", "2s"}, EXIT_USAGE, 0, "not a number"},
-    {"inf", {"prog", "inf"}, EXIT_USAGE, 0, "not a number"},
-    {"two", {"prog", "1", "2"}, EXIT_USAGE, 0, "one interval"},
-    {"both", {"prog", "1", "--interval", "2"}, EXIT_USAGE, 0, "not both"},
-    {"unknown-option",
-     {"prog", "1", "--frobnicate"},
-     EXIT_USAGE,
-     0,
-     "frobnicate"},
-    {"bad-policy",
-     {"prog", "1", "--policy", "x"},
-     EXIT_USAGE,
-     0,
-     "course or idle-tax"},
-    {"bad-budget",
-     {"prog", "1", "--budget-mib", "lots"},
-     EXIT_USAGE,
-     0,
-     "whole number"},
-    {"missing-config",
-     {"prog", "1", "--config", "/nonexistent/x.conf"},
-     EXIT_CONFIG,
-     0,
-     "/nonexistent/x.conf"},
-    {"tiny", {"prog", "0.001"}, EXIT_USAGE, 0, "out of range"},
+    {.name = "course-form",
+     .daemon = MEM,
+     .argv = {"prog", "2"},
+     .exit_code = EXIT_OK,
+     .interval = 2.0},
+    {.name = "fraction",
+     .daemon = VCPU,
+     .argv = {"prog", "0.5"},
+     .exit_code = EXIT_OK,
+     .interval = 0.5},
+    {.name = "option-form",
+     .daemon = MEM,
+     .argv = {"prog", "--interval", "3"},
+     .exit_code = EXIT_OK,
+     .interval = 3.0},
+    {.name = "once-dry",
+     .daemon = VCPU,
+     .argv = {"prog", "1", "--once", "--dry-run"},
+     .exit_code = EXIT_OK,
+     .interval = 1.0},
+    {.name = "missing",
+     .daemon = MEM,
+     .argv = {"prog"},
+     .exit_code = EXIT_USAGE,
+     .needle = "missing interval"},
+    {.name = "text",
+     .daemon = VCPU,
+     .argv = {"prog", "abc"},
+     .exit_code = EXIT_USAGE,
+     .needle = "not a number"},
+    {.name = "zero",
+     .daemon = MEM,
+     .argv = {"prog", "0"},
+     .exit_code = EXIT_USAGE,
+     .needle = "greater than zero"},
+    {.name = "negative",
+     .daemon = VCPU,
+     .argv = {"prog", "--", "-2"},
+     .exit_code = EXIT_USAGE,
+     .needle = "greater than zero"},
+    {.name = "trailing",
+     .daemon = MEM,
+     .argv = {"prog", "2s"},
+     .exit_code = EXIT_USAGE,
+     .needle = "not a number"},
+    {.name = "inf",
+     .daemon = VCPU,
+     .argv = {"prog", "inf"},
+     .exit_code = EXIT_USAGE,
+     .needle = "not a number"},
+    {.name = "two",
+     .daemon = MEM,
+     .argv = {"prog", "1", "2"},
+     .exit_code = EXIT_USAGE,
+     .needle = "one interval"},
+    {.name = "both",
+     .daemon = VCPU,
+     .argv = {"prog", "1", "--interval", "2"},
+     .exit_code = EXIT_USAGE,
+     .needle = "not both"},
+    {.name = "unknown-option",
+     .daemon = MEM,
+     .argv = {"prog", "1", "--frobnicate"},
+     .exit_code = EXIT_USAGE,
+     .needle = "frobnicate"},
+    /* A daemon offers its own options, not another's. */
+    {.name = "memory-option-in-vcpu",
+     .daemon = VCPU,
+     .argv = {"prog", "1", "--policy", "course"},
+     .exit_code = EXIT_USAGE,
+     .needle = "Unknown option --policy"},
+    {.name = "vcpu-option-in-memory",
+     .daemon = MEM,
+     .argv = {"prog", "1", "--threshold", "4"},
+     .exit_code = EXIT_USAGE,
+     .needle = "Unknown option --threshold"},
+    {.name = "bad-policy",
+     .daemon = MEM,
+     .argv = {"prog", "1", "--policy", "x"},
+     .exit_code = EXIT_USAGE,
+     .needle = "course or idle-tax"},
+    {.name = "bad-budget",
+     .daemon = MEM,
+     .argv = {"prog", "1", "--budget-mib", "lots"},
+     .exit_code = EXIT_USAGE,
+     .needle = "whole number"},
+    {.name = "bad-threshold",
+     .daemon = VCPU,
+     .argv = {"prog", "1", "-t", "much"},
+     .exit_code = EXIT_USAGE,
+     .needle = "[vcpu] sd_threshold"},
+    {.name = "missing-config",
+     .daemon = MEM,
+     .argv = {"prog", "1", "--config", "/nonexistent/x.conf"},
+     .exit_code = EXIT_CONFIG,
+     .needle = "/nonexistent/x.conf"},
+    {.name = "tiny",
+     .daemon = VCPU,
+     .argv = {"prog", "0.001"},
+     .exit_code = EXIT_USAGE,
+     .needle = "out of range"},
+    /* strtod reads hexadecimal and skips leading blanks; a number of
+     * seconds is written in decimal, as typed. */
+    {.name = "hex",
+     .daemon = VCPU,
+     .argv = {"prog", "0x10"},
+     .exit_code = EXIT_USAGE,
+     .needle = "not a number"},
+    {.name = "leading-blank",
+     .daemon = MEM,
+     .argv = {"prog", " 1"},
+     .exit_code = EXIT_USAGE,
+     .needle = "not a number"},
+    {.name = "trailing-blank",
+     .daemon = VCPU,
+     .argv = {"prog", "1 "},
+     .exit_code = EXIT_USAGE,
+     .needle = "not a number"},
+    {.name = "hex-option",
+     .daemon = MEM,
+     .argv = {"prog", "--interval", "0x1p1"},
+     .exit_code = EXIT_USAGE,
+     .needle = "not a number"},
+    {.name = "exponent",
+     .daemon = VCPU,
+     .argv = {"prog", "2e0"},
+     .exit_code = EXIT_OK,
+     .interval = 2.0},
+    /* A negative option value is that option's problem, not the
+     * interval's. */
+    {.name = "negative-budget",
+     .daemon = MEM,
+     .argv = {"prog", "1", "--budget-mib", "-5"},
+     .exit_code = EXIT_USAGE,
+     .needle = "[memory] guest_budget_mib"},
+    {.name = "negative-budget-eq",
+     .daemon = MEM,
+     .argv = {"prog", "1", "--budget-mib=-5"},
+     .exit_code = EXIT_USAGE,
+     .needle = "[memory] guest_budget_mib"},
+    {.name = "negative-reserve-short",
+     .daemon = MEM,
+     .argv = {"prog", "-r", "-5", "1"},
+     .exit_code = EXIT_USAGE,
+     .needle = "[memory] host_reserve_mib"},
+    {.name = "negative-threshold",
+     .daemon = VCPU,
+     .argv = {"prog", "--threshold", "-1", "1"},
+     .exit_code = EXIT_USAGE,
+     .needle = "[vcpu] sd_threshold"},
+    {.name = "negative-after-value",
+     .daemon = VCPU,
+     .argv = {"prog", "--threshold", "3", "-4"},
+     .exit_code = EXIT_USAGE,
+     .needle = "interval '-4' must be greater than zero"},
 };
 
 static void test_cli_table(void)
 {
-    const CliSpec spec = {
-        .prog = "prog", .summary = "s", .memory = TRUE, .vcpu = TRUE};
     guint i;
 
     for (i = 0; i < G_N_ELEMENTS(cli_cases); i++) {
         const CliCase *c = &cli_cases[i];
+        const ConfigSchema *s = c->daemon->config;
+        g_autofree char *cfg = g_malloc0(s->size);
         CliResult r = {0};
-        Config cfg;
         g_autoptr(GError) err = NULL;
         int argc = 0;
         int rc;
 
         while (c->argv[argc])
             argc++;
-        config_defaults(&cfg);
-        if (!cli_parse(&spec, argc, (char **)c->argv, &r, &err))
+        config_init(s, cfg);
+        if (!cli_parse(c->daemon, argc, (char **)c->argv, &r, &err))
             rc = EXIT_USAGE;
         else
-            rc = cli_build_config(&r, &cfg, &err);
+            rc = cli_build_config(c->daemon, &r, cfg, &err);
         g_test_message("case %s: rc %d %s", c->name, rc,
                        err ? err->message : "");
         g_assert_cmpint(rc, ==, c->exit_code);
         if (rc == EXIT_OK)
-            g_assert_cmpfloat(cfg.interval_s, ==, c->interval);
+            g_assert_cmpfloat(((DaemonConfig *)cfg)->interval_s, ==,
+                              c->interval);
         else
             g_assert_nonnull(strstr(err->message, c->needle));
-        config_clear(&cfg);
+        config_clear(s, cfg);
         cli_result_clear(&r);
     }
 }
 
-/* The command line wins over the file. */
+/* The command line wins over the file, and a daemon's own options set its
+ * own keys. */
 static void test_cli_overrides_file(void)
 {
-    const CliSpec spec = {.prog = "prog", .summary = "s", .memory = TRUE};
     g_autofree char *path = NULL;
     int fd;
-    const char *argv[] = {"prog",     "1",        "--config", NULL,
-                          "--policy", "idle-tax", NULL};
+    const char *argv[] = {"prog",     "1",        "--config",      NULL,
+                          "--policy", "idle-tax", "--reserve-mib", "250",
+                          NULL};
     CliResult r = {0};
-    Config cfg;
+    MemConfig cfg;
     g_autoptr(GError) err = NULL;
 
     fd = g_file_open_tmp("cfg-XXXXXX.conf", &path, &err);
@@ -188,44 +422,81 @@ static void test_cli_overrides_file(void)
     close(fd);
     g_assert_true(g_file_set_contents(
         path,
-        "[daemon]\ninterval=5\n[memory]\npolicy=course\nhost_reserve_mib=400\n",
+        "[daemon]\ninterval=5\n[memory]\npolicy=course\nhost_reserve_mib=400\n"
+        "min_unused_mib=120\n",
         -1, &err));
     argv[3] = path;
-    config_defaults(&cfg);
-    g_assert_true(cli_parse(&spec, 6, (char **)argv, &r, &err));
-    g_assert_cmpint(cli_build_config(&r, &cfg, &err), ==, EXIT_OK);
-    g_assert_cmpfloat(cfg.interval_s, ==, 1.0);
+    config_init(&mem_config_schema, &cfg);
+    g_assert_true(cli_parse(MEM, 8, (char **)argv, &r, &err));
+    g_assert_cmpint(cli_build_config(MEM, &r, &cfg, &err), ==, EXIT_OK);
+    g_assert_cmpfloat(cfg.daemon.interval_s, ==, 1.0);
     g_assert_cmpint(cfg.mem_policy, ==, MEM_POLICY_IDLE_TAX);
-    g_assert_cmpuint(cfg.host_reserve_mib, ==, 400);
+    g_assert_cmpuint(cfg.host_reserve_mib, ==, 250);
+    g_assert_cmpuint(cfg.daemon.migration.host_reserve_mib, ==, 250);
+    g_assert_cmpuint(cfg.min_unused_mib, ==, 120);
     g_unlink(path);
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
     cli_result_clear(&r);
+}
+
+/* A file is read whole: a NUL byte must not hide what follows it (here
+ * a misspelt key that would otherwise be reported). */
+static void test_config_nul_byte(void)
+{
+    static const char text[] = "[daemon]\ninterval=1\n\0intervall=2\n";
+    g_autofree char *path = NULL;
+    g_autoptr(GError) err = NULL;
+    MemConfig cfg;
+    int fd;
+
+    fd = g_file_open_tmp("cfg-XXXXXX.conf", &path, &err);
+    g_assert_no_error(err);
+    close(fd);
+    g_assert_true(g_file_set_contents(path, text, sizeof(text) - 1, &err));
+    config_init(&mem_config_schema, &cfg);
+    g_assert_false(config_load_file(&mem_config_schema, &cfg, path, &err));
+    g_assert_nonnull(err);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, path));
+    g_assert_nonnull(strstr(err->message, "NUL byte at offset 20"));
+    g_assert_cmpfloat(cfg.daemon.interval_s, ==, 2.0);
+    g_unlink(path);
+    config_clear(&mem_config_schema, &cfg);
 }
 
 /* The shipped config files load cleanly and keep the documented defaults. */
 static void test_shipped_configs(void)
 {
-    const char *paths[] = {"conf/vcpu-scheduler.conf",
-                           "conf/memory-coordinator.conf"};
-    guint i;
+    VcpuConfig vd;
+    VcpuConfig vc;
+    MemConfig md;
+    MemConfig mc;
+    g_autoptr(GError) err = NULL;
 
-    for (i = 0; i < G_N_ELEMENTS(paths); i++) {
-        Config defaults;
-        Config cfg;
-        g_autoptr(GError) err = NULL;
+    config_init(&vcpu_config_schema, &vd);
+    config_init(&vcpu_config_schema, &vc);
+    g_assert_true(config_load_file(&vcpu_config_schema, &vc,
+                                   "conf/vcpu-scheduler.conf", &err));
+    g_assert_no_error(err);
+    g_assert_cmpstr(vc.daemon.uri, ==, vd.daemon.uri);
+    g_assert_cmpfloat(vc.sd_threshold, ==, vd.sd_threshold);
+    g_assert_cmpfloat(vc.daemon.migration.overload_util, ==,
+                      vd.daemon.migration.overload_util);
 
-        config_defaults(&defaults);
-        config_defaults(&cfg);
-        g_assert_true(config_load_file(&cfg, paths[i], &err));
-        g_assert_no_error(err);
-        g_assert_cmpstr(cfg.uri, ==, defaults.uri);
-        g_assert_cmpfloat(cfg.sd_threshold, ==, defaults.sd_threshold);
-        g_assert_cmpuint(cfg.host_reserve_mib, ==, defaults.host_reserve_mib);
-        g_assert_cmpuint(cfg.min_unused_mib, ==, defaults.min_unused_mib);
-        g_assert_cmpfloat(cfg.tax_rate, ==, defaults.tax_rate);
-        config_clear(&cfg);
-        config_clear(&defaults);
-    }
+    config_init(&mem_config_schema, &md);
+    config_init(&mem_config_schema, &mc);
+    g_assert_true(config_load_file(&mem_config_schema, &mc,
+                                   "conf/memory-coordinator.conf", &err));
+    g_assert_no_error(err);
+    g_assert_cmpstr(mc.daemon.uri, ==, md.daemon.uri);
+    g_assert_cmpuint(mc.host_reserve_mib, ==, md.host_reserve_mib);
+    g_assert_cmpuint(mc.min_unused_mib, ==, md.min_unused_mib);
+    g_assert_cmpfloat(mc.tax_rate, ==, md.tax_rate);
+
+    config_clear(&vcpu_config_schema, &vd);
+    config_clear(&vcpu_config_schema, &vc);
+    config_clear(&mem_config_schema, &md);
+    config_clear(&mem_config_schema, &mc);
 }
 
 int main(int argc, char **argv)
@@ -234,6 +505,7 @@ int main(int argc, char **argv)
     g_test_add_func("/config/table", test_config_table);
     g_test_add_func("/config/values", test_config_values);
     g_test_add_func("/config/shipped", test_shipped_configs);
+    g_test_add_func("/config/nul-byte", test_config_nul_byte);
     g_test_add_func("/cli/table", test_cli_table);
     g_test_add_func("/cli/overrides-file", test_cli_overrides_file);
     return g_test_run();

@@ -100,7 +100,7 @@ static void test_clamp(gconstpointer data)
     MemBounds before;
     MemClamp why = MEM_CLAMP_NONE;
     guint64 got;
-    Config cfg;
+    MemConfig cfg;
 
     tm_config(&cfg, MEM_POLICY_COURSE);
     mem_bounds_init(&b, snap, &cfg);
@@ -125,7 +125,7 @@ static void test_clamp(gconstpointer data)
                         before.budget_left_kib + (gint64)(g.cur_kib - got));
         g_assert_cmpint(b.free_left_kib, ==, before.free_left_kib);
     }
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
 }
 
 /* ---- pools from the snapshot ------------------------------------------ */
@@ -153,7 +153,7 @@ static void test_pools(gconstpointer data)
     MemBounds b;
     guint64 budget;
     guint64 held;
-    Config cfg;
+    MemConfig cfg;
 
     tm_config(&cfg, MEM_POLICY_COURSE);
     cfg.guest_budget_mib = c->budget_mib;
@@ -182,7 +182,7 @@ static void test_pools(gconstpointer data)
                     MIN(b.budget_left_kib, b.free_left_kib));
     g_assert_cmpint(mem_bounds_room_after(&b, 64 * MIB), ==,
                     MIN(b.budget_left_kib + 64 * (gint64)MIB, b.free_left_kib));
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
 }
 
 /* Shrinks fund growth on the budget side within one tick; the host side
@@ -193,7 +193,7 @@ static void test_shrink_funds_growth(void)
     MemBoundsGuest donor = {1000 * MIB, 2048 * MIB, 100 * MIB, TRUE, TRUE};
     MemBoundsGuest taker = {500 * MIB, 2048 * MIB, 480 * MIB, TRUE, TRUE};
     MemBounds b;
-    Config cfg;
+    MemConfig cfg;
 
     tm_config(&cfg, MEM_POLICY_COURSE);
     mem_bounds_init(&b, snap, &cfg);
@@ -213,7 +213,7 @@ static void test_shrink_funds_growth(void)
                      (1000 - 64) * MIB);
     g_assert_cmpuint(mem_bounds_clamp(&b, &taker, 600 * MIB, NULL), ==,
                      taker.cur_kib);
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
 }
 
 static void test_kib_arith(void)

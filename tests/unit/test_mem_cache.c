@@ -61,7 +61,7 @@ static DomainSample *add_guest(Snapshot *snap, const Report *r)
 
 static Expect what_happened(const Plan *plan, guint64 *new_kib)
 {
-    const Action *a = tm_action_for(plan, "g");
+    const BalloonAction *a = tm_action_for(plan, "g");
 
     if (!a)
         return EXPECT_NONE;
@@ -125,7 +125,7 @@ static void test_one_report(gconstpointer data)
         g_autoptr(Plan) plan = NULL;
         g_autofree char *name = NULL;
         guint64 new_kib = 0;
-        Config cfg;
+        MemConfig cfg;
 
         tm_config(&cfg, (MemPolicyKind)p);
         add_guest(snap, &c->report);
@@ -140,7 +140,7 @@ static void test_one_report(gconstpointer data)
         g_assert_cmpint(mem_policy_take_new_cache_blind(st, &name), ==,
                         c->reported_blind);
         g_assert_cmpstr(name, ==, c->reported_blind ? "g" : NULL);
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -270,7 +270,7 @@ static void run_seq(const SeqCase *c, MemPolicyKind p)
     guint64 faults = 1000;
     guint64 swapin = 1000;
     double last_t = 0;
-    Config cfg;
+    MemConfig cfg;
     guint i;
 
     tm_config(&cfg, p);
@@ -306,13 +306,13 @@ static void run_seq(const SeqCase *c, MemPolicyKind p)
         }
         /* Growth for a squeeze is as gradual as a release. */
         if (got == EXPECT_GROW &&
-            g_str_equal(plan_get(plan, 0)->rule, "grow-squeezed"))
+            g_str_equal(tm_balloon(plan, 0)->rule, "grow-squeezed"))
             g_assert_cmpuint(new_kib - cur, <=, cfg.max_release_mib * TM_MIB);
         if (got != EXPECT_NONE)
-            mem_policy_note_applied(st, plan_get(plan, 0), snap->mono_us, TRUE);
+            mem_policy_note_applied(st, tm_balloon(plan, 0), snap->mono_us, TRUE);
         cur = new_kib;
     }
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
 }
 
 static void test_seq(gconstpointer data)

@@ -103,10 +103,11 @@ static double r_double(GRand *r, double lo, double hi, double usual)
     }
 }
 
-static void r_config(GRand *r, Config *cfg)
+static void r_config(GRand *r, MemConfig *cfg)
 {
     tm_config(cfg, chance(r, 0.5) ? MEM_POLICY_COURSE : MEM_POLICY_IDLE_TAX);
-    cfg->interval_s = r_double(r, 0.05, 86400, g_rand_double_range(r, 1, 5));
+    cfg->daemon.interval_s =
+        r_double(r, 0.05, 86400, g_rand_double_range(r, 1, 5));
     cfg->guest_floor_mib = r_mib_setting(r, 16, 1 << 24, 200);
     cfg->min_unused_mib = r_mib_setting(r, 0, 1 << 24, 100);
     cfg->host_reserve_mib = r_mib_setting(r, 0, 1 << 24, 200);
@@ -143,7 +144,7 @@ static gint r_state(GRand *r)
     return states[g_rand_int_range(r, 0, G_N_ELEMENTS(states))];
 }
 
-static gint64 r_stamp(GRand *r, gint64 now_s, const Config *cfg)
+static gint64 r_stamp(GRand *r, gint64 now_s, const MemConfig *cfg)
 {
     switch (g_rand_int_range(r, 0, 14)) {
     case 0:
@@ -163,7 +164,7 @@ static gint64 r_stamp(GRand *r, gint64 now_s, const Config *cfg)
     }
 }
 
-static void r_guest(GRand *r, Snapshot *snap, const Config *cfg, guint id)
+static void r_guest(GRand *r, Snapshot *snap, const MemConfig *cfg, guint id)
 {
     g_autofree char *name = g_strdup_printf("g%u", id);
     DomainSample *d = tm_guest(snap, name, 0, 0, 0);
@@ -229,7 +230,7 @@ static void r_guest(GRand *r, Snapshot *snap, const Config *cfg, guint id)
     d->balloon.last_update = r_stamp(r, now_s, cfg);
 }
 
-static Snapshot *r_snapshot(GRand *r, const Config *cfg, double t_s,
+static Snapshot *r_snapshot(GRand *r, const MemConfig *cfg, double t_s,
                             guint n_guests)
 {
     Snapshot *snap = tm_snapshot(t_s, 24576, 20000);
@@ -259,7 +260,7 @@ static gboolean is_ballooned(const DomainSample *d)
            (d->balloon.present & BALLOON_HAS_UNUSED);
 }
 
-static gboolean is_fresh(const Snapshot *snap, const Config *cfg,
+static gboolean is_fresh(const Snapshot *snap, const MemConfig *cfg,
                          const DomainSample *d)
 {
     wide age =
@@ -334,7 +335,7 @@ typedef struct {
  * the size libvirt shows (and the record is dropped for good, as a
  * target once reached or given up is). */
 static guint64 current_target(GHashTable *set, const Snapshot *snap,
-                              const Config *cfg, const DomainSample *d)
+                              const MemConfig *cfg, const DomainSample *d)
 {
     SetTarget *st = g_hash_table_lookup(set, d->uuid);
     guint64 tol = MAX((guint64)cfg->min_step_mib * TM_MIB, 1024);
@@ -375,7 +376,7 @@ static wide held_kib(const DomainSample *d, guint64 cur_kib)
         }                                                                      \
     } while (0)
 
-static gboolean check_plan(const Snapshot *snap, const Config *cfg,
+static gboolean check_plan(const Snapshot *snap, const MemConfig *cfg,
                            const Plan *plan, GHashTable *cur_by_uuid,
                            GHashTable *reserves, FuzzSeen *seen_kinds,
                            guint32 seed, guint c, guint tick)
@@ -403,29 +404,35 @@ static gboolean check_plan(const Snapshot *snap, const Config *cfg,
 
     PROMISE(plan->summary != NULL, "no summary");
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
-        const DomainSample *d = snapshot_find(snap, a->uuid);
-        wide delta = (wide)a->new_kib - (wide)a->old_kib;
+        const BalloonAction *a = balloon_action_of(plan_get(plan, i));
+        const DomainSample *d;
+        wide delta;
 
-        PROMISE(a->kind == ACTION_SET_MEMORY, "not a memory action");
-        PROMISE(d != NULL, "action for unknown guest %s", a->uuid);
-        PROMISE(g_hash_table_add(seen, (gpointer)a->uuid), "two actions for %s",
-                a->name);
-        PROMISE(a->rule && a->reason && strstr(a->reason, "unused"),
-                "%s: action without rule or reason", a->name);
-        PROMISE(is_live(d), "%s touched in state %d", a->name, d->state);
-        PROMISE(is_ballooned(d), "%s touched without balloon stats", a->name);
-        PROMISE(is_fresh(snap, cfg, d), "%s touched with stale stats", a->name);
-        PROMISE(a->old_kib == CUR(d), "%s: old target is not current", a->name);
-        PROMISE(delta != 0, "%s: no-op action", a->name);
+        PROMISE(a != NULL, "not a memory action");
+        d = snapshot_find(snap, a->base.uuid);
+        delta = (wide)a->new_kib - (wide)a->old_kib;
+        PROMISE(d != NULL, "action for unknown guest %s", a->base.uuid);
+        PROMISE(g_hash_table_add(seen, (gpointer)a->base.uuid),
+                "two actions for %s", a->base.name);
+        PROMISE(a->rule && a->base.reason && strstr(a->base.reason, "unused"),
+                "%s: action without rule or reason", a->base.name);
+        PROMISE(is_live(d), "%s touched in state %d", a->base.name, d->state);
+        PROMISE(is_ballooned(d), "%s touched without balloon stats",
+                a->base.name);
+        PROMISE(is_fresh(snap, cfg, d), "%s touched with stale stats",
+                a->base.name);
+        PROMISE(a->old_kib == CUR(d), "%s: old target is not current",
+                a->base.name);
+        PROMISE(delta != 0, "%s: no-op action", a->base.name);
         PROMISE(delta >= min_step || -delta >= min_step,
-                "%s: change below min_step", a->name);
+                "%s: change below min_step", a->base.name);
         if (g_strcmp0(a->rule, "reclaim-pressure") == 0)
             seen_kinds->pressure++;
         if (delta > 0) {
             seen_kinds->grows++;
             grow += delta;
-            PROMISE(a->new_kib <= d->max_kib, "%s grown above max", a->name);
+            PROMISE(a->new_kib <= d->max_kib, "%s grown above max",
+                    a->base.name);
             continue;
         }
         seen_kinds->shrinks++;
@@ -435,14 +442,14 @@ static gboolean check_plan(const Snapshot *snap, const Config *cfg,
         PROMISE((wide)d->balloon.actual_kib <=
                         (wide)CUR(d) + MAX(min_step, kib) ||
                     CUR(d) != d->cur_kib,
-                "%s shrunk while its balloon still inflates", a->name);
+                "%s shrunk while its balloon still inflates", a->base.name);
         PROMISE((wide)a->new_kib >= (wide)cfg->guest_floor_mib * kib,
-                "%s shrunk below the floor", a->name);
+                "%s shrunk below the floor", a->base.name);
         PROMISE((wide)a->new_kib >=
                     used_kib(d, reserves) + (wide)cfg->min_unused_mib * kib,
-                "%s shrunk below used + min_unused", a->name);
+                "%s shrunk below used + min_unused", a->base.name);
         PROMISE(-delta <= (wide)cfg->max_release_mib * kib,
-                "%s released more than max_release", a->name);
+                "%s released more than max_release", a->base.name);
     }
     if (grow > 0) {
         PROMISE(grow <= (wide)snap->node.free_kib - reserve,
@@ -530,7 +537,7 @@ static gboolean run_case(FuzzSeen *seen, guint32 seed, guint c)
     g_autoptr(GHashTable) set =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     gboolean ok = TRUE;
-    Config cfg;
+    MemConfig cfg;
     guint tick;
 
     r_config(r, &cfg);
@@ -582,7 +589,7 @@ static gboolean run_case(FuzzSeen *seen, guint32 seed, guint c)
         /* Apply sets most targets and misses some; the next tick's
          * balloons are drawn anew, so remembered targets meet any size. */
         for (i = 0; i < plan_len(plan); i++) {
-            const Action *a = plan_get(plan, i);
+            const BalloonAction *a = tm_balloon(plan, i);
             gboolean done = chance(r, 0.8);
 
             mem_policy_note_applied(st, a, snap->mono_us, done);
@@ -591,13 +598,13 @@ static gboolean run_case(FuzzSeen *seen, guint32 seed, guint c)
 
                 v->kib = a->new_kib;
                 v->mono_us = snap->mono_us;
-                g_hash_table_insert(set, g_strdup(a->uuid), v);
+                g_hash_table_insert(set, g_strdup(a->base.uuid), v);
             } else {
-                g_hash_table_remove(set, a->uuid);
+                g_hash_table_remove(set, a->base.uuid);
             }
         }
     }
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
     return ok;
 }
 
@@ -635,7 +642,7 @@ static gboolean clamp_case(guint32 seed, guint c)
     g_autoptr(Snapshot) snap = NULL;
     guint tick = 0;
     MemBounds b;
-    Config cfg;
+    MemConfig cfg;
     guint i;
     guint n = g_rand_int_range(r, 1, 12);
 
@@ -682,7 +689,7 @@ static gboolean clamp_case(guint32 seed, guint c)
         if (delta > 0)
             PROMISE(got <= proposed, "grew above the proposal");
     }
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
     return TRUE;
 }
 

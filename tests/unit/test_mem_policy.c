@@ -7,7 +7,7 @@
 #define HOST_MIB 24576
 #define HOST_FREE_MIB 20000
 
-static Plan *decide_once(const Snapshot *snap, const Config *cfg)
+static Plan *decide_once(const Snapshot *snap, const MemConfig *cfg)
 {
     g_autoptr(MemPolicyState) st = mem_policy_state_new();
 
@@ -51,7 +51,7 @@ static const UntouchedCase untouched_cases[] = {
     {"inflating", SPOIL_INFLATING, FALSE, TRUE},
 };
 
-static void spoil(DomainSample *d, const Config *cfg, Spoil how)
+static void spoil(DomainSample *d, const MemConfig *cfg, Spoil how)
 {
     switch (how) {
     case SPOIL_NONE:
@@ -99,12 +99,12 @@ static void test_untouched(gconstpointer data)
     guint p;
 
     for (p = 0; p < 2; p++) {
-        Config cfg;
+        MemConfig cfg;
         g_autoptr(Snapshot) snap = tm_snapshot(10, HOST_MIB, HOST_FREE_MIB);
         g_autoptr(Plan) plan = NULL;
         DomainSample *fat;
         DomainSample *thin;
-        const Action *a;
+        const BalloonAction *a;
 
         tm_config(&cfg, (MemPolicyKind)p);
         /* fat has 900 MiB it does not use; thin has 20 MiB unused. */
@@ -122,7 +122,7 @@ static void test_untouched(gconstpointer data)
         g_assert_cmpint(a != NULL, ==, c->may_grow);
         if (a)
             g_assert_cmpuint(a->new_kib, >, a->old_kib);
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -143,7 +143,7 @@ static const ReportStep report_steps[] = {
 static void test_unballooned_reported_once(void)
 {
     g_autoptr(MemPolicyState) st = mem_policy_state_new();
-    Config cfg;
+    MemConfig cfg;
     guint i;
 
     tm_config(&cfg, MEM_POLICY_COURSE);
@@ -170,7 +170,7 @@ static void test_unballooned_reported_once(void)
         g_assert_false(mem_policy_take_new_unballooned(st, &name));
         g_assert_null(name);
     }
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
 }
 
 /* ---- a small world where balloons reach their targets at once ------- */
@@ -185,7 +185,7 @@ typedef struct {
 } World;
 
 /* One tick of up to 8 guests at time t: returns the plan, applies it. */
-static Plan *world_tick(World *w, guint n, double t, const Config *cfg,
+static Plan *world_tick(World *w, guint n, double t, const MemConfig *cfg,
                         MemPolicyState *st, guint64 free_mib)
 {
     g_autoptr(Snapshot) snap = tm_snapshot(t, HOST_MIB, free_mib);
@@ -245,7 +245,7 @@ static void test_release_gradual(gconstpointer data)
         guint64 min_unused;
         guint64 first_excess = 0;
         guint releases = 0;
-        Config cfg;
+        MemConfig cfg;
         guint tick;
 
         tm_config(&cfg, (MemPolicyKind)p);
@@ -275,7 +275,7 @@ static void test_release_gradual(gconstpointer data)
         if (c->cur_mib * TM_MIB > min_unused + 200 * TM_MIB)
             g_assert_cmpuint(releases, >, 0);
         g_assert_cmpuint(w.cur_kib, <, min_unused + 200 * TM_MIB);
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -305,11 +305,11 @@ static void test_headroom_follows_rate(gconstpointer data)
     for (p = 0; p < 2; p++) {
         g_autoptr(MemPolicyState) st = mem_policy_state_new();
         World w = {"g", 512 * TM_MIB, 65536 * TM_MIB, 300, c->rate_mib_s, 1000};
-        Config cfg;
+        MemConfig cfg;
         guint tick;
 
         tm_config(&cfg, (MemPolicyKind)p);
-        cfg.interval_s = c->interval_s;
+        cfg.daemon.interval_s = c->interval_s;
         for (tick = 0; tick < 12; tick++) {
             g_autoptr(Plan) plan = world_tick(&w, 1, tick * c->interval_s, &cfg,
                                               st, HOST_FREE_MIB);
@@ -333,7 +333,7 @@ static void test_headroom_follows_rate(gconstpointer data)
                               w.used_mib + cfg.min_unused_mib +
                                   cfg.release_slack_mib + 64 +
                                   cfg.min_step_mib);
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -377,7 +377,7 @@ static void test_budget(gconstpointer data)
         gint64 grow = 0;
         gint64 shrink = 0;
         guint64 sum_after = 0;
-        Config cfg;
+        MemConfig cfg;
         guint i;
 
         tm_config(&cfg, (MemPolicyKind)p);
@@ -389,7 +389,7 @@ static void test_budget(gconstpointer data)
         plan = decide_once(snap, &cfg);
 
         for (i = 0; i < plan_len(plan); i++) {
-            const Action *a = plan_get(plan, i);
+            const BalloonAction *a = tm_balloon(plan, i);
 
             if (a->new_kib > a->old_kib)
                 grow += (gint64)(a->new_kib - a->old_kib);
@@ -418,7 +418,7 @@ static void test_budget(gconstpointer data)
             g_assert_cmpuint(after, >=, (100 + cfg.min_unused_mib) * TM_MIB);
         }
         g_assert_cmpuint(tm_target_after(plan, grower), >=, grower->cur_kib);
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -492,7 +492,7 @@ static void test_pressure_order(gconstpointer data)
     g_autoptr(GPtrArray) shares = g_ptr_array_new_with_free_func(g_free);
     DomainSample *donors[3];
     guint64 sum = 0;
-    Config cfg;
+    MemConfig cfg;
     guint i;
 
     tm_config(&cfg, c->policy);
@@ -512,13 +512,13 @@ static void test_pressure_order(gconstpointer data)
     plan = decide_once(snap, &cfg);
 
     for (i = 0; i < 3; i++) {
-        const Action *a = tm_action_for(plan, donors[i]->name);
+        const BalloonAction *a = tm_action_for(plan, donors[i]->name);
         gboolean pressed = a && g_strcmp0(a->rule, "reclaim-pressure") == 0;
 
         g_assert_cmpint(pressed, ==, i == c->expect);
     }
     g_assert_nonnull(tm_action_for(plan, "grower"));
-    config_clear(&cfg);
+    config_clear(&mem_config_schema, &cfg);
 }
 
 /* The rho formula against its definition, and the tax direction. */
@@ -572,14 +572,14 @@ static void test_grant_between_reports(void)
 
     for (p = 0; p < 2; p++) {
         g_autoptr(MemPolicyState) st = mem_policy_state_new();
-        Config cfg;
+        MemConfig cfg;
 
         tm_config(&cfg, (MemPolicyKind)p);
         for (i = 0; i < G_N_ELEMENTS(steps); i++) {
             g_autoptr(Snapshot) snap = tm_snapshot(i, HOST_MIB, HOST_FREE_MIB);
             DomainSample *d = tm_guest(snap, "g", 0, 2048, 0);
             g_autoptr(Plan) plan = NULL;
-            const Action *a;
+            const BalloonAction *a;
 
             d->cur_kib = 1012 * TM_MIB;
             d->balloon.actual_kib = steps[i][0] * TM_MIB;
@@ -587,10 +587,14 @@ static void test_grant_between_reports(void)
             d->balloon.unused_kib = steps[i][2] * TM_MIB;
             plan = mem_policy_decide(snap, &cfg, st);
             a = tm_action_for(plan, "g");
-            /* 212 MiB used all along: nothing may grow the guest. */
-            g_assert_true(a == NULL || a->new_kib <= a->old_kib);
+            /* 212 MiB used all along: the grants are no consumption, so
+             * the guest is never grown and gives its excess back. */
+            g_assert_nonnull(a);
+            g_test_message("step %u: %s", i, a->base.reason);
+            g_assert_cmpuint(a->new_kib, <, a->old_kib);
+            g_assert_nonnull(strstr(a->base.reason, "rate 0.0 MiB/s"));
         }
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -604,7 +608,7 @@ static void test_idle_settles(void)
         World w[3] = {{"a", 1024 * TM_MIB, 2048 * TM_MIB, 100, 0, 1000},
                       {"b", 512 * TM_MIB, 2048 * TM_MIB, 150, 0, 1000},
                       {"c", 2048 * TM_MIB, 2048 * TM_MIB, 60, 0, 1000}};
-        Config cfg;
+        MemConfig cfg;
         guint tick;
         guint i;
 
@@ -632,7 +636,7 @@ static void test_idle_settles(void)
                     128);
             settled[p] += w[i].cur_kib;
         }
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
     /* The tax takes idle memory the course policy leaves as slack. */
     g_assert_cmpuint(settled[MEM_POLICY_IDLE_TAX], <,
@@ -648,7 +652,7 @@ static void test_pending_growth_not_doubled(void)
     for (p = 0; p < 2; p++) {
         g_autoptr(Snapshot) snap = tm_snapshot(5, HOST_MIB, HOST_FREE_MIB);
         g_autoptr(Plan) plan = NULL;
-        Config cfg;
+        MemConfig cfg;
         DomainSample *d;
 
         tm_config(&cfg, (MemPolicyKind)p);
@@ -666,7 +670,7 @@ static void test_pending_growth_not_doubled(void)
         d->balloon.actual_kib = d->balloon.available_kib = 500 * TM_MIB;
         plan = decide_once(snap, &cfg);
         g_assert_nonnull(tm_action_for(plan, "g"));
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -683,7 +687,7 @@ static void test_min_step(void)
             g_autoptr(MemPolicyState) st = mem_policy_state_new();
             World w[2] = {{"a", 700 * TM_MIB, 2048 * TM_MIB, 100, 0, 1000},
                           {"b", 300 * TM_MIB, 2048 * TM_MIB, 240, 3, 1000}};
-            Config cfg;
+            MemConfig cfg;
             guint tick;
 
             tm_config(&cfg, (MemPolicyKind)p);
@@ -694,7 +698,7 @@ static void test_min_step(void)
                 guint i;
 
                 for (i = 0; i < plan_len(plan); i++) {
-                    const Action *a = plan_get(plan, i);
+                    const BalloonAction *a = tm_balloon(plan, i);
                     guint64 d = a->new_kib > a->old_kib
                                     ? a->new_kib - a->old_kib
                                     : a->old_kib - a->new_kib;
@@ -703,7 +707,7 @@ static void test_min_step(void)
                 }
                 world_advance(w, 2, 1);
             }
-            config_clear(&cfg);
+            config_clear(&mem_config_schema, &cfg);
         }
     }
 }
@@ -717,7 +721,7 @@ static void test_reasons(void)
     for (p = 0; p < 2; p++) {
         g_autoptr(Snapshot) snap = tm_snapshot(5, HOST_MIB, HOST_FREE_MIB);
         g_autoptr(Plan) plan = NULL;
-        Config cfg;
+        MemConfig cfg;
         guint i;
 
         tm_config(&cfg, (MemPolicyKind)p);
@@ -726,22 +730,22 @@ static void test_reasons(void)
         plan = decide_once(snap, &cfg);
         g_assert_cmpuint(plan_len(plan), ==, 2);
         for (i = 0; i < plan_len(plan); i++) {
-            const Action *a = plan_get(plan, i);
+            const BalloonAction *a = tm_balloon(plan, i);
 
-            g_assert_cmpint(a->kind, ==, ACTION_SET_MEMORY);
+            g_assert_true(a->base.type == &balloon_action);
             g_assert_nonnull(a->rule);
-            g_assert_nonnull(strstr(a->reason, "unused"));
-            g_assert_nonnull(strstr(a->reason, "rate"));
+            g_assert_nonnull(strstr(a->base.reason, "unused"));
+            g_assert_nonnull(strstr(a->base.reason, "rate"));
             g_assert_cmpuint(a->old_kib, ==,
-                             snapshot_find(snap, a->uuid)->cur_kib);
+                             snapshot_find(snap, a->base.uuid)->cur_kib);
         }
         /* Shrinks come first, so apply frees before it hands out. */
-        g_assert_cmpuint(plan_get(plan, 0)->new_kib, <,
-                         plan_get(plan, 0)->old_kib);
-        g_assert_cmpstr(plan_get(plan, 1)->rule, ==, "grow-headroom");
+        g_assert_cmpuint(tm_balloon(plan, 0)->new_kib, <,
+                         tm_balloon(plan, 0)->old_kib);
+        g_assert_cmpstr(tm_balloon(plan, 1)->rule, ==, "grow-headroom");
         g_assert_true(
             g_str_has_prefix(plan->summary, mem_policy_name(cfg.mem_policy)));
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -790,33 +794,34 @@ static void test_heading(gconstpointer data)
             tm_snapshot(10 + tc->second_s, HOST_MIB, HOST_FREE_MIB);
         g_autoptr(Plan) p1 = NULL;
         g_autoptr(Plan) p2 = NULL;
-        Config cfg;
+        MemConfig cfg;
 
         tm_config(&cfg, (MemPolicyKind)p);
         tm_guest(s1, "g", tc->size_mib, 2048, tc->used_mib);
         tm_guest(s2, "g", tc->size_mib, 2048, tc->used_mib);
         p1 = mem_policy_decide(s1, &cfg, st);
         g_assert_cmpuint(plan_len(p1), ==, 1);
-        mem_policy_note_applied(st, plan_get(p1, 0), s1->mono_us, tc->applied);
+        mem_policy_note_applied(st, tm_balloon(p1, 0), s1->mono_us,
+                                tc->applied);
         p2 = mem_policy_decide(s2, &cfg, st);
         g_assert_cmpuint(plan_len(p2), ==, tc->second != SECOND_NOTHING);
         if (tc->second == SECOND_FROM_SIZE) {
             /* From the size libvirt shows, to the same place. */
-            g_assert_cmpuint(plan_get(p2, 0)->old_kib, ==,
+            g_assert_cmpuint(tm_balloon(p2, 0)->old_kib, ==,
                              tc->size_mib * TM_MIB);
-            g_assert_cmpuint(plan_get(p2, 0)->new_kib, ==,
-                             plan_get(p1, 0)->new_kib);
+            g_assert_cmpuint(tm_balloon(p2, 0)->new_kib, ==,
+                             tm_balloon(p1, 0)->new_kib);
         } else if (tc->second == SECOND_FROM_TARGET) {
             /* One more bounded step down, from where the first one goes. */
-            g_assert_cmpuint(plan_get(p2, 0)->old_kib, ==,
-                             plan_get(p1, 0)->new_kib);
-            g_assert_cmpuint(plan_get(p2, 0)->new_kib, <,
-                             plan_get(p2, 0)->old_kib);
-            g_assert_cmpuint(plan_get(p2, 0)->old_kib -
-                                 plan_get(p2, 0)->new_kib,
+            g_assert_cmpuint(tm_balloon(p2, 0)->old_kib, ==,
+                             tm_balloon(p1, 0)->new_kib);
+            g_assert_cmpuint(tm_balloon(p2, 0)->new_kib, <,
+                             tm_balloon(p2, 0)->old_kib);
+            g_assert_cmpuint(tm_balloon(p2, 0)->old_kib -
+                                 tm_balloon(p2, 0)->new_kib,
                              <=, cfg.max_release_mib * TM_MIB);
         }
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 

@@ -141,9 +141,9 @@ static void test_verdict(gconstpointer data)
         .disk_caches_kib = c->caches_mib * TM_MIB,
         .last_update = NOW_S - c->age_s,
     };
-    Action a = {.kind = ACTION_SET_MEMORY,
-                .old_kib = c->old_mib * TM_MIB,
-                .new_kib = c->new_mib * TM_MIB};
+    BalloonAction a = {.base = {.type = &balloon_action},
+                       .old_kib = c->old_mib * TM_MIB,
+                       .new_kib = c->new_mib * TM_MIB};
     ShrinkCheck check = {.fresh = c->unreadable ? NULL : &b,
                          .now_s = NOW_S,
                          .reserve_kib = c->reserve_mib * TM_MIB,

@@ -108,7 +108,7 @@ typedef struct {
 
 typedef struct {
     const SimSpec *spec;
-    Config cfg;
+    MemConfig cfg;
     MemPolicyState *st;
     SimGuest g[SIM_GUESTS];
     GArray *rows; /* SimRow */
@@ -131,7 +131,7 @@ static void sim_init(Sim *sim, const SimSpec *spec)
     *sim = (Sim){0};
     sim->spec = spec;
     tm_config(&sim->cfg, spec->policy);
-    sim->cfg.interval_s = spec->interval_s;
+    sim->cfg.daemon.interval_s = spec->interval_s;
     sim->cfg.guest_budget_mib = spec->budget_mib;
     sim->st = mem_policy_state_new();
     sim->rows = g_array_new(FALSE, TRUE, sizeof(SimRow));
@@ -161,7 +161,7 @@ static void sim_clear(Sim *sim)
     g_array_unref(sim->rows);
     g_string_free(sim->first_violation, TRUE);
     mem_policy_state_free(sim->st);
-    config_clear(&sim->cfg);
+    config_clear(&mem_config_schema, &sim->cfg);
 }
 
 static void sim_violation(Sim *sim, double t, const char *fmt, ...)
@@ -320,7 +320,7 @@ static void check_plan(Sim *sim, const Snapshot *snap, const Plan *plan,
      * sizes, which lag behind them. */
     for (i = 0; i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
-        const Action *a = tm_action_for(plan, d->name);
+        const BalloonAction *a = tm_action_for(plan, d->name);
         guint64 was = sim->g[i].cur_kib;
         /* As of the guest's last report, the most any policy can know;
          * cache the guest reports reclaimable is not used. */
@@ -369,7 +369,7 @@ static void trace_tick(const Sim *sim, double t, const Plan *plan)
 
     for (i = 0; i < SIM_GUESTS; i++) {
         const SimGuest *g = &sim->g[i];
-        const Action *a = tm_action_for(plan, g->name);
+        const BalloonAction *a = tm_action_for(plan, g->name);
 
         if (i && !a)
             continue;
@@ -378,7 +378,8 @@ static void trace_tick(const Sim *sim, double t, const Plan *plan)
                        mem_policy_name(sim->spec->policy), t, g->name,
                        (double)g->cur_kib / TM_MIB, g->actual_mib, used_mib(g),
                        g->cache_mib, g->faults, g->st_unused_mib,
-                       a ? " -> " : "", a ? a->rule : "", a ? a->reason : "");
+                       a ? " -> " : "", a ? a->rule : "",
+                       a ? a->base.reason : "");
     }
 }
 
@@ -393,7 +394,7 @@ static void sim_tick(Sim *sim, double t)
     if (g_strcmp0(g_getenv("MEM_SIM_TRACE"), sim->spec->name) == 0)
         trace_tick(sim, t, plan);
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
+        const BalloonAction *a = tm_balloon(plan, i);
         guint k;
 
         for (k = 0; k < SIM_GUESTS; k++) {
@@ -402,7 +403,7 @@ static void sim_tick(Sim *sim, double t)
 
             gint dir = a->new_kib > g->cur_kib ? 1 : -1;
 
-            if (g_strcmp0(g->name, a->name) != 0)
+            if (g_strcmp0(g->name, a->base.name) != 0)
                 continue;
             if (g->last_dir == -dir &&
                 t - g->last_move_s <= 3 * sim->spec->interval_s + 1e-9)
@@ -481,7 +482,7 @@ static const SimRow *last_row(const Sim *sim)
 
 /* Largest target an idle guest may sit at and still count as "near its
  * floor". */
-static double idle_ceiling_mib(const Config *cfg)
+static double idle_ceiling_mib(const MemConfig *cfg)
 {
     return MAX((double)cfg->guest_floor_mib,
                SIM_BASE_MIB + (double)cfg->min_unused_mib) +
@@ -541,48 +542,44 @@ typedef struct {
     }
 
 static const CourseCase course_cases[] = {
-    {{"mem-1",
-      0,
-      200,
-      1,
-      1,
-      0,
-      0,
-      {CONSUMER(10, 100, FALSE), IDLE, IDLE, IDLE}},
-     EXPECT_ONE_RELEASES,
-     100},
-    {{"mem-2",
-      0,
-      200,
-      1,
-      1,
-      0,
-      3600,
-      {CONSUMER(10, 100, TRUE), CONSUMER(10, 100, TRUE),
-       CONSUMER(10, 100, TRUE), CONSUMER(10, 100, TRUE)}},
-     EXPECT_BUDGET_STOPS,
-     100},
-    {{"mem-3",
-      0,
-      220,
-      1,
-      1,
-      0,
-      3600,
-      {CONSUMER(10, 60, TRUE), CONSUMER(10, 60, TRUE), CONSUMER(10, -1, TRUE),
-       CONSUMER(10, -1, TRUE)}},
-     EXPECT_FLOW_TWO,
-     60},
-    {{"mem-4",
-      0,
-      200,
-      1,
-      1,
-      0,
-      3000,
-      {CONSUMER(10, 50, TRUE), CONSUMER(10, -1, TRUE), IDLE, IDLE}},
-     EXPECT_FLOW_ONE,
-     50},
+    {.spec = {.name = "mem-1",
+              .policy = MEM_POLICY_COURSE,
+              .duration_s = 200,
+              .interval_s = 1,
+              .lag_s = 1,
+              .prog = {CONSUMER(10, 100, FALSE), IDLE, IDLE, IDLE}},
+     .expect = EXPECT_ONE_RELEASES,
+     .release_s = 100},
+    {.spec = {.name = "mem-2",
+              .policy = MEM_POLICY_COURSE,
+              .duration_s = 200,
+              .interval_s = 1,
+              .lag_s = 1,
+              .budget_mib = 3600,
+              .prog = {CONSUMER(10, 100, TRUE), CONSUMER(10, 100, TRUE),
+                       CONSUMER(10, 100, TRUE), CONSUMER(10, 100, TRUE)}},
+     .expect = EXPECT_BUDGET_STOPS,
+     .release_s = 100},
+    {.spec = {.name = "mem-3",
+              .policy = MEM_POLICY_COURSE,
+              .duration_s = 220,
+              .interval_s = 1,
+              .lag_s = 1,
+              .budget_mib = 3600,
+              .prog = {CONSUMER(10, 60, TRUE), CONSUMER(10, 60, TRUE),
+                       CONSUMER(10, -1, TRUE), CONSUMER(10, -1, TRUE)}},
+     .expect = EXPECT_FLOW_TWO,
+     .release_s = 60},
+    {.spec = {.name = "mem-4",
+              .policy = MEM_POLICY_COURSE,
+              .duration_s = 200,
+              .interval_s = 1,
+              .lag_s = 1,
+              .budget_mib = 3000,
+              .prog = {CONSUMER(10, 50, TRUE), CONSUMER(10, -1, TRUE), IDLE,
+                       IDLE}},
+     .expect = EXPECT_FLOW_ONE,
+     .release_s = 50},
 };
 
 static void assert_released(const Sim *sim, guint i, double release_s)
@@ -596,9 +593,10 @@ static void assert_released(const Sim *sim, guint i, double release_s)
      * waits for it. */
     if (sim->spec->balloon_mib_s > 0)
         steps *= ceil((double)sim->cfg.max_release_mib /
-                      (sim->spec->balloon_mib_s * sim->cfg.interval_s));
-    ticks = steps + 4 * MEM_RATE_HALF_LIFE_S / sim->cfg.interval_s;
-    const SimRow *r = row_at(sim, release_s + ticks * sim->cfg.interval_s);
+                      (sim->spec->balloon_mib_s * sim->cfg.daemon.interval_s));
+    ticks = steps + 4 * MEM_RATE_HALF_LIFE_S / sim->cfg.daemon.interval_s;
+    const SimRow *r =
+        row_at(sim, release_s + ticks * sim->cfg.daemon.interval_s);
 
     g_assert_cmpfloat(r->cur_mib[i], <=, idle_ceiling_mib(&sim->cfg));
 }

@@ -55,31 +55,41 @@ static inline DomainSample *tm_guest(Snapshot *snap, const char *name,
     return d;
 }
 
-static inline void tm_config(Config *cfg, MemPolicyKind kind)
+static inline void tm_config(MemConfig *cfg, MemPolicyKind kind)
 {
-    config_defaults(cfg);
+    config_init(&mem_config_schema, cfg);
     cfg->mem_policy = kind;
-    cfg->interval_s = 1.0;
+    cfg->daemon.interval_s = 1.0;
 }
 
-/* The action planned for a guest, or NULL. */
-static inline const Action *tm_action_for(const Plan *plan, const char *name)
+/* The balloon action planned for a guest, or NULL. */
+static inline const BalloonAction *tm_action_for(const Plan *plan,
+                                                 const char *name)
 {
     guint i;
 
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
+        const BalloonAction *a = balloon_action_of(plan_get(plan, i));
 
-        if (g_strcmp0(a->name, name) == 0)
+        if (a && g_strcmp0(a->base.name, name) == 0)
             return a;
     }
     return NULL;
 }
 
+/* Action i of a plan the memory policy made: a balloon action. */
+static inline const BalloonAction *tm_balloon(const Plan *plan, guint i)
+{
+    const BalloonAction *a = balloon_action_of(plan_get(plan, i));
+
+    g_assert_nonnull(a);
+    return a;
+}
+
 /* New target of a guest after plan, or its old one when untouched. */
 static inline guint64 tm_target_after(const Plan *plan, const DomainSample *d)
 {
-    const Action *a = tm_action_for(plan, d->name);
+    const BalloonAction *a = tm_action_for(plan, d->name);
 
     return a ? a->new_kib : d->cur_kib;
 }

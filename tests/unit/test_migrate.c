@@ -34,9 +34,11 @@ static void clock_fixture(const char *name, GuestClock *gc)
     g_assert_no_error(err);
 }
 
-static void mig_config(Config *cfg, MigrationMode mode)
+static void mig_config(DaemonConfig *dc, MigrationMode mode)
 {
-    config_defaults(cfg);
+    MigrationConfig *cfg = &dc->migration;
+
+    config_init(&daemon_config_schema, dc);
     cfg->migration_mode = mode;
     cfg->trigger_ticks = 3;
     cfg->cooldown_s = 60;
@@ -194,10 +196,10 @@ static void test_trigger_table(void)
     for (c = 0; c < G_N_ELEMENTS(trigger_cases); c++) {
         const TriggerCase *tc = &trigger_cases[c];
         g_autoptr(MigrateState) st = migrate_state_new();
-        Config cfg;
+        DaemonConfig cfg;
 
         mig_config(&cfg, tc->mode);
-        cfg.trigger_ticks = tc->trigger_ticks;
+        cfg.migration.trigger_ticks = tc->trigger_ticks;
         g_test_message("case: %s", tc->what);
         for (i = 0; i < tc->nsteps; i++) {
             const TickStep *s = &tc->steps[i];
@@ -207,10 +209,12 @@ static void test_trigger_table(void)
             gboolean fired;
 
             tm_guest(snap, "a", 512, 2048, 100);
-            plan->deficit_kib = s->deficit_mib * TM_MIB;
-            plan->overloaded = s->overloaded;
-            plan->overload_pct = s->overloaded ? 20 : 0;
-            fired = migrate_observe(st, snap, plan, &cfg, &trig);
+            if (s->deficit_mib)
+                plan_set_shortfall(plan, PLAN_SHORT_MEMORY,
+                                   (double)(s->deficit_mib * TM_MIB));
+            else if (s->overloaded)
+                plan_set_shortfall(plan, PLAN_SHORT_CPU, 20);
+            fired = migrate_observe(st, snap, plan, &cfg.migration, &trig);
             g_test_message("  tick %u: fired %d", i, fired);
             g_assert_cmpint(fired, ==, s->expect);
             if (fired) {
@@ -225,17 +229,17 @@ static void test_trigger_table(void)
             case DO_REQUEST:
             case DO_REQUEST_FLIGHT:
                 migrate_note_request(st, "uuid-a", s->then == DO_REQUEST_FLIGHT,
-                                     &cfg, snap->mono_us);
+                                     &cfg.migration, snap->mono_us);
                 break;
             case DO_DONE:
-                migrate_note_done(st, &cfg, snap->mono_us);
+                migrate_note_done(st, &cfg.migration, snap->mono_us);
                 break;
             case DO_FRUITLESS:
                 migrate_note_fruitless(st, snap->mono_us);
                 break;
             }
         }
-        config_clear(&cfg);
+        config_clear(&daemon_config_schema, &cfg);
     }
 }
 
@@ -266,7 +270,7 @@ static void test_candidates(void)
     MigrateTrigger tc = {.kind = MIGRATE_TRIGGER_CPU, .deficit = 1};
     MigrateTrigger unused;
     DomainSample *d;
-    Config cfg;
+    DaemonConfig cfg;
 
     mig_config(&cfg, MIGRATION_ADVISE);
     /* a: 512 MiB using 100; b: balloon still inflating from 600 to 400;
@@ -276,14 +280,14 @@ static void test_candidates(void)
     d->balloon.actual_kib = 600 * TM_MIB;
     d->balloon.unused_kib = 200 * TM_MIB;
     tm_guest(s0, "c", 512, 2048, 100)->state = VIR_DOMAIN_SHUTOFF;
-    g_assert_false(migrate_observe(st, s0, NULL, &cfg, &unused));
+    g_assert_false(migrate_observe(st, s0, NULL, &cfg.migration, &unused));
 
     tm_guest(s1, "a", 512, 2048, 100)->vcpus[0].time_ns = 1500000000;
     d = tm_guest(s1, "b", 400, 2048, 300);
     d->balloon.actual_kib = 600 * TM_MIB;
     d->balloon.unused_kib = 200 * TM_MIB;
     tm_guest(s1, "c", 512, 2048, 100)->state = VIR_DOMAIN_SHUTOFF;
-    g_assert_false(migrate_observe(st, s1, NULL, &cfg, &unused));
+    g_assert_false(migrate_observe(st, s1, NULL, &cfg.migration, &unused));
 
     mem = migrate_candidates(st, s1, &tm, s1->mono_us);
     g_assert_cmpuint(mem->len, ==, 2);
@@ -313,7 +317,7 @@ static void test_candidates(void)
         ((const MigrateGuest *)g_ptr_array_index(cpu, 0))->relief, 75.0, 1e-9);
     g_assert_cmpfloat(((const MigrateGuest *)g_ptr_array_index(cpu, 1))->relief,
                       ==, 0);
-    config_clear(&cfg);
+    config_clear(&daemon_config_schema, &cfg);
 }
 
 static const char *skip_of(MigrateState *st, const Snapshot *snap,
@@ -338,21 +342,21 @@ static void test_cooldown(void)
     g_autoptr(MigrateState) st = migrate_state_new();
     g_autoptr(Snapshot) snap = tm_snapshot(0, 8192, 8000);
     gint64 t0 = snap->mono_us;
-    Config cfg;
+    DaemonConfig cfg;
     char *skip = NULL;
 
     mig_config(&cfg, MIGRATION_EXECUTE);
     tm_guest(snap, "a", 512, 2048, 100);
     tm_guest(snap, "b", 512, 2048, 100);
 
-    migrate_note_request(st, "uuid-a", TRUE, &cfg, t0);
+    migrate_note_request(st, "uuid-a", TRUE, &cfg.migration, t0);
     g_assert_cmpstr(migrate_in_flight(st), ==, "uuid-a");
     g_assert_nonnull(strstr(skip_of(st, snap, "a", t0, &skip), "in flight"));
     g_free(skip);
     g_assert_null(skip_of(st, snap, "b", t0, &skip));
 
     /* Done 100 s later: the 60 s cooldown starts again from there. */
-    migrate_note_done(st, &cfg, t0 + 100 * SEC);
+    migrate_note_done(st, &cfg.migration, t0 + 100 * SEC);
     g_assert_null(migrate_in_flight(st));
     g_assert_cmpfloat(migrate_cooldown_left_s(st, "uuid-a", t0 + 130 * SEC), ==,
                       30.0);
@@ -362,11 +366,11 @@ static void test_cooldown(void)
     g_assert_null(skip_of(st, snap, "a", t0 + 160 * SEC, &skip));
 
     /* Advise mode: a cooldown, but nothing in flight. */
-    migrate_note_request(st, "uuid-b", FALSE, &cfg, t0);
+    migrate_note_request(st, "uuid-b", FALSE, &cfg.migration, t0);
     g_assert_null(migrate_in_flight(st));
     g_assert_cmpfloat(migrate_cooldown_left_s(st, "uuid-b", t0 + 10 * SEC), ==,
                       50.0);
-    config_clear(&cfg);
+    config_clear(&daemon_config_schema, &cfg);
 }
 
 /* A balloon within MIGRATE_SETTLE_KIB of its target has settled. */
@@ -559,7 +563,7 @@ static void test_guest_table(void)
         g_autoptr(GPtrArray) peers = peer_list();
         g_auto(MigrateDecision) d = {0};
         MigrateTrigger trig = {.kind = gc->kind, .ticks = 3};
-        Config cfg;
+        DaemonConfig cfg;
 
         mig_config(&cfg, MIGRATION_EXECUTE);
         trig.deficit = gc->kind == MIGRATE_TRIGGER_MEMORY ? gc->deficit * TM_MIB
@@ -571,7 +575,8 @@ static void test_guest_table(void)
                                          "peer-2596700000-noscale.xml", NULL,
                                          16384, 0, 0));
         g_test_message("case: %s", gc->what);
-        migrate_decide(&trig, guests, peers, &source, &synced, &cfg, &d);
+        migrate_decide(&trig, guests, peers, &source, &synced, &cfg.migration,
+                       &d);
         dump_refusals(&d);
         if (gc->expect) {
             g_assert_true(d.ok);
@@ -584,7 +589,7 @@ static void test_guest_table(void)
         if (gc->reason_has)
             g_assert_nonnull(strstr(d.reason, gc->reason_has));
         g_assert_cmpint(d.retry_soon, ==, gc->retry_soon);
-        config_clear(&cfg);
+        config_clear(&daemon_config_schema, &cfg);
     }
 }
 
@@ -618,138 +623,125 @@ typedef struct {
 #define SAME_UUID "6b1c1e8a-3f0d-4d5e-9a7c-2e41f0b3c901" /* the source's */
 
 static const PeerCase peer_cases[] = {
-    {"an unreachable peer is skipped with its reason",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://127.0.0.1:1/system", NULL},
-      {"qemu+tcp://near/system", NEAR, NULL, 8192}},
-     "qemu+tcp://near/system",
-     TSC_VERDICT_WITHIN_TOLERANCE,
-     {"peer qemu+tcp://127.0.0.1:1/system skipped: unable to connect",
-      "Connection refused"}},
-    {"only an unreachable peer: nothing",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://127.0.0.1:1/system", NULL}},
-     NONE_EXPECTED,
-     0,
-     {"Connection refused"}},
-    {"no TSC frequency (test:///default) is refused with the reason",
-     "plain.xml",
-     FALSE,
-     {{"test:///default", NOTSC, NULL, 8192, 0, 16}},
-     NONE_EXPECTED,
-     0,
-     {"aos -> test:///default refused: guest TSC 2596120000 Hz, but the peer "
-      "reports no TSC frequency",
-      "allow_unknown_tsc is off"}},
-    {"no TSC frequency, allowed by config",
-     "plain.xml",
-     TRUE,
-     {{"test:///default", NOTSC, NULL, 8192, 0, 16}},
-     "test:///default",
-     TSC_VERDICT_UNKNOWN_ALLOWED},
-    {"338.9 ppm away without scaling: refused naming both and the distance",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://far/system", FAR, NULL, 8192}},
-     NONE_EXPECTED,
-     0,
-     {"guest TSC 2596120000 Hz is 338.9 ppm from peer's 2597000000 Hz",
-      "the peer cannot scale"}},
-    {"the far peer refused, the near one taken",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://far/system", FAR, NULL, 8192},
-      {"qemu+tcp://near/system", NEAR, NULL, 8192}},
-     "qemu+tcp://near/system",
-     TSC_VERDICT_WITHIN_TOLERANCE,
-     {"338.9 ppm"}},
-    {"a scaling peer 19% slower",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://amd/system", SCALE, NULL, 8192}},
-     "qemu+tcp://amd/system",
-     TSC_VERDICT_SCALING},
-    {"explicit +150 ppm guest on a host of the source's kind",
-     "tsc-plus150ppm.xml",
-     FALSE,
-     {{"qemu+tcp://twin/system", SOURCE_CAPS,
-       "11111111-2222-4333-8444-555555555555", 8192}},
-     "qemu+tcp://twin/system",
-     TSC_VERDICT_WITHIN_TOLERANCE},
-    {"explicit 2599000000 guest: 1109 ppm from every peer here",
-     "tsc-2599000000.xml",
-     FALSE,
-     {{"qemu+tcp://near/system", NEAR, NULL, 8192}},
-     NONE_EXPECTED,
-     0,
-     {"guest TSC 2599000000 Hz is"}},
-    {"the source itself is not a peer",
-     "plain.xml",
-     FALSE,
-     {{"qemu:///system", SOURCE_CAPS, SAME_UUID, 8192}},
-     NONE_EXPECTED,
-     0,
-     {"it is this host (host UUID " SAME_UUID ")"}},
-    {"capabilities that cannot be read",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://odd/system", "unreadable", NULL, 8192}},
-     NONE_EXPECTED,
-     0,
-     {"its capabilities could not be read"}},
-    {"too little free memory for 512 MiB plus the 200 MiB reserve",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://full/system", NEAR, NULL, 700},
-      {"qemu+tcp://roomy/system", NEAR, "22222222-2222-4333-8444-555555555555",
-       712}},
-     "qemu+tcp://roomy/system",
-     TSC_VERDICT_WITHIN_TOLERANCE,
-     {"the peer has 700 MiB free, the guest needs 512 MiB plus the 200 MiB "
-      "reserve"}},
-    {"the lowest load wins",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://busy/system", NEAR, NULL, 16384, 4, 2},
-      {"qemu+tcp://calm/system", NEAR, NULL, 8192, 1, 2},
-      {"qemu+tcp://calmer/system", SCALE, NULL, 4096, 1, 8}},
-     "qemu+tcp://calmer/system",
-     TSC_VERDICT_SCALING},
-    {"equal load: the most free memory",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://a/system", NEAR, NULL, 4096, 1, 2},
-      {"qemu+tcp://b/system", NEAR, NULL, 8192, 1, 2}},
-     "qemu+tcp://b/system",
-     TSC_VERDICT_WITHIN_TOLERANCE},
-    {"all equal: config order",
-     "plain.xml",
-     FALSE,
-     {{"qemu+tcp://a/system", NEAR, NULL, 8192, 1, 2},
-      {"qemu+tcp://b/system", NEAR, NULL, 8192, 1, 2}},
-     "qemu+tcp://a/system",
-     TSC_VERDICT_WITHIN_TOLERANCE},
-    {"invtsc without a frequency: the source's is pinned",
-     "invtsc.xml",
-     FALSE,
-     {{"qemu+tcp://near/system", NEAR, NULL, 8192}},
-     "qemu+tcp://near/system",
-     TSC_VERDICT_WITHIN_TOLERANCE,
-     {NULL},
-     TRUE,
-     2596120000},
-    {"invtsc with its own frequency: nothing to pin",
-     "invtsc-pinned.xml",
-     FALSE,
-     {{"qemu+tcp://twin/system", SOURCE_CAPS,
-       "11111111-2222-4333-8444-555555555555", 8192}},
-     "qemu+tcp://twin/system",
-     TSC_VERDICT_WITHIN_TOLERANCE,
-     {NULL},
-     FALSE,
-     0},
+    {.what = "an unreachable peer is skipped with its reason",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://127.0.0.1:1/system", NULL},
+               {"qemu+tcp://near/system", NEAR, NULL, 8192}},
+     .expect = "qemu+tcp://near/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE,
+     .refusals =
+         {"peer qemu+tcp://127.0.0.1:1/system skipped: unable to connect",
+          "Connection refused"}},
+    {.what = "only an unreachable peer: nothing",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://127.0.0.1:1/system", NULL}},
+     .expect = NONE_EXPECTED,
+     .verdict = 0,
+     .refusals = {"Connection refused"}},
+    {.what = "no TSC frequency (test:///default) is refused with the reason",
+     .domain = "plain.xml",
+     .peers = {{"test:///default", NOTSC, NULL, 8192, 0, 16}},
+     .expect = NONE_EXPECTED,
+     .verdict = 0,
+     .refusals = {"aos -> test:///default refused: guest TSC 2596120000 Hz, "
+                  "but the peer "
+                  "reports no TSC frequency",
+                  "allow_unknown_tsc is off"}},
+    {.what = "no TSC frequency, allowed by config",
+     .domain = "plain.xml",
+     .allow_unknown = TRUE,
+     .peers = {{"test:///default", NOTSC, NULL, 8192, 0, 16}},
+     .expect = "test:///default",
+     .verdict = TSC_VERDICT_UNKNOWN_ALLOWED},
+    {.what =
+         "338.9 ppm away without scaling: refused naming both and the distance",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://far/system", FAR, NULL, 8192}},
+     .expect = NONE_EXPECTED,
+     .verdict = 0,
+     .refusals =
+         {"guest TSC 2596120000 Hz is 338.9 ppm from peer's 2597000000 Hz",
+          "the peer cannot scale"}},
+    {.what = "the far peer refused, the near one taken",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://far/system", FAR, NULL, 8192},
+               {"qemu+tcp://near/system", NEAR, NULL, 8192}},
+     .expect = "qemu+tcp://near/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE,
+     .refusals = {"338.9 ppm"}},
+    {.what = "a scaling peer 19% slower",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://amd/system", SCALE, NULL, 8192}},
+     .expect = "qemu+tcp://amd/system",
+     .verdict = TSC_VERDICT_SCALING},
+    {.what = "explicit +150 ppm guest on a host of the source's kind",
+     .domain = "tsc-plus150ppm.xml",
+     .peers = {{"qemu+tcp://twin/system", SOURCE_CAPS,
+                "11111111-2222-4333-8444-555555555555", 8192}},
+     .expect = "qemu+tcp://twin/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE},
+    {.what = "explicit 2599000000 guest: 1109 ppm from every peer here",
+     .domain = "tsc-2599000000.xml",
+     .peers = {{"qemu+tcp://near/system", NEAR, NULL, 8192}},
+     .expect = NONE_EXPECTED,
+     .verdict = 0,
+     .refusals = {"guest TSC 2599000000 Hz is"}},
+    {.what = "the source itself is not a peer",
+     .domain = "plain.xml",
+     .peers = {{"qemu:///system", SOURCE_CAPS, SAME_UUID, 8192}},
+     .expect = NONE_EXPECTED,
+     .verdict = 0,
+     .refusals = {"it is this host (host UUID " SAME_UUID ")"}},
+    {.what = "capabilities that cannot be read",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://odd/system", "unreadable", NULL, 8192}},
+     .expect = NONE_EXPECTED,
+     .verdict = 0,
+     .refusals = {"its capabilities could not be read"}},
+    {.what = "too little free memory for 512 MiB plus the 200 MiB reserve",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://full/system", NEAR, NULL, 700},
+               {"qemu+tcp://roomy/system", NEAR,
+                "22222222-2222-4333-8444-555555555555", 712}},
+     .expect = "qemu+tcp://roomy/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE,
+     .refusals =
+         {"the peer has 700 MiB free, the guest needs 512 MiB plus the 200 MiB "
+          "reserve"}},
+    {.what = "the lowest load wins",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://busy/system", NEAR, NULL, 16384, 4, 2},
+               {"qemu+tcp://calm/system", NEAR, NULL, 8192, 1, 2},
+               {"qemu+tcp://calmer/system", SCALE, NULL, 4096, 1, 8}},
+     .expect = "qemu+tcp://calmer/system",
+     .verdict = TSC_VERDICT_SCALING},
+    {.what = "equal load: the most free memory",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://a/system", NEAR, NULL, 4096, 1, 2},
+               {"qemu+tcp://b/system", NEAR, NULL, 8192, 1, 2}},
+     .expect = "qemu+tcp://b/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE},
+    {.what = "all equal: config order",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://a/system", NEAR, NULL, 8192, 1, 2},
+               {"qemu+tcp://b/system", NEAR, NULL, 8192, 1, 2}},
+     .expect = "qemu+tcp://a/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE},
+    {.what = "invtsc without a frequency: the source's is pinned",
+     .domain = "invtsc.xml",
+     .peers = {{"qemu+tcp://near/system", NEAR, NULL, 8192}},
+     .expect = "qemu+tcp://near/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE,
+     .refusals = {NULL},
+     .needs_pin = TRUE,
+     .pin_hz = 2596120000},
+    {.what = "invtsc with its own frequency: nothing to pin",
+     .domain = "invtsc-pinned.xml",
+     .peers = {{"qemu+tcp://twin/system", SOURCE_CAPS,
+                "11111111-2222-4333-8444-555555555555", 8192}},
+     .expect = "qemu+tcp://twin/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE,
+     .refusals = {NULL}},
 };
 
 static void test_peer_table(void)
@@ -769,10 +761,10 @@ static void test_peer_table(void)
         MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY,
                                .deficit = 100 * TM_MIB,
                                .ticks = 3};
-        Config cfg;
+        DaemonConfig cfg;
 
         mig_config(&cfg, MIGRATION_EXECUTE);
-        cfg.allow_unknown_tsc = pc->allow_unknown;
+        cfg.migration.allow_unknown_tsc = pc->allow_unknown;
         g_ptr_array_add(guests, make_guest(&tg, trig.kind, pc->domain));
         for (i = 0; i < G_N_ELEMENTS(pc->peers) && pc->peers[i].uri; i++) {
             const TPeer *tp = &pc->peers[i];
@@ -782,7 +774,8 @@ static void test_peer_table(void)
                                       tp->vcpus, tp->ncpus));
         }
         g_test_message("case: %s", pc->what);
-        migrate_decide(&trig, guests, peers, &source, &synced, &cfg, &d);
+        migrate_decide(&trig, guests, peers, &source, &synced, &cfg.migration,
+                       &d);
         dump_refusals(&d);
         if (pc->expect) {
             g_assert_true(d.ok);
@@ -798,7 +791,7 @@ static void test_peer_table(void)
             g_assert_true(has_refusal(&d, pc->refusals[i]));
         g_assert_cmpint(d.tsc.needs_pin, ==, pc->needs_pin);
         g_assert_cmpuint(d.tsc.pin_hz, ==, pc->pin_hz);
-        config_clear(&cfg);
+        config_clear(&daemon_config_schema, &cfg);
     }
 }
 
@@ -845,22 +838,23 @@ static void test_clock_table(void)
         MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY,
                                .deficit = 100 * TM_MIB,
                                .ticks = 3};
-        Config cfg;
+        DaemonConfig cfg;
 
         mig_config(&cfg, cc->mode);
-        cfg.allow_unsynced_clock = cc->allow_unsynced;
+        cfg.migration.allow_unsynced_clock = cc->allow_unsynced;
         g_ptr_array_add(guests, make_guest(&tg, trig.kind, "plain.xml"));
         g_ptr_array_add(
             peers, make_peer("qemu+tcp://near/system", NEAR, NULL, 8192, 0, 0));
         g_test_message("case: %s", cc->what);
-        migrate_decide(&trig, guests, peers, &source, cc->clock, &cfg, &d);
+        migrate_decide(&trig, guests, peers, &source, cc->clock, &cfg.migration,
+                       &d);
         dump_refusals(&d);
         g_assert_cmpint(d.ok, ==, cc->expect_ok);
         g_assert_cmpint(d.clock_ok, ==, cc->expect_clock_ok);
         g_assert_nonnull(d.clock_reason);
         if (cc->reason_has)
             g_assert_nonnull(strstr(d.reason, cc->reason_has));
-        config_clear(&cfg);
+        config_clear(&daemon_config_schema, &cfg);
     }
 }
 
@@ -923,7 +917,7 @@ static void test_memory_deficit(void)
     for (c = 0; c < G_N_ELEMENTS(cases); c++) {
         g_autoptr(MemPolicyState) st = mem_policy_state_new();
         guint64 deficit = 0;
-        Config cfg;
+        MemConfig cfg;
         guint t;
 
         tm_config(&cfg, MEM_POLICY_COURSE);
@@ -943,11 +937,13 @@ static void test_memory_deficit(void)
             }
             plan = mem_policy_decide(snap, &cfg, st);
             for (i = 0; i < plan_len(plan); i++) {
-                const Action *a = plan_get(plan, i);
+                const BalloonAction *a = tm_balloon(plan, i);
 
-                cur[a->name[0] - 'a'] = a->new_kib / TM_MIB;
+                cur[a->base.name[0] - 'a'] = a->new_kib / TM_MIB;
             }
-            deficit = plan->deficit_kib;
+            g_assert_true(plan->short_of == PLAN_SHORT_MEMORY ||
+                          plan->short_of == PLAN_SHORT_NONE);
+            deficit = (guint64)plan->shortfall;
             g_test_message("%s: tick %u deficit %" G_GUINT64_FORMAT " KiB",
                            cases[c].what, t, deficit);
             /* The signal is there from the first tick, before the gradual
@@ -959,7 +955,7 @@ static void test_memory_deficit(void)
         }
         if (cases[c].expect_deficit)
             g_assert_cmpuint(deficit, ==, (1000 + 200 - 1000) * TM_MIB);
-        config_clear(&cfg);
+        config_clear(&mem_config_schema, &cfg);
     }
 }
 
@@ -985,18 +981,19 @@ static void test_cpu_overload(void)
         g_autoptr(Snapshot) s1 = tv_snapshot(2, v1, 2, 2 * SEC);
         g_autoptr(Plan) p0 = NULL;
         g_autoptr(Plan) p1 = NULL;
-        Config cfg;
+        VcpuConfig cfg;
 
         tv_config(&cfg);
-        cfg.overload_util = 90;
+        cfg.daemon.migration.overload_util = 90;
         p0 = vcpu_policy_decide(s0, &cfg, st);
-        g_assert_false(p0->overloaded);
+        g_assert_cmpint(p0->short_of, ==, PLAN_SHORT_NONE);
         p1 = vcpu_policy_decide(s1, &cfg, st);
-        g_test_message("%s: overloaded %d, %.1f%% over", cases[c].what,
-                       p1->overloaded, p1->overload_pct);
-        g_assert_cmpint(p1->overloaded, ==, cases[c].expect);
-        g_assert_cmpfloat_with_epsilon(p1->overload_pct, cases[c].pct, 1e-6);
-        config_clear(&cfg);
+        g_test_message("%s: short of %d, %.1f%% over", cases[c].what,
+                       p1->short_of, p1->shortfall);
+        g_assert_cmpint(p1->short_of, ==,
+                        cases[c].expect ? PLAN_SHORT_CPU : PLAN_SHORT_NONE);
+        g_assert_cmpfloat_with_epsilon(p1->shortfall, cases[c].pct, 1e-6);
+        config_clear(&vcpu_config_schema, &cfg);
     }
 }
 

@@ -1,32 +1,34 @@
-/* Time-data maths, frequency multipliers, the peer compatibility rule, the
- * clock-sync decision, and the tsc_calc operator tool. */
+/* Time-data maths, frequency multipliers, number parsing and the peer
+ * compatibility rule: pure functions of tsc.c, as tables.  The clock-sync
+ * decision is in test_clocksync.c, the tsc_calc tool in test_tsc_calc.c. */
 #include <math.h>
 #include <string.h>
-#include <sys/timex.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <glib.h>
 
-#include "clocksync.h"
-#include "test_fixture.h"
+#include "test_tsc_figures.h"
 #include "tsc.h"
 
-/* Published migration figures (propolis time data). */
-#define PUB_GUEST_HZ G_GUINT64_CONSTANT(2649958945)
-#define PUB_GUEST_TSC G_GUINT64_CONSTANT(2330632597459)
-#define PUB_SRC_HRTIME G_GUINT64_CONSTANT(18028032305249)
-#define PUB_SRC_BOOT_HRTIME G_GUINT64_CONSTANT(17148534696948)
-#define PUB_DST_HRTIME G_GUINT64_CONSTANT(18018796793122)
-#define PUB_DELTA_NS G_GUINT64_CONSTANT(107582)
-#define PUB_TSC_DELTA G_GUINT64_CONSTANT(285087)
-#define PUB_NEW_TSC G_GUINT64_CONSTANT(2330632882546)
-#define PUB_UPTIME G_GUINT64_CONSTANT(879497608301)
-#define PUB_NEW_BOOT G_GUINT64_CONSTANT(17139299077239)
+#define OK -1           /* expected error code meaning "no error" */
+#define UNTOUCHED 12345 /* what an output holds before a failing call */
 
-#define TEST_HOST_HZ G_GUINT64_CONSTANT(2596120000)
-
-#define OK -1 /* expected error code meaning "no error" */
+/* The one check of every 64-bit result: on success (code OK) the value
+ * wanted and no error; on failure the error code asked for, and the
+ * output left as it was. */
+static void check_result(const char *what, gboolean ok, const GError *err,
+                         guint64 v, guint64 want, int code)
+{
+    g_test_message("case %s", what);
+    if (code == OK) {
+        g_assert_no_error(err);
+        g_assert_true(ok);
+        g_assert_cmpuint(v, ==, want);
+    } else {
+        g_assert_false(ok);
+        g_assert_error(err, TSC_ERROR, code);
+        g_assert_cmpuint(v, ==, UNTOUCHED);
+    }
+}
 
 /* ---- published figures -------------------------------------------------- */
 
@@ -168,20 +170,12 @@ static void test_uptime(void)
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) err = NULL;
-        guint64 v = 12345;
-        gboolean ok;
+        g_autofree char *what = g_strdup_printf("%zu", i);
+        guint64 v = UNTOUCHED;
+        gboolean ok =
+            tsc_guest_uptime_ns(cases[i].hrtime, cases[i].boot, &v, &err);
 
-        g_test_message("case %zu", i);
-        ok = tsc_guest_uptime_ns(cases[i].hrtime, cases[i].boot, &v, &err);
-        if (cases[i].code == OK) {
-            g_assert_no_error(err);
-            g_assert_true(ok);
-            g_assert_cmpuint(v, ==, cases[i].want);
-        } else {
-            g_assert_false(ok);
-            g_assert_error(err, TSC_ERROR, cases[i].code);
-            g_assert_cmpuint(v, ==, 12345);
-        }
+        check_result(what, ok, err, v, cases[i].want, cases[i].code);
     }
 }
 
@@ -203,21 +197,12 @@ static void test_new_boot_hrtime(void)
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) err = NULL;
-        guint64 v = 12345;
-        gboolean ok;
+        g_autofree char *what = g_strdup_printf("%zu", i);
+        guint64 v = UNTOUCHED;
+        gboolean ok = tsc_new_boot_hrtime(cases[i].dst, cases[i].uptime,
+                                          cases[i].delta, &v, &err);
 
-        g_test_message("case %zu", i);
-        ok = tsc_new_boot_hrtime(cases[i].dst, cases[i].uptime, cases[i].delta,
-                                 &v, &err);
-        if (cases[i].code == OK) {
-            g_assert_no_error(err);
-            g_assert_true(ok);
-            g_assert_cmpuint(v, ==, cases[i].want);
-        } else {
-            g_assert_false(ok);
-            g_assert_error(err, TSC_ERROR, cases[i].code);
-            g_assert_cmpuint(v, ==, 12345);
-        }
+        check_result(what, ok, err, v, cases[i].want, cases[i].code);
     }
 }
 
@@ -246,20 +231,12 @@ static void test_ticks(void)
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) err = NULL;
-        guint64 v = 12345;
-        gboolean ok;
+        g_autofree char *what = g_strdup_printf("%zu", i);
+        guint64 v = UNTOUCHED;
+        gboolean ok =
+            tsc_ticks_for_ns(cases[i].delta_ns, cases[i].hz, &v, &err);
 
-        g_test_message("case %zu", i);
-        ok = tsc_ticks_for_ns(cases[i].delta_ns, cases[i].hz, &v, &err);
-        if (cases[i].code == OK) {
-            g_assert_no_error(err);
-            g_assert_true(ok);
-            g_assert_cmpuint(v, ==, cases[i].want);
-        } else {
-            g_assert_false(ok);
-            g_assert_error(err, TSC_ERROR, cases[i].code);
-            g_assert_cmpuint(v, ==, 12345);
-        }
+        check_result(what, ok, err, v, cases[i].want, cases[i].code);
     }
 }
 
@@ -279,20 +256,11 @@ static void test_advance(void)
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) err = NULL;
-        guint64 v = 12345;
-        gboolean ok;
+        g_autofree char *what = g_strdup_printf("%zu", i);
+        guint64 v = UNTOUCHED;
+        gboolean ok = tsc_advance(cases[i].tsc, cases[i].ticks, &v, &err);
 
-        g_test_message("case %zu", i);
-        ok = tsc_advance(cases[i].tsc, cases[i].ticks, &v, &err);
-        if (cases[i].code == OK) {
-            g_assert_no_error(err);
-            g_assert_true(ok);
-            g_assert_cmpuint(v, ==, cases[i].want);
-        } else {
-            g_assert_false(ok);
-            g_assert_error(err, TSC_ERROR, cases[i].code);
-            g_assert_cmpuint(v, ==, 12345);
-        }
+        check_result(what, ok, err, v, cases[i].want, cases[i].code);
     }
 }
 
@@ -319,9 +287,9 @@ static void test_multiplier(void)
          G_GUINT64_CONSTANT(1) << 47, OK},
         /* published guest onto the test host, truncated */
         {"amd published", PUB_GUEST_HZ, TEST_HOST_HZ, TSC_MULT_AMD,
-         G_GUINT64_CONSTANT(4384037334), OK},
+         PUB_AMD_MULT, OK},
         {"intel published", PUB_GUEST_HZ, TEST_HOST_HZ, TSC_MULT_INTEL,
-         G_GUINT64_CONSTANT(287312270745600), OK},
+         PUB_INTEL_MULT, OK},
         {"amd 255.5 fits", 511, 2, TSC_MULT_AMD,
          (G_GUINT64_CONSTANT(511) << 32) / 2, OK},
         {"amd 256 too large", 256, 1, TSC_MULT_AMD, 0, TSC_ERROR_RANGE},
@@ -350,21 +318,11 @@ static void test_multiplier(void)
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) err = NULL;
-        guint64 v = 12345;
-        gboolean ok;
+        guint64 v = UNTOUCHED;
+        gboolean ok = tsc_freq_multiplier(cases[i].guest, cases[i].host,
+                                          cases[i].fmt, &v, &err);
 
-        g_test_message("case %s", cases[i].name);
-        ok = tsc_freq_multiplier(cases[i].guest, cases[i].host, cases[i].fmt,
-                                 &v, &err);
-        if (cases[i].code == OK) {
-            g_assert_no_error(err);
-            g_assert_true(ok);
-            g_assert_cmpuint(v, ==, cases[i].want);
-        } else {
-            g_assert_false(ok);
-            g_assert_error(err, TSC_ERROR, cases[i].code);
-            g_assert_cmpuint(v, ==, 12345);
-        }
+        check_result(cases[i].name, ok, err, v, cases[i].want, cases[i].code);
     }
 }
 
@@ -381,7 +339,7 @@ static void test_multiplier_format(void)
         tsc_multiplier_ratio(G_GUINT64_CONSTANT(3) << 47, TSC_MULT_INTEL), ==,
         1.5);
     g_assert_cmpfloat_with_epsilon(
-        tsc_multiplier_ratio(G_GUINT64_CONSTANT(4384037334), TSC_MULT_AMD),
+        tsc_multiplier_ratio(PUB_AMD_MULT, TSC_MULT_AMD),
         (double)PUB_GUEST_HZ / (double)TEST_HOST_HZ, 1e-9);
 }
 
@@ -424,23 +382,15 @@ static void test_parse_u64(void)
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) err = NULL;
-        guint64 v = 12345;
-        gboolean ok;
+        g_autofree char *what = g_strdup_printf(
+            "'%s' hex=%d", cases[i].text ? cases[i].text : "", cases[i].hex);
+        guint64 v = UNTOUCHED;
+        gboolean ok = tsc_parse_u64(cases[i].text, cases[i].hex, &v, &err);
 
-        g_test_message("case '%s' hex=%d", cases[i].text ? cases[i].text : "",
-                       cases[i].hex);
-        ok = tsc_parse_u64(cases[i].text, cases[i].hex, &v, &err);
-        if (cases[i].code == OK) {
-            g_assert_no_error(err);
-            g_assert_true(ok);
-            g_assert_cmpuint(v, ==, cases[i].want);
-        } else {
-            g_assert_false(ok);
-            g_assert_error(err, TSC_ERROR, cases[i].code);
-            g_assert_cmpuint(v, ==, 12345);
-            if (cases[i].text && *cases[i].text)
-                g_assert_nonnull(strstr(err->message, cases[i].text));
-        }
+        check_result(what, ok, err, v, cases[i].want, cases[i].code);
+        /* An error quotes the text it refuses. */
+        if (!ok && cases[i].text && *cases[i].text)
+            g_assert_nonnull(strstr(err->message, cases[i].text));
     }
 }
 
@@ -813,349 +763,6 @@ static void test_compat_clear(void)
     tsc_compat_clear(NULL);
 }
 
-/* ---- clock sync --------------------------------------------------------- */
-
-typedef struct {
-    const char *name;
-    gboolean unreadable; /* ntp_adjtime failed: no state at all */
-    ClockSync cs;
-    gboolean allow;
-    gboolean want;
-    const char *parts[3];
-} SyncCase;
-
-static const SyncCase sync_cases[] = {
-    {.name = "synchronised",
-     .cs = {.state = TIME_OK,
-            .status = STA_PLL,
-            .maxerror_us = 12000,
-            .esterror_us = 300},
-     .want = TRUE,
-     .parts = {"synchronised", "max error 12000 us", "TIME_OK"}},
-    {.name = "leap second pending is still synchronised",
-     .cs = {.state = TIME_INS,
-            .status = STA_PLL | STA_INS,
-            .maxerror_us = 5000},
-     .want = TRUE,
-     .parts = {"TIME_INS"}},
-    {.name = "unsync flag",
-     .cs = {.state = TIME_OK, .status = STA_UNSYNC, .maxerror_us = 16000000},
-     .want = FALSE,
-     .parts = {"not synchronised", "STA_UNSYNC set",
-               "allow_unsynced_clock is off"}},
-    {.name = "kernel says TIME_ERROR",
-     .cs = {.state = TIME_ERROR, .status = 0, .maxerror_us = 16000000},
-     .want = FALSE,
-     .parts = {"TIME_ERROR", "STA_UNSYNC clear", "16000000 us"}},
-    {.name = "both",
-     .cs = {.state = TIME_ERROR, .status = STA_UNSYNC, .maxerror_us = 16000000},
-     .want = FALSE,
-     .parts = {"TIME_ERROR", "STA_UNSYNC set"}},
-    {.name = "unsynchronised but allowed",
-     .cs = {.state = TIME_ERROR, .status = STA_UNSYNC, .maxerror_us = 16000000},
-     .allow = TRUE,
-     .want = TRUE,
-     .parts = {"not synchronised", "allowed by allow_unsynced_clock"}},
-    /* the decision derives sync from state and status, not the cache */
-    {.name = "stale synchronised flag ignored",
-     .cs = {.state = TIME_ERROR, .status = STA_UNSYNC, .synchronised = TRUE},
-     .want = FALSE,
-     .parts = {"not synchronised"}},
-    {.name = "unreadable",
-     .unreadable = TRUE,
-     .want = FALSE,
-     .parts = {"unknown", "allow_unsynced_clock is off"}},
-    {.name = "unreadable but allowed",
-     .unreadable = TRUE,
-     .allow = TRUE,
-     .want = TRUE,
-     .parts = {"unknown", "allowed by allow_unsynced_clock"}},
-    {.name = "synchronised, allow flag irrelevant",
-     .cs = {.state = TIME_OK, .maxerror_us = 1, .esterror_us = 1},
-     .allow = TRUE,
-     .want = TRUE,
-     .parts = {"synchronised"}},
-};
-
-static void test_clocksync_decision(void)
-{
-    gsize i;
-
-    for (i = 0; i < G_N_ELEMENTS(sync_cases); i++) {
-        const SyncCase *tc = &sync_cases[i];
-        const ClockSync *cs = tc->unreadable ? NULL : &tc->cs;
-        g_autofree char *reason = NULL;
-        gsize p;
-
-        g_test_message("case %s", tc->name);
-        g_assert_cmpint(clocksync_may_migrate(cs, tc->allow, &reason), ==,
-                        tc->want);
-        g_assert_nonnull(reason);
-        g_test_message("reason: %s", reason);
-        for (p = 0; p < G_N_ELEMENTS(tc->parts) && tc->parts[p]; p++) {
-            if (!strstr(reason, tc->parts[p]))
-                g_error("case %s: reason '%s' lacks '%s'", tc->name, reason,
-                        tc->parts[p]);
-        }
-        /* the verdict does not depend on asking for a reason */
-        g_assert_cmpint(clocksync_may_migrate(cs, tc->allow, NULL), ==,
-                        tc->want);
-    }
-}
-
-static void test_clocksync_read(void)
-{
-    g_autoptr(GError) err = NULL;
-    ClockSync cs = {.state = -7, .maxerror_us = -7};
-
-    g_assert_true(clocksync_read(&cs, &err));
-    g_assert_no_error(err);
-    g_test_message("state %s status 0x%x maxerror %ld us esterror %ld us",
-                   clocksync_state_name(cs.state), cs.status, cs.maxerror_us,
-                   cs.esterror_us);
-    g_assert_cmpint(cs.state, >=, TIME_OK);
-    g_assert_cmpint(cs.state, <=, TIME_ERROR);
-    g_assert_cmpstr(clocksync_state_name(cs.state), !=, "unknown");
-    g_assert_cmpint(cs.maxerror_us, >=, 0);
-    g_assert_cmpint(cs.esterror_us, >=, 0);
-    g_assert_cmpint(cs.synchronised, ==,
-                    clocksync_is_synchronised(cs.state, cs.status));
-}
-
-/* ---- tsc_calc ----------------------------------------------------------- */
-
-/* The tree's root: G_TEST_SRCDIR if set, else two levels above this
- * program (build/tests/test_tsc). */
-static char *tsc_calc_path(void)
-{
-    g_autofree char *root = NULL;
-
-    if (g_getenv("TSC_CALC"))
-        return g_strdup(g_getenv("TSC_CALC"));
-    root = tree_root();
-    return g_build_filename(root, "tools", "tsc_calc", NULL);
-}
-
-static int run_tsc_calc(const char *const *args, char **out, char **err)
-{
-    g_autofree char *prog = tsc_calc_path();
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autoptr(GError) error = NULL;
-    int status = -1;
-
-    if (!g_file_test(prog, G_FILE_TEST_IS_EXECUTABLE))
-        g_error("%s is not built; run 'make tools/tsc_calc' (or 'make') "
-                "before the unit tests",
-                prog);
-    g_ptr_array_add(argv, prog);
-    for (; *args; args++)
-        g_ptr_array_add(argv, (gpointer)*args);
-    g_ptr_array_add(argv, NULL);
-
-    g_assert_true(g_spawn_sync(NULL, (char **)argv->pdata, NULL,
-                               G_SPAWN_DEFAULT, NULL, NULL, out, err, &status,
-                               &error));
-    g_assert_no_error(error);
-    g_assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
-
-/* The value printed on the line starting with name, or FALSE. */
-static gboolean output_value(const char *out, const char *name, guint64 *v)
-{
-    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
-    gsize i;
-
-    for (i = 0; lines[i]; i++) {
-        g_auto(GStrv) fields = g_strsplit_set(lines[i], " ", -1);
-        gsize f;
-
-        if (!fields[0] || !g_str_equal(fields[0], name))
-            continue;
-        for (f = 1; fields[f] && !*fields[f]; f++)
-            ;
-        if (!fields[f])
-            return FALSE;
-        return tsc_parse_u64(fields[f], FALSE, v, NULL);
-    }
-    return FALSE;
-}
-
-static void check_published_output(const char *out)
-{
-    static const struct {
-        const char *name;
-        guint64 want;
-    } lines[] = {
-        {"guest_hz", PUB_GUEST_HZ},
-        {"migration_delta_ns", PUB_DELTA_NS},
-        {"guest_uptime_ns", PUB_UPTIME},
-        {"tsc_delta", PUB_TSC_DELTA},
-        {"guest_tsc", PUB_GUEST_TSC},
-        {"new_guest_tsc", PUB_NEW_TSC},
-        {"new_boot_hrtime", PUB_NEW_BOOT},
-        {"amd_multiplier_8_32", G_GUINT64_CONSTANT(4384037334)},
-        {"intel_multiplier_16_48", G_GUINT64_CONSTANT(287312270745600)},
-    };
-    gsize i;
-
-    for (i = 0; i < G_N_ELEMENTS(lines); i++) {
-        guint64 v = 0;
-
-        if (!output_value(out, lines[i].name, &v))
-            g_error("tsc_calc output lacks %s:\n%s", lines[i].name, out);
-        g_assert_cmpuint(v, ==, lines[i].want);
-    }
-    g_assert_nonnull(strstr(out, "new_guest_tsc          2330632882546 "
-                                 "(0x21ea48b8972)\n"));
-}
-
-static void test_calc_published(void)
-{
-    static const char *const dec[] = {
-        "--guest-hz=2649958945",       "--guest-tsc=2330632597459",
-        "--src-hrtime=18028032305249", "--src-boot-hrtime=17148534696948",
-        "--dst-hrtime=18018796793122", "--delta-ns=107582",
-        "--host-hz=2596120000",        NULL,
-    };
-    static const char *const hex[] = {
-        "--guest-hz=0x9df32a21",       "--guest-tsc=0x21EA4872FD3",
-        "--src-hrtime=0x10657a762861", "--src-boot-hrtime=0xf98b451abf4",
-        "--dst-hrtime=0x106353fb6d22", "--delta-ns=0x1a43e",
-        "--host-hz=0x9abda5c0",        NULL,
-    };
-    /* the same delta from two wall clocks */
-    static const char *const wall[] = {
-        "--guest-hz=2649958945",
-        "--guest-tsc=2330632597459",
-        "--src-hrtime=18028032305249",
-        "--src-boot-hrtime=17148534696948",
-        "--dst-hrtime=18018796793122",
-        "--src-wall-ns=1700000000000000000",
-        "--dst-wall-ns=1700000000000107582",
-        "--host-hz=2596120000",
-        NULL,
-    };
-    const char *const *runs[] = {dec, hex, wall};
-    gsize i;
-
-    for (i = 0; i < G_N_ELEMENTS(runs); i++) {
-        g_autofree char *out = NULL;
-        g_autofree char *err = NULL;
-
-        g_test_message("run %zu", i);
-        g_assert_cmpint(run_tsc_calc(runs[i], &out, &err), ==, 0);
-        g_test_message("%s", out);
-        g_assert_cmpstr(err, ==, "");
-        check_published_output(out);
-    }
-}
-
-typedef struct {
-    const char *name;
-    const char *args[4];
-    int status;
-    const char *stderr_part; /* NULL: stderr must be empty */
-    const char *stdout_part; /* NULL: stdout must be empty */
-} CalcCase;
-
-static const CalcCase calc_cases[] = {
-    {.name = "negative",
-     .args = {"--guest-hz=-5"},
-     .status = 2,
-     .stderr_part = "--guest-hz: '-5'"},
-    {.name = "garbage",
-     .args = {"--delta-ns=12ms"},
-     .status = 2,
-     .stderr_part = "--delta-ns: '12ms'"},
-    {.name = "too large",
-     .args = {"--guest-hz=0x10000000000000000"},
-     .status = 2,
-     .stderr_part = "does not fit in 64 bits"},
-    {.name = "unknown option",
-     .args = {"--guest-mhz=2600"},
-     .status = 2,
-     .stderr_part = "guest-mhz"},
-    {.name = "stray argument",
-     .args = {"--guest-hz=1", "extra"},
-     .status = 2,
-     .stderr_part = "'extra'"},
-    {.name = "nothing asked",
-     .status = 2,
-     .stderr_part = "nothing to calculate"},
-    {.name = "delta twice",
-     .args = {"--delta-ns=1", "--src-wall-ns=1", "--dst-wall-ns=2"},
-     .status = 2,
-     .stderr_part = "not both"},
-    {.name = "half a wall pair",
-     .args = {"--src-wall-ns=1"},
-     .status = 2,
-     .stderr_part = "go together"},
-    {.name = "half an hrtime pair",
-     .args = {"--src-hrtime=1"},
-     .status = 2,
-     .stderr_part = "go together"},
-    {.name = "host without guest",
-     .args = {"--host-hz=1"},
-     .status = 2,
-     .stderr_part = "--host-hz needs --guest-hz"},
-    {.name = "underflowing uptime",
-     .args = {"--src-hrtime=100", "--src-boot-hrtime=200"},
-     .status = 1,
-     .stdout_part = "guest_uptime_ns        error: source boot_hrtime 200 ns "
-                    "is after source hrtime 100 ns"},
-    {.name = "multiplier out of range",
-     .args = {"--guest-hz=256000", "--host-hz=1000"},
-     .status = 1,
-     .stdout_part = "amd_multiplier_8_32    error:"},
-    {.name = "clamped wall clocks",
-     .args = {"--src-wall-ns=2000", "--dst-wall-ns=1000"},
-     .status = 0,
-     .stdout_part = "migration_delta_ns     0 (0x0)"},
-    {.name = "tsc overflow",
-     .args = {"--guest-hz=1000000000", "--guest-tsc=0xffffffffffffffff",
-              "--delta-ns=1"},
-     .status = 1,
-     .stdout_part = "new_guest_tsc          error:"},
-};
-
-static void test_calc_errors(void)
-{
-    gsize i;
-
-    for (i = 0; i < G_N_ELEMENTS(calc_cases); i++) {
-        const CalcCase *tc = &calc_cases[i];
-        const char *argv[G_N_ELEMENTS(tc->args) + 1] = {NULL};
-        g_autofree char *out = NULL;
-        g_autofree char *err = NULL;
-
-        memcpy(argv, tc->args, sizeof(tc->args));
-        g_test_message("case %s", tc->name);
-        g_assert_cmpint(run_tsc_calc(argv, &out, &err), ==, tc->status);
-        g_test_message("stdout: %s\nstderr: %s", out, err);
-        if (tc->stderr_part)
-            g_assert_nonnull(strstr(err, tc->stderr_part));
-        else
-            g_assert_cmpstr(err, ==, "");
-        if (tc->stdout_part)
-            g_assert_nonnull(strstr(out, tc->stdout_part));
-        else
-            g_assert_cmpstr(out, ==, "");
-    }
-}
-
-static void test_calc_help(void)
-{
-    static const char *const args[] = {"--help", NULL};
-    g_autofree char *out = NULL;
-    g_autofree char *err = NULL;
-
-    g_assert_cmpint(run_tsc_calc(args, &out, &err), ==, 0);
-    g_assert_nonnull(strstr(out, "Exit status:"));
-    g_assert_nonnull(strstr(out, "0x prefix"));
-    g_assert_nonnull(strstr(out, "--src-boot-hrtime"));
-}
-
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1174,11 +781,6 @@ int main(int argc, char **argv)
     g_test_add_func("/tsc/tolerance-range", test_tolerance_range);
     g_test_add_func("/tsc/compat/table", test_compat);
     g_test_add_func("/tsc/compat/clear", test_compat_clear);
-    g_test_add_func("/clocksync/decision", test_clocksync_decision);
-    g_test_add_func("/clocksync/read", test_clocksync_read);
-    g_test_add_func("/tsc_calc/published", test_calc_published);
-    g_test_add_func("/tsc_calc/errors", test_calc_errors);
-    g_test_add_func("/tsc_calc/help", test_calc_help);
 
     return g_test_run();
 }

@@ -50,288 +50,230 @@ typedef struct {
     }
 
 static const DecideCase decide_cases[] = {
-    {"idle host: no changes even when uneven",
-     2,
-     4,
-     {PIN(0, 0, 2, 0), PIN(1, 0, 2, 0), PIN(2, 0, 2, 0), PIN(3, 0, 2, 0)},
-     0,
-     0,
-     FALSE,
-     0,
-     4,
-     4,
-     "idle"},
-    {"low mean but demand waits: not idle",
-     16,
-     3,
-     {PIN(0, 0, 100.0 / 3, 200.0 / 3), PIN(1, 0, 100.0 / 3, 200.0 / 3),
-      PIN(2, 0, 100.0 / 3, 200.0 / 3)},
-     0,
-     0,
-     FALSE,
-     2,
-     24.2061,
-     39.0312,
-     "repin 2 vCPUs sd 24.2 -> 39.0, frees waiting demand worth 2.00"},
-    {"512 pCPUs: sd reads balanced, but demand waits",
-     512,
-     2,
-     {PIN(0, 0, 50, 50), PIN(1, 0, 50, 50)},
-     0,
-     0,
-     FALSE,
-     1,
-     4.4151,
-     6.2377,
-     "repin 1 vCPU sd 4.4 -> 6.2, frees waiting demand worth 1.00"},
-    {"course 3: balanced pinning, busy",
-     2,
-     4,
-     {PIN(0, 0, 50, 50), PIN(1, 1, 50, 50), PIN(2, 0, 50, 50),
-      PIN(3, 1, 50, 50)},
-     0,
-     0,
-     FALSE,
-     0,
-     0,
-     0,
-     "balanced sd=0.0"},
-    {"course 6: balanced pinning, no load",
-     2,
-     4,
-     {PIN(0, 0, 0.5, 0), PIN(1, 1, 0.5, 0), PIN(2, 0, 0.5, 0),
-      PIN(3, 1, 0.5, 0)},
-     0,
-     0,
-     FALSE,
-     0,
-     0,
-     0,
-     "idle"},
-    {"course 2: half on each pCPU, equal light load",
-     2,
-     4,
-     {PIN(0, 0, 30, 0), PIN(1, 0, 30, 0), PIN(2, 1, 30, 0), PIN(3, 1, 30, 0)},
-     0,
-     0,
-     FALSE,
-     0,
-     0,
-     0,
-     "balanced sd=0.0"},
-    {"course 1: all on pCPU 0, each ran a quarter",
-     2,
-     4,
-     {PIN(0, 0, 25, 75), PIN(1, 0, 25, 75), PIN(2, 0, 25, 75),
-      PIN(3, 0, 25, 75)},
-     0,
-     0,
-     FALSE,
-     2,
-     50,
-     0,
-     "repin 2 vCPUs sd 50.0 -> 0.0"},
-    {"course 1 without delay stats",
-     2,
-     4,
-     {PIN(0, 0, 25, 0), PIN(1, 0, 25, 0), PIN(2, 0, 25, 0), PIN(3, 0, 25, 0)},
-     0,
-     0,
-     TRUE,
-     2,
-     50,
-     0,
-     "repin 2 vCPUs sd 50.0 -> 0.0"},
-    {"demand: busy pair shares pCPU 0, one move",
-     2,
-     4,
-     {PIN(0, 0, 50, 50), PIN(1, 0, 50, 50), PIN(2, 1, 10, 0), PIN(3, 1, 10, 0)},
-     0,
-     0,
-     FALSE,
-     1,
-     40,
-     0,
-     "repin 1 vCPU sd 40.0 -> 0.0"},
-    {"same from time alone takes two moves",
-     2,
-     4,
-     {PIN(0, 0, 50, 0), PIN(1, 0, 50, 0), PIN(2, 1, 10, 0), PIN(3, 1, 10, 0)},
-     0,
-     0,
-     TRUE,
-     2,
-     40,
-     0,
-     "repin 2 vCPUs sd 40.0 -> 0.0"},
-    {"course 4: affinity to all, all counted on pCPU 0",
-     2,
-     4,
-     {ANY(0, 0, 50, 50), ANY(1, 0, 50, 50), ANY(2, 0, 50, 50),
-      ANY(3, 0, 50, 50)},
-     0,
-     0,
-     FALSE,
-     4,
-     100,
-     0,
-     "repin 4 vCPUs sd 100.0 -> 0.0"},
-    {"course 5: affinity to all, heavy pair counted on pCPU 0",
-     2,
-     4,
-     {ANY(0, 0, 100, 0), ANY(1, 0, 100, 0), ANY(2, 1, 14, 0), ANY(3, 1, 14, 0)},
-     0,
-     0,
-     FALSE,
-     4,
-     86,
-     0,
-     "repin 4 vCPUs sd 86.0 -> 0.0"},
-    {"course 5 measured balanced: pinned where they are",
-     2,
-     4,
-     {ANY(0, 0, 100, 0), ANY(1, 1, 100, 0), ANY(2, 0, 14, 0), ANY(3, 1, 14, 0)},
-     0,
-     0,
-     FALSE,
-     4,
-     0,
-     0,
-     "balanced sd=0.0, pin 4 unpinned vCPUs"},
-    {"course 7 light phase: pinned where they are",
-     2,
-     4,
-     {ANY(0, 0, 14, 0), ANY(1, 1, 14, 0), ANY(2, 0, 14, 0), ANY(3, 1, 14, 0)},
-     0,
-     0,
-     FALSE,
-     4,
-     0,
-     0,
-     "balanced sd=0.0, pin 4 unpinned vCPUs"},
-    {"course 7 after the switch: both heavy on pCPU 0",
-     2,
-     4,
-     {PIN(0, 0, 50, 50), PIN(1, 1, 14, 0), PIN(2, 0, 50, 50), PIN(3, 1, 14, 0)},
-     0,
-     0,
-     FALSE,
-     1,
-     36,
-     0,
-     "repin 1 vCPU sd 36.0 -> 0.0"},
-    {"16 pCPUs: 32 busy vCPUs on pCPU 0",
-     16,
-     1,
-     {PIN(0, 0, 3.125, 96.875)},
-     32,
-     1,
-     FALSE,
-     30,
-     24.2061,
-     0,
-     "repin 30 vCPUs sd 24.2 -> 0.0"},
-    {"4 guests of 4 vCPUs, all on pCPU 0 of 4",
-     4,
-     1,
-     {PIN(0, 0, 6.25, 93.75)},
-     16,
-     4,
-     FALSE,
-     12,
-     43.3013,
-     0,
-     "repin 12 vCPUs sd 43.3 -> 0.0"},
-    {"fewer vCPUs than pCPUs: 2 busy on one of 8",
-     8,
-     2,
-     {PIN(0, 0, 50, 50), PIN(1, 0, 50, 50)},
-     0,
-     0,
-     FALSE,
-     1,
-     33.0719,
-     43.3013,
-     "repin 1 vCPU sd 33.1 -> 43.3, frees"},
-    {"fewer vCPUs than pCPUs, already spread",
-     8,
-     2,
-     {PIN(0, 0, 100, 0), PIN(1, 1, 100, 0)},
-     0,
-     0,
-     FALSE,
-     0,
-     43.3013,
-     43.3013,
-     "unbalanced sd=43.3, no better assignment"},
-    {"one pCPU",
-     1,
-     3,
-     {PIN(0, 0, 33, 10), PIN(1, 0, 33, 10), PIN(2, 0, 33, 10)},
-     0,
-     0,
-     FALSE,
-     0,
-     0,
-     0,
-     "balanced sd=0.0"},
-    {"three 60% work-then-idle vCPUs on 2 pCPUs: best already",
-     2,
-     3,
-     {PIN(0, 0, 50, 100.0 / 6), PIN(1, 0, 50, 100.0 / 6), PIN(2, 1, 60, 0)},
-     0,
-     0,
-     FALSE,
-     0,
-     20,
-     20,
-     "unbalanced sd=20.0, no better assignment"},
-    {"always-runnable pair on pCPU 0 reads as two busy vCPUs",
-     2,
-     3,
-     {PIN(0, 0, 50, 50), PIN(1, 0, 50, 50), PIN(2, 1, 60, 0)},
-     0,
-     0,
-     FALSE,
-     1,
-     20,
-     0,
-     "repin 1 vCPU sd 20.0 -> 0.0"},
-    {"empty affinity, pCPU unknown: placed and pinned",
-     2,
-     3,
-     {{0, TV_NONE, -1, 50, 0}, PIN(1, 0, 50, 50), PIN(2, 0, 50, 50)},
-     0,
-     0,
-     FALSE,
-     2,
-     50,
-     0,
-     "repin 2 vCPUs sd 50.0 -> 0.0"},
-    {"small imbalance waits a tick",
-     2,
-     4,
-     {PIN(0, 0, 45, 0), PIN(1, 0, 40, 0), PIN(2, 1, 40, 0), PIN(3, 1, 30, 0)},
-     0,
-     0,
-     FALSE,
-     0,
-     7.5,
-     7.5,
-     "unbalanced sd=7.5, confirming"},
-    {"several vCPUs of one guest, mixed pins",
-     3,
-     6,
-     {PIN(0, 0, 100.0 / 3, 200.0 / 3), PIN(0, 0, 100.0 / 3, 200.0 / 3),
-      PIN(0, 0, 100.0 / 3, 200.0 / 3), PIN(1, 1, 20, 0), ANY(1, 1, 20, 0),
-      PIN(2, 2, 5, 0)},
-     0,
-     0,
-     FALSE,
-     3,
-     39.2286,
-     0,
-     "repin 3 vCPUs sd 39.2 -> 0.0"},
+    {.name = "idle host: no changes even when uneven",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 2, 0), PIN(1, 0, 2, 0), PIN(2, 0, 2, 0), PIN(3, 0, 2, 0)},
+     .actions = 0,
+     .sd_before = 4,
+     .sd_after = 4,
+     .summary = "idle"},
+    {.name = "low mean but demand waits: not idle",
+     .np = 16,
+     .nv = 3,
+     .v = {PIN(0, 0, 100.0 / 3, 200.0 / 3), PIN(1, 0, 100.0 / 3, 200.0 / 3),
+           PIN(2, 0, 100.0 / 3, 200.0 / 3)},
+     .actions = 2,
+     .sd_before = 24.2061,
+     .sd_after = 39.0312,
+     .summary =
+         "repin 2 vCPUs sd 24.2 -> 39.0, frees waiting demand worth 2.00"},
+    {.name = "512 pCPUs: sd reads balanced, but demand waits",
+     .np = 512,
+     .nv = 2,
+     .v = {PIN(0, 0, 50, 50), PIN(1, 0, 50, 50)},
+     .actions = 1,
+     .sd_before = 4.4151,
+     .sd_after = 6.2377,
+     .summary = "repin 1 vCPU sd 4.4 -> 6.2, frees waiting demand worth 1.00"},
+    {.name = "course 3: balanced pinning, busy",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 50, 50), PIN(1, 1, 50, 50), PIN(2, 0, 50, 50),
+           PIN(3, 1, 50, 50)},
+     .actions = 0,
+     .sd_before = 0,
+     .sd_after = 0,
+     .summary = "balanced sd=0.0"},
+    {.name = "course 6: balanced pinning, no load",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 0.5, 0), PIN(1, 1, 0.5, 0), PIN(2, 0, 0.5, 0),
+           PIN(3, 1, 0.5, 0)},
+     .actions = 0,
+     .sd_before = 0,
+     .sd_after = 0,
+     .summary = "idle"},
+    {.name = "course 2: half on each pCPU, equal light load",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 30, 0), PIN(1, 0, 30, 0), PIN(2, 1, 30, 0),
+           PIN(3, 1, 30, 0)},
+     .actions = 0,
+     .sd_before = 0,
+     .sd_after = 0,
+     .summary = "balanced sd=0.0"},
+    {.name = "course 1: all on pCPU 0, each ran a quarter",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 25, 75), PIN(1, 0, 25, 75), PIN(2, 0, 25, 75),
+           PIN(3, 0, 25, 75)},
+     .actions = 2,
+     .sd_before = 50,
+     .sd_after = 0,
+     .summary = "repin 2 vCPUs sd 50.0 -> 0.0"},
+    {.name = "course 1 without delay stats",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 25, 0), PIN(1, 0, 25, 0), PIN(2, 0, 25, 0),
+           PIN(3, 0, 25, 0)},
+     .no_delay = TRUE,
+     .actions = 2,
+     .sd_before = 50,
+     .sd_after = 0,
+     .summary = "repin 2 vCPUs sd 50.0 -> 0.0"},
+    {.name = "demand: busy pair shares pCPU 0, one move",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 50, 50), PIN(1, 0, 50, 50), PIN(2, 1, 10, 0),
+           PIN(3, 1, 10, 0)},
+     .actions = 1,
+     .sd_before = 40,
+     .sd_after = 0,
+     .summary = "repin 1 vCPU sd 40.0 -> 0.0"},
+    {.name = "same from time alone takes two moves",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 50, 0), PIN(1, 0, 50, 0), PIN(2, 1, 10, 0),
+           PIN(3, 1, 10, 0)},
+     .no_delay = TRUE,
+     .actions = 2,
+     .sd_before = 40,
+     .sd_after = 0,
+     .summary = "repin 2 vCPUs sd 40.0 -> 0.0"},
+    {.name = "course 4: affinity to all, all counted on pCPU 0",
+     .np = 2,
+     .nv = 4,
+     .v = {ANY(0, 0, 50, 50), ANY(1, 0, 50, 50), ANY(2, 0, 50, 50),
+           ANY(3, 0, 50, 50)},
+     .actions = 4,
+     .sd_before = 100,
+     .sd_after = 0,
+     .summary = "repin 4 vCPUs sd 100.0 -> 0.0"},
+    {.name = "course 5: affinity to all, heavy pair counted on pCPU 0",
+     .np = 2,
+     .nv = 4,
+     .v = {ANY(0, 0, 100, 0), ANY(1, 0, 100, 0), ANY(2, 1, 14, 0),
+           ANY(3, 1, 14, 0)},
+     .actions = 4,
+     .sd_before = 86,
+     .sd_after = 0,
+     .summary = "repin 4 vCPUs sd 86.0 -> 0.0"},
+    {.name = "course 5 measured balanced: pinned where they are",
+     .np = 2,
+     .nv = 4,
+     .v = {ANY(0, 0, 100, 0), ANY(1, 1, 100, 0), ANY(2, 0, 14, 0),
+           ANY(3, 1, 14, 0)},
+     .actions = 4,
+     .sd_before = 0,
+     .sd_after = 0,
+     .summary = "balanced sd=0.0, pin 4 unpinned vCPUs"},
+    {.name = "course 7 light phase: pinned where they are",
+     .np = 2,
+     .nv = 4,
+     .v = {ANY(0, 0, 14, 0), ANY(1, 1, 14, 0), ANY(2, 0, 14, 0),
+           ANY(3, 1, 14, 0)},
+     .actions = 4,
+     .sd_before = 0,
+     .sd_after = 0,
+     .summary = "balanced sd=0.0, pin 4 unpinned vCPUs"},
+    {.name = "course 7 after the switch: both heavy on pCPU 0",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 50, 50), PIN(1, 1, 14, 0), PIN(2, 0, 50, 50),
+           PIN(3, 1, 14, 0)},
+     .actions = 1,
+     .sd_before = 36,
+     .sd_after = 0,
+     .summary = "repin 1 vCPU sd 36.0 -> 0.0"},
+    {.name = "16 pCPUs: 32 busy vCPUs on pCPU 0",
+     .np = 16,
+     .nv = 1,
+     .v = {PIN(0, 0, 3.125, 96.875)},
+     .repeat = 32,
+     .per_dom = 1,
+     .actions = 30,
+     .sd_before = 24.2061,
+     .sd_after = 0,
+     .summary = "repin 30 vCPUs sd 24.2 -> 0.0"},
+    {.name = "4 guests of 4 vCPUs, all on pCPU 0 of 4",
+     .np = 4,
+     .nv = 1,
+     .v = {PIN(0, 0, 6.25, 93.75)},
+     .repeat = 16,
+     .per_dom = 4,
+     .actions = 12,
+     .sd_before = 43.3013,
+     .sd_after = 0,
+     .summary = "repin 12 vCPUs sd 43.3 -> 0.0"},
+    {.name = "fewer vCPUs than pCPUs: 2 busy on one of 8",
+     .np = 8,
+     .nv = 2,
+     .v = {PIN(0, 0, 50, 50), PIN(1, 0, 50, 50)},
+     .actions = 1,
+     .sd_before = 33.0719,
+     .sd_after = 43.3013,
+     .summary = "repin 1 vCPU sd 33.1 -> 43.3, frees"},
+    {.name = "fewer vCPUs than pCPUs, already spread",
+     .np = 8,
+     .nv = 2,
+     .v = {PIN(0, 0, 100, 0), PIN(1, 1, 100, 0)},
+     .actions = 0,
+     .sd_before = 43.3013,
+     .sd_after = 43.3013,
+     .summary = "unbalanced sd=43.3, no better assignment"},
+    {.name = "one pCPU",
+     .np = 1,
+     .nv = 3,
+     .v = {PIN(0, 0, 33, 10), PIN(1, 0, 33, 10), PIN(2, 0, 33, 10)},
+     .actions = 0,
+     .sd_before = 0,
+     .sd_after = 0,
+     .summary = "balanced sd=0.0"},
+    {.name = "three 60% work-then-idle vCPUs on 2 pCPUs: best already",
+     .np = 2,
+     .nv = 3,
+     .v = {PIN(0, 0, 50, 100.0 / 6), PIN(1, 0, 50, 100.0 / 6),
+           PIN(2, 1, 60, 0)},
+     .actions = 0,
+     .sd_before = 20,
+     .sd_after = 20,
+     .summary = "unbalanced sd=20.0, no better assignment"},
+    {.name = "always-runnable pair on pCPU 0 reads as two busy vCPUs",
+     .np = 2,
+     .nv = 3,
+     .v = {PIN(0, 0, 50, 50), PIN(1, 0, 50, 50), PIN(2, 1, 60, 0)},
+     .actions = 1,
+     .sd_before = 20,
+     .sd_after = 0,
+     .summary = "repin 1 vCPU sd 20.0 -> 0.0"},
+    {.name = "empty affinity, pCPU unknown: placed and pinned",
+     .np = 2,
+     .nv = 3,
+     .v = {{0, TV_NONE, -1, 50, 0}, PIN(1, 0, 50, 50), PIN(2, 0, 50, 50)},
+     .actions = 2,
+     .sd_before = 50,
+     .sd_after = 0,
+     .summary = "repin 2 vCPUs sd 50.0 -> 0.0"},
+    {.name = "small imbalance waits a tick",
+     .np = 2,
+     .nv = 4,
+     .v = {PIN(0, 0, 45, 0), PIN(1, 0, 40, 0), PIN(2, 1, 40, 0),
+           PIN(3, 1, 30, 0)},
+     .actions = 0,
+     .sd_before = 7.5,
+     .sd_after = 7.5,
+     .summary = "unbalanced sd=7.5, confirming"},
+    {.name = "several vCPUs of one guest, mixed pins",
+     .np = 3,
+     .nv = 6,
+     .v = {PIN(0, 0, 100.0 / 3, 200.0 / 3), PIN(0, 0, 100.0 / 3, 200.0 / 3),
+           PIN(0, 0, 100.0 / 3, 200.0 / 3), PIN(1, 1, 20, 0), ANY(1, 1, 20, 0),
+           PIN(2, 2, 5, 0)},
+     .actions = 3,
+     .sd_before = 39.2286,
+     .sd_after = 0,
+     .summary = "repin 3 vCPUs sd 39.2 -> 0.0"},
 };
 
 /* Expands a case into vCPUs and their per-interval shares. */
@@ -404,7 +346,7 @@ static void test_decide_case(gconstpointer data)
     g_autofree double *waited = NULL;
     g_autofree double *demand = NULL;
     const double *util = NULL;
-    Config cfg;
+    VcpuConfig cfg;
     guint nutil = 0;
     guint n;
     guint i;
@@ -428,8 +370,10 @@ static void test_decide_case(gconstpointer data)
         g_error("summary \"%s\", expected it to start with \"%s\"", p1->summary,
                 tc->summary);
     g_assert_cmpuint(plan_len(p1), ==, tc->actions);
-    g_assert_cmpfloat_with_epsilon(p1->sd_before, tc->sd_before, 1e-3);
-    g_assert_cmpfloat_with_epsilon(p1->sd_after, tc->sd_after, 1e-3);
+    g_assert_cmpfloat_with_epsilon(vcpu_plan_sd(p1)->sd_before, tc->sd_before,
+                                   1e-3);
+    g_assert_cmpfloat_with_epsilon(vcpu_plan_sd(p1)->sd_after, tc->sd_after,
+                                   1e-3);
 
     /* The prediction, worked out again here from each vCPU's demand. */
     if (plan_len(p1) > 0) {
@@ -441,9 +385,10 @@ static void test_decide_case(gconstpointer data)
             demand[i] = tc->no_delay ? ran[i] : tv_demand(ran[i], waited[i]);
         tv_predict(p1, v, n, tc->np, demand, &sd, &unmet);
         /* Relative: the two sums add the same loads in other orders. */
-        g_assert_cmpfloat_with_epsilon(p1->sd_after, sd, 1e-6 * MAX(1.0, sd));
+        g_assert_cmpfloat_with_epsilon(vcpu_plan_sd(p1)->sd_after, sd,
+                                       1e-6 * MAX(1.0, sd));
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -616,7 +561,7 @@ static void apply_plan(VcpuPolicyState *st, const Plan *plan, TvVcpu *v,
     guint i;
 
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
+        const PinAction *a = tv_pin(plan, i);
         gint k = tv_find(v, n, a);
 
         g_assert_cmpint(k, >=, 0);
@@ -632,7 +577,7 @@ static void test_script(gconstpointer data)
     g_autoptr(VcpuPolicyState) st = vcpu_policy_state_new();
     TvVcpu v[4];
     gboolean holding = g_str_has_prefix(sc->name, "a plan that did not");
-    Config cfg;
+    VcpuConfig cfg;
     guint s;
 
     tv_config(&cfg);
@@ -672,7 +617,7 @@ static void test_script(gconstpointer data)
         if (step->flags & (STEP_APPLY | STEP_FAIL))
             apply_plan(st, plan, v, n, !(step->flags & STEP_FAIL));
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* Dwell: the vCPUs a plan moved stay put for dwell_ticks ticks, even when
@@ -697,7 +642,7 @@ static void test_dwell(gconstpointer data)
     double ran[4] = {25, 25, 25, 25};
     double waited[4] = {75, 75, 75, 75};
     gboolean moved[4] = {FALSE};
-    Config cfg;
+    VcpuConfig cfg;
     guint t;
     guint i;
 
@@ -717,7 +662,7 @@ static void test_dwell(gconstpointer data)
         if (t == 1) {
             g_assert_cmpuint(plan_len(plan), ==, 2);
             for (i = 0; i < plan_len(plan); i++)
-                moved[tv_find(v, 4, plan_get(plan, i))] = TRUE;
+                moved[tv_find(v, 4, tv_pin(plan, i))] = TRUE;
         } else if (t >= 2) {
             if (plan_len(plan) != (guint)tc->actions[t - 2])
                 g_error("tick %u: \"%s\", expected %d pin changes", t,
@@ -734,7 +679,7 @@ static void test_dwell(gconstpointer data)
             }
         }
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -756,7 +701,7 @@ static gboolean only_claims(const Plan *plan)
     guint i;
 
     for (i = 0; i < plan_len(plan); i++)
-        if (plan_get(plan, i)->from_pcpu != -1)
+        if (tv_pin(plan, i)->from_pcpu != -1)
             return FALSE;
     return plan_len(plan) > 0;
 }
@@ -764,7 +709,7 @@ static gboolean only_claims(const Plan *plan)
 static void test_random_property(void)
 {
     g_autoptr(GRand) rand = g_rand_new_with_seed(20240611);
-    Config cfg;
+    VcpuConfig cfg;
     guint round;
     guint nonempty = 0;
     /* make fuzz raises the count through the environment. */
@@ -829,20 +774,23 @@ static void test_random_property(void)
         nonempty++;
         tv_predict(p1, v, n, np, demand, &sd, &unmet_after);
         /* Relative: the two sums add the same loads in other orders. */
-        g_assert_cmpfloat_with_epsilon(p1->sd_after, sd, 1e-6 * MAX(1.0, sd));
+        g_assert_cmpfloat_with_epsilon(vcpu_plan_sd(p1)->sd_after, sd,
+                                       1e-6 * MAX(1.0, sd));
         /* Demand above capacity before the plan, where vCPUs are now. */
         {
             g_autoptr(Plan) none = plan_new();
 
             tv_predict(none, v, n, np, demand, &sd, &unmet_before);
         }
-        if (p1->sd_before <= cfg.sd_threshold) {
+        if (vcpu_plan_sd(p1)->sd_before <= cfg.sd_threshold) {
             /* Balanced: only unpinned vCPUs are pinned, and it stays so. */
             for (i = 0; i < plan_len(p1); i++)
-                g_assert_cmpint(plan_get(p1, i)->from_pcpu, ==, -1);
-            g_assert_cmpfloat(p1->sd_after, <=, cfg.sd_threshold);
-        } else if (p1->sd_after > p1->sd_before - cfg.sd_hysteresis &&
-                   !(only_claims(p1) && p1->sd_after <= p1->sd_before)) {
+                g_assert_cmpint(tv_pin(p1, i)->from_pcpu, ==, -1);
+            g_assert_cmpfloat(vcpu_plan_sd(p1)->sd_after, <=, cfg.sd_threshold);
+        } else if (vcpu_plan_sd(p1)->sd_after >
+                       vcpu_plan_sd(p1)->sd_before - cfg.sd_hysteresis &&
+                   !(only_claims(p1) && vcpu_plan_sd(p1)->sd_after <=
+                                            vcpu_plan_sd(p1)->sd_before)) {
             /* sd may only rise when waiting demand gets to run.  (Pinning
              * vCPUs that could run anywhere is due on the first balancing,
              * so a plan of such claims alone may gain less than the
@@ -850,8 +798,8 @@ static void test_random_property(void)
             if (!strstr(p1->summary, "frees"))
                 g_error("round %u (%u pCPUs, %u vCPUs): \"%s\", sd %.2f -> "
                         "%.2f, %u actions",
-                        round, np, n, p1->summary, p1->sd_before, p1->sd_after,
-                        plan_len(p1));
+                        round, np, n, p1->summary, vcpu_plan_sd(p1)->sd_before,
+                        vcpu_plan_sd(p1)->sd_after, plan_len(p1));
             g_assert_cmpfloat(unmet_before - unmet_after, >=, 25 - 1e-6);
         }
         /* Any plan pins every unpinned vCPU. */
@@ -862,13 +810,13 @@ static void test_random_property(void)
             for (i = 0; i < n; i++)
                 unpinned += tv_pinned(&v[i], np) < 0;
             for (i = 0; i < plan_len(p1); i++)
-                pins += plan_get(p1, i)->from_pcpu == -1;
+                pins += tv_pin(p1, i)->from_pcpu == -1;
             g_assert_cmpuint(pins, ==, unpinned);
         }
     }
     /* The property must have been exercised, not skipped. */
     g_assert_cmpuint(nonempty, >, 100);
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* Randomized extremes: hosts with no pCPUs, one, or 1,024; thousands of
@@ -903,7 +851,7 @@ static void test_random_extremes(void)
     guint rounds = MAX(cases / 50, 12u);
     guint shapes[4] = {0};
     guint moved[4] = {0};
-    Config cfg;
+    VcpuConfig cfg;
     guint round;
 
     tv_config(&cfg);
@@ -968,7 +916,7 @@ static void test_random_extremes(void)
                    moved[0], moved[1], moved[2], moved[3]);
     g_assert_cmpuint(moved[2], >, 0);
     g_assert_cmpuint(moved[3], >, 0);
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 /* ------------------------------------------------------------------ */
@@ -981,7 +929,7 @@ static void test_no_pcpus(void)
                    {1, TV_ALL, -1, BASE_NS, 0, FALSE}};
     const double *util = NULL;
     guint nutil = 0;
-    Config cfg;
+    VcpuConfig cfg;
     guint t;
 
     tv_config(&cfg);
@@ -994,7 +942,7 @@ static void test_no_pcpus(void)
         g_assert_false(vcpu_policy_last_util(st, &util, &nutil));
         v[0].time_ns += 500000000;
     }
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 static void test_large_host(void)
@@ -1010,7 +958,7 @@ static void test_large_host(void)
     g_autofree double *ran = g_new0(double, n);
     g_autofree double *waited = g_new0(double, n);
     g_autofree gboolean *seen = g_new0(gboolean, n);
-    Config cfg;
+    VcpuConfig cfg;
     guint i;
 
     tv_config(&cfg);
@@ -1030,14 +978,15 @@ static void test_large_host(void)
     p1 = vcpu_policy_decide(s1, &cfg, st);
 
     g_assert_cmpuint(plan_len(p1), >, 0);
-    g_assert_cmpfloat(p1->sd_after, <, p1->sd_before);
+    g_assert_cmpfloat(vcpu_plan_sd(p1)->sd_after, <,
+                      vcpu_plan_sd(p1)->sd_before);
     for (i = 0; i < plan_len(p1); i++) {
-        const Action *a = plan_get(p1, i);
+        const PinAction *a = tv_pin(p1, i);
         guint dom = 0;
         guint k;
 
-        g_assert_cmpint(sscanf(a->uuid, "6f1c0000-0000-4000-8000-%12x", &dom),
-                        ==, 1);
+        g_assert_cmpint(
+            sscanf(a->base.uuid, "6f1c0000-0000-4000-8000-%12x", &dom), ==, 1);
         g_assert_cmpuint(a->vcpu, <, 2);
         k = dom * 2 + a->vcpu;
         g_assert_cmpuint(k, <, n);
@@ -1049,7 +998,64 @@ static void test_large_host(void)
     /* Every unpinned vCPU got pinned. */
     for (i = 1; i < n; i += 2)
         g_assert_true(seen[i]);
-    config_clear(&cfg);
+    config_clear(&vcpu_config_schema, &cfg);
+}
+
+/* A host with CPUs 0-7 of which only 0, 2 and 4 are online (as libvirt's
+ * test driver shows one): three spinning vCPUs stacked on CPU 4, and a
+ * free one that last ran on offline CPU 7.  Utilisation is measured on
+ * the online pCPUs only, CPU 4's load is seen, and no pin targets an
+ * offline CPU. */
+static void test_offline_pcpus(void)
+{
+    static const guint online[] = {0, 2, 4};
+    TvVcpu v[] = {
+        {.dom = 0, .pin = 4, .last = 4},
+        {.dom = 1, .pin = 4, .last = 4},
+        {.dom = 2, .pin = 4, .last = 4},
+        {.dom = 3, .pin = TV_ALL, .last = 7},
+    };
+    const double ran[] = {100.0 / 3, 100.0 / 3, 100.0 / 3, 0};
+    const double waited[] = {200.0 / 3, 200.0 / 3, 200.0 / 3, 0};
+    g_autoptr(VcpuPolicyState) st = vcpu_policy_state_new();
+    g_autoptr(Snapshot) s0 = NULL;
+    g_autoptr(Snapshot) s1 = NULL;
+    g_autoptr(Plan) p0 = NULL;
+    g_autoptr(Plan) p1 = NULL;
+    const double *util = NULL;
+    guint nutil = 0;
+    VcpuConfig cfg;
+    guint i;
+    guint k;
+
+    tv_config(&cfg);
+    s0 = tv_snapshot(8, v, G_N_ELEMENTS(v), T0_US);
+    s0->node.online = g_malloc0(snapshot_maplen(s0));
+    for (k = 0; k < G_N_ELEMENTS(online); k++)
+        cpumap_set(s0->node.online, snapshot_maplen(s0), online[k]);
+    p0 = vcpu_policy_decide(s0, &cfg, st);
+    advance(v, G_N_ELEMENTS(v), ran, waited, WALL_US);
+    s1 = tv_snapshot(8, v, G_N_ELEMENTS(v), T0_US + WALL_US);
+    s1->node.online = g_memdup2(s0->node.online, snapshot_maplen(s0));
+    p1 = vcpu_policy_decide(s1, &cfg, st);
+
+    g_assert_true(vcpu_policy_last_util(st, &util, &nutil));
+    g_assert_cmpuint(nutil, ==, G_N_ELEMENTS(online));
+    g_assert_cmpfloat_with_epsilon(util[0], 0, 1e-6);
+    g_assert_cmpfloat_with_epsilon(util[1], 0, 1e-6);
+    g_assert_cmpfloat_with_epsilon(util[2], 100, 1e-6);
+    g_test_message("%s", p1->summary);
+    /* Two of the stacked vCPUs move and the free one is pinned. */
+    g_assert_cmpuint(plan_len(p1), ==, 3);
+    for (i = 0; i < plan_len(p1); i++) {
+        const PinAction *a = tv_pin(p1, i);
+
+        g_test_message("%s: %s", a->base.name, a->base.reason);
+        g_assert_true(snapshot_cpu_online(s1, a->to_pcpu));
+        g_assert_cmpint(a->from_pcpu, ==,
+                        g_str_equal(a->base.name, "vm3") ? -1 : 4);
+    }
+    config_clear(&vcpu_config_schema, &cfg);
 }
 
 int main(int argc, char **argv)
@@ -1075,6 +1081,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vcpu/random/invariants", test_random_property);
     g_test_add_func("/vcpu/random/extreme hosts", test_random_extremes);
     g_test_add_func("/vcpu/edge/no pCPUs", test_no_pcpus);
+    g_test_add_func("/vcpu/edge/offline pCPUs", test_offline_pcpus);
     g_test_add_func("/vcpu/edge/1024 pCPUs, 3000 guests", test_large_host);
     return g_test_run();
 }

@@ -24,9 +24,9 @@ typedef struct {
     gboolean no_delay; /* the stats lack vcpu.<n>.delay */
 } TvVcpu;
 
-static inline void tv_config(Config *cfg)
+static inline void tv_config(VcpuConfig *cfg)
 {
-    config_defaults(cfg);
+    config_init(&vcpu_config_schema, cfg);
     /* The values the expectations below were worked out for. */
     cfg->sd_threshold = 5.0;
     cfg->sd_hysteresis = 2.0;
@@ -111,19 +111,28 @@ static inline Snapshot *tv_snapshot(guint npcpus, const TvVcpu *v, guint nv,
     return snap;
 }
 
+/* Action i of a plan the vCPU policy made: a pin. */
+static inline const PinAction *tv_pin(const Plan *plan, guint i)
+{
+    const PinAction *a = pin_action_of(plan_get(plan, i));
+
+    g_assert_nonnull(a);
+    return a;
+}
+
 /* Index in v of the vCPU an action names, or -1. */
-static inline gint tv_find(const TvVcpu *v, guint nv, const Action *a)
+static inline gint tv_find(const TvVcpu *v, guint nv, const PinAction *a)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
     guint dom;
     guint number = 0;
     guint i;
 
-    if (strlen(a->uuid) != VIR_UUID_STRING_BUFLEN - 1)
+    if (strlen(a->base.uuid) != VIR_UUID_STRING_BUFLEN - 1)
         return -1;
-    dom = (guint)g_ascii_strtoull(a->uuid + 24, NULL, 16);
+    dom = (guint)g_ascii_strtoull(a->base.uuid + 24, NULL, 16);
     tv_uuid(dom, uuid);
-    if (strcmp(uuid, a->uuid) != 0)
+    if (strcmp(uuid, a->base.uuid) != 0)
         return -1;
     for (i = 0; i < nv; i++) {
         if (v[i].dom != dom)
@@ -144,24 +153,23 @@ static inline void tv_check_plan(const Plan *plan, guint npcpus,
 
     g_assert_nonnull(plan);
     g_assert_nonnull(plan->summary);
-    g_assert_true(isfinite(plan->sd_before));
-    g_assert_true(isfinite(plan->sd_after));
+    g_assert_true(isfinite(vcpu_plan_sd(plan)->sd_before));
+    g_assert_true(isfinite(vcpu_plan_sd(plan)->sd_after));
     for (i = 0; i < plan_len(plan); i++) {
-        const Action *a = plan_get(plan, i);
+        const PinAction *a = tv_pin(plan, i);
         gint k = tv_find(v, nv, a);
         g_autofree char *name = NULL;
 
-        g_assert_cmpint(a->kind, ==, ACTION_PIN_VCPU);
         g_assert_cmpint(k, >=, 0);
         g_assert_false(seen[k]);
         seen[k] = TRUE;
         name = g_strdup_printf("vm%u", v[k].dom);
-        g_assert_cmpstr(a->name, ==, name);
+        g_assert_cmpstr(a->base.name, ==, name);
         g_assert_cmpuint(a->to_pcpu, <, npcpus);
         g_assert_cmpint(a->from_pcpu, ==, tv_pinned(&v[k], npcpus));
         g_assert_cmpint(a->from_pcpu, !=, (gint)a->to_pcpu);
-        g_assert_nonnull(a->reason);
-        g_assert_nonnull(strstr(a->reason, "sd "));
+        g_assert_nonnull(a->base.reason);
+        g_assert_nonnull(strstr(a->base.reason, "sd "));
     }
 }
 
@@ -179,10 +187,10 @@ static inline gint *tv_places_after(const Plan *plan, const TvVcpu *v, guint nv,
             place[i] = v[i].last;
     }
     for (i = 0; i < plan_len(plan); i++) {
-        gint k = tv_find(v, nv, plan_get(plan, i));
+        gint k = tv_find(v, nv, tv_pin(plan, i));
 
         if (k >= 0)
-            place[k] = (gint)plan_get(plan, i)->to_pcpu;
+            place[k] = (gint)tv_pin(plan, i)->to_pcpu;
     }
     return place;
 }

@@ -1,0 +1,20 @@
+/* The vCPU scheduler's settings: [daemon] and [migration] as every
+ * daemon has them, and its own [vcpu] group. */
+#pragma once
+
+#include "cli.h"
+#include "config.h"
+
+typedef struct {
+    DaemonConfig daemon; /* first, as every daemon's config */
+
+    /* [vcpu] */
+    double sd_threshold;  /* balanced when sd of pCPU utilisation <= this */
+    double sd_hysteresis; /* a plan must improve sd by at least this much */
+    guint dwell_ticks;    /* ticks a repinned vCPU stays put */
+    double idle_util;     /* below this mean utilisation the host is idle */
+} VcpuConfig;
+
+extern const ConfigSchema vcpu_config_schema;
+/* Its own command-line options. */
+extern const CliOption vcpu_cli_options[];
