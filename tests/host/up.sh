@@ -9,11 +9,13 @@
 #   AOS_BOOT_TIMEOUT  seconds to wait for each guest's ready line (default 90)
 #   AOS_MACHINE_CPU_SHARES  CPU weight of libvirt's machine cgroup (default
 #                     10240, 10x a plain process; 0 leaves it alone)
+#   AOS_DATA_MIB      size of the data file on the guests' disk (default 1280)
 #
 # Idempotent: it starts only what is not running, rebuilds the initramfs only
-# when one of its inputs is newer, and leaves a running guest alone when its
-# definition (kernel, initramfs content, vCPUs) is unchanged.  A guest whose
-# definition changed is destroyed and started again.
+# when one of its inputs is newer, builds the disk image only when its
+# specification changed, and leaves a running guest alone when its
+# definition (kernel, initramfs content, disk, vCPUs) is unchanged.  A guest
+# whose definition changed is destroyed and started again.
 #
 # Steps (facts from ../shared/TEST-HOST.md):
 #   1. libvirtd: when `virsh -c qemu:///system version` does not answer,
@@ -23,14 +25,26 @@
 #   2. build/guest/initrd.img: busybox-static, our static workload programs
 #      (build/guest/*, from `make guest`), the virtio modules of the newest
 #      installed cloud kernel, and tests/guest/init.sh as /init.
-#   3. guests: TCG (qemu64), 512 MiB current of 2048 MiB maximum, balloon
-#      stats every second, direct kernel boot.  Serial 0 (kernel console) is
+#   3. build/guest/disk-<spec hash>.img: an ext4 image (mkfs.ext4 -d, no
+#      loop device needed) holding stream.bin, AOS_DATA_MIB MiB of
+#      random bytes, for the page-cache workloads (tests/guest/fileio.c).
+#      Built once per specification (about 15 s); random, not zeros, so that
+#      nothing on the way (ext4, qcow2, the host) can store it as a hole.
+#   4. guests: TCG (qemu64), 512 MiB current of 2048 MiB maximum, balloon
+#      stats every second, direct kernel boot, clocksource=tsc tsc=reliable
+#      on every guest (see CLOCKSOURCE below).  Serial 0 (kernel console) is
 #      logged to tests/host/state/<name>.console.log; serial 1 is the control
 #      channel, a UNIX socket tests/host/state/<name>.ctl (guestctl.py).
-#   4. waits for "AOS-GUEST-READY" on each new guest's console, checks the
-#      control channel, and waits for the balloon to reach 512 MiB.  A guest
-#      that does not boot is reported with the tail of its console; the
-#      script then exits 1.
+#      Disks: vda, a qcow2 overlay of the image above (the guest mounts it
+#      on /data), and vdb, 256 MiB of swap, off until a test turns it on
+#      (guestctl.py swap on).  Both are made afresh whenever up.sh starts
+#      the guest, so every boot from up.sh sees the same disk.
+#   5. waits for "AOS-GUEST-READY" on each new guest's console, checks the
+#      control channel, waits for the balloon to reach 512 MiB, and checks
+#      that the guest runs the clocksource it was given with high-resolution
+#      timers and has /data mounted (guestctl.py settle).  A guest that does
+#      not boot is reported with the tail of its console; the script then
+#      exits 1.
 set -eu
 
 URI=qemu:///system
@@ -44,7 +58,21 @@ VCPUS=${AOS_VCPUS:-1}
 BOOT_TIMEOUT=${AOS_BOOT_TIMEOUT:-90}
 MAX_MIB=2048
 CUR_MIB=512
-MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_balloon"
+MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_balloon virtio_blk"
+DATA_MIB=${AOS_DATA_MIB:-1280}
+# The filesystem leaves room beside the data file for the writer's files.
+DISK_MIB=$((DATA_MIB + 768))
+SWAP_MIB=256
+# Every guest must keep time the same way: guests booted together from one
+# image came up some on tsc and some on refined-jiffies, whose 4 ms timer
+# turns the burner's 400 us sleeps into 4 ms ones (measured: burner 3000
+# used 2-3 % of a pCPU on jiffies against 17-45 % on tsc).  Under TCG the
+# guest's TSC is the host's TSC, which runs at a constant rate here, and it
+# is read without leaving the vDSO: clock_gettime took 115-195 ns on tsc
+# against 1.6 us on acpi_pm and 2.1 us on hpet.  tsc=reliable turns off the
+# kernel's watchdog on it: the watchdog compares the TSC with the emulated
+# HPET, whose reads stall whenever the host deschedules the vCPU thread.
+CLOCKSOURCE=tsc
 
 die() {
     echo "up: $*" >&2
@@ -60,6 +88,14 @@ esac
 case "$VCPUS" in
     '' | *[!0-9]*) die "AOS_VCPUS must be a positive integer, not '$VCPUS'" ;;
 esac
+case "$DATA_MIB" in
+    '' | *[!0-9]*) die "AOS_DATA_MIB must be a positive integer, not '$DATA_MIB'" ;;
+esac
+[ "$DATA_MIB" -ge 1 ] || die "AOS_DATA_MIB must be at least 1"
+for tool in mkfs.ext4 qemu-img mkswap; do
+    command -v "$tool" >/dev/null 2>&1 ||
+        die "$tool is missing (tests/host/deps.sh installs e2fsprogs, qemu-utils, util-linux)"
+done
 [ "$(id -u)" -eq 0 ] || die "must run as root (it starts libvirtd and guests)"
 mkdir -p "$STATE"
 
@@ -210,6 +246,51 @@ fi
 # shellcheck disable=SC2086
 INITRD_SUM=$(cat $INPUTS | sha256sum | cut -c1-16)
 
+# ---------------------------------------------------------------- disk image
+# The image is named by its specification: a new specification is a new
+# file, so guests still running on the old one keep a consistent disk until
+# they are redefined below.  Bump the version when the build changes.
+DISK_SPEC="aos-disk v1 ext4 fs=${DISK_MIB}MiB stream.bin=${DATA_MIB}MiB random"
+DISK_SUM=$(echo "$DISK_SPEC" | sha256sum | cut -c1-16)
+BASE=$GUEST_BUILD/disk-$DISK_SUM.img
+if [ ! -s "$BASE" ]; then
+    t0=$(now)
+    mkdir -p "$GUEST_BUILD"
+    src=$(mktemp -d "$GUEST_BUILD/disk-src.XXXXXX")
+    trap 'rm -rf "$src" "$BASE.tmp"' EXIT
+    dd if=/dev/urandom of="$src/stream.bin" bs=1M count="$DATA_MIB" \
+        iflag=fullblock status=none ||
+        die "could not write $DATA_MIB MiB of random data to $src"
+    rm -f "$BASE.tmp"
+    truncate -s "${DISK_MIB}M" "$BASE.tmp"
+    # Inode tables and journal written now, not by the guest's ext4lazyinit
+    # thread in the background of the first scenarios.  -m 0: no blocks
+    # reserved for root, everything here is root.
+    mkfs.ext4 -q -F -L aosdata -m 0 -E lazy_itable_init=0,lazy_journal_init=0 \
+        -d "$src" "$BASE.tmp" ||
+        die "mkfs.ext4 -d could not build $BASE"
+    mv "$BASE.tmp" "$BASE"
+    rm -rf "$src"
+    trap - EXIT
+    echo "up: built $BASE ($DISK_MIB MiB ext4, stream.bin $DATA_MIB MiB, $(elapsed "$t0") s)"
+fi
+
+# A guest's own disks, made afresh when up.sh starts it: a copy-on-write
+# overlay of the image (what the guest writes stays in the overlay) and a
+# swap area.  Sparse: they cost nothing until written.
+make_guest_disks() { # name
+    rm -f "$STATE/$1.disk.qcow2" "$STATE/$1.swap.img"
+    qemu-img create -q -f qcow2 -b "$BASE" -F raw "$STATE/$1.disk.qcow2" ||
+        die "qemu-img could not create $STATE/$1.disk.qcow2"
+    truncate -s "${SWAP_MIB}M" "$STATE/$1.swap.img"
+    # mkswap warns about holes and permissions, which matter for a host
+    # swap file, not for a guest's disk.
+    if ! out=$(mkswap -L aosswap "$STATE/$1.swap.img" 2>&1); then
+        echo "$out" >&2
+        die "mkswap failed on $STATE/$1.swap.img"
+    fi
+}
+
 # ---------------------------------------------------------------- guests
 domain_xml() { # name
     cat <<EOF
@@ -223,7 +304,7 @@ domain_xml() { # name
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>$KERNEL</kernel>
     <initrd>$INITRD</initrd>
-    <cmdline>console=ttyS0 aos.name=$1 panic=-1 mitigations=off</cmdline>
+    <cmdline>console=ttyS0 aos.name=$1 panic=-1 mitigations=off clocksource=$CLOCKSOURCE tsc=reliable</cmdline>
   </os>
   <features><acpi/><apic/></features>
   <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
@@ -234,6 +315,18 @@ domain_xml() { # name
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <controller type='usb' model='none'/>
+    <!-- cache='unsafe': the images are scratch, made afresh at every start
+         from up.sh, so the host need not flush them when the guest does. -->
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='unsafe'/>
+      <source file='$STATE/$1.disk.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' cache='unsafe'/>
+      <source file='$STATE/$1.swap.img'/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
     <serial type='file'>
       <source path='$STATE/$1.console.log'/>
       <target port='0'/>
@@ -258,7 +351,7 @@ for i in $(seq 1 "$N"); do
     # The description names a hash of everything that defines the guest, so
     # a changed template or initramfs content is seen as a new definition.
     DESC=""
-    want="aos-test $( (domain_xml "$name"; echo "$INITRD_SUM") | sha256sum | cut -c1-16)"
+    want="aos-test $( (domain_xml "$name"; echo "$INITRD_SUM $BASE") | sha256sum | cut -c1-16)"
     DESC=$want
     if dom_exists "$name"; then
         have=$(virsh -c "$URI" desc "$name" 2>/dev/null | head -n 1)
@@ -281,6 +374,7 @@ for i in $(seq 1 "$N"); do
         virsh -c "$URI" define "$xml" >/dev/null
     fi
     rm -f "$STATE/$name.ctl"
+    make_guest_disks "$name"
     : >"$STATE/$name.console.log"
     echo "booting $name ..."
     # Started in parallel: each `virsh start` takes about a second.
@@ -315,6 +409,24 @@ if [ "$SHARES" != 0 ]; then
         echo "$w" >/sys/fs/cgroup/machine/cpu.weight
     fi
 fi
+
+# Disk images of older specifications, once no running guest reads them
+# (a running guest's XML names its overlay's backing file).
+for old in "$GUEST_BUILD"/disk-*.img; do
+    if [ "$old" = "$BASE" ] || [ ! -e "$old" ]; then
+        continue
+    fi
+    in_use=0
+    for d in $(virsh -c "$URI" list --name | grep -E '^aos_vm[0-9]+$' || true); do
+        if virsh -c "$URI" dumpxml "$d" 2>/dev/null | grep -qF "$old"; then
+            in_use=1
+        fi
+    done
+    if [ "$in_use" -eq 0 ]; then
+        rm -f "$old"
+        echo "up: removed $old (an older disk specification)"
+    fi
+done
 
 if [ -z "$started" ]; then
     echo "up: $N guests already running (aos_vm1..aos_vm$N)"
