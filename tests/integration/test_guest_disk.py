@@ -8,8 +8,9 @@ faults on its second pass, one that does not fit keeps faulting, and the
 host sees those faults in the balloon's major_fault; the swap disk turns
 on and off.
 
-Page-cache checks run in aos_vm3 (512 MiB, so the 1280 MiB file does not
-fit); balloon stats are read after one more stats period (1 s).
+Page-cache checks run in aos_vm3, set back to 512 MiB first (so the
+1280 MiB file does not fit) and left with its cache dropped; balloon stats
+are read after one more stats period (1 s).
 """
 import os
 import sys
@@ -43,7 +44,7 @@ def wait_done(g, prog, timeout):
     return True
 
 
-tap = Tap(10)
+tap = Tap(9)
 gs = guestctl.GuestSet(uri=os.environ.get("AOS_URI", guestctl.URI))
 try:
     names = [g.name for g in gs]
@@ -82,6 +83,11 @@ try:
 
     g = gs[VM]
     g.drop_caches()
+    g.dom.setMemoryFlags(512 * MIB, guestctl.libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    try:
+        g.wait_balloon(512 * MIB, timeout=60)
+    except guestctl.GuestError as e:
+        tap.bail(str(e))
     before = stats_after(g)
     t0 = time.monotonic()
     g.stream(passes=1)
@@ -151,5 +157,9 @@ finally:
             g.stop()
         except guestctl.GuestError:
             pass
+    try:
+        gs[VM].drop_caches()
+    except (guestctl.GuestError, KeyError):
+        pass
     gs.close()
 tap.done()
