@@ -8,8 +8,8 @@
 #   virtio_pci, which finds the devices);
 # - mounts the ext4 filesystem on /dev/vda (built by up.sh) on /data, so the
 #   guest has a page cache as real guests do; ext4 is built into Debian's
-#   cloud kernel.  /dev/vdb is a swap area, left off: the scenarios rely on
-#   the OOM killer, and a test that wants swap turns it on;
+#   cloud kernel.  No swap: the scenarios rely on the OOM killer, and a test
+#   that wants swap turns on a swap file there (guestctl.py swap on);
 # - prints "AOS-GUEST-READY <name> <uptime>" on the console (ttyS0), which
 #   up.sh waits for;
 # - serves a non-interactive command loop on ttyS1, the control channel

@@ -66,6 +66,8 @@ GUEST_RE = re.compile(r"^aos_vm[0-9]+$")
 # The data file on every guest's disk (tests/host/up.sh builds it).
 DATA_FILE = "/data/stream.bin"
 SCRATCH_FILE = "/data/scratch.bin"
+SWAP_FILE = "/data/swapfile"
+SWAP_MIB = 256
 WORKLOADS = ("burner", "consumer", "fileio")
 MAX_LINE = 3800  # the guest tty's canonical line limit is 4095 bytes
 
@@ -339,12 +341,18 @@ class Guest:
         self.sh("sync; echo 3 >/proc/sys/vm/drop_caches", timeout=120)
 
     def swap(self, on):
-        """Turn the swap disk (/dev/vdb, made by up.sh) on or off.  Off by
-        default: the scenarios rely on the OOM killer."""
+        """Turn swap on (a SWAP_MIB file on /data, written the first time:
+        swapon refuses a file with holes) or off.  Off by default: the
+        scenarios rely on the OOM killer."""
+        f = SWAP_FILE
         if on:
-            self.sh("grep -q '^/dev/vdb ' /proc/swaps || swapon /dev/vdb")
+            self.sh(f"grep -q '^{f} ' /proc/swaps && exit 0; "
+                    f"if [ ! -s {f} ]; then dd if=/dev/zero of={f}.new bs=1M "
+                    f"count={SWAP_MIB} 2>/dev/null && chmod 600 {f}.new && "
+                    f"mkswap {f}.new >/dev/null && mv {f}.new {f} || exit 1; "
+                    f"fi; swapon {f}", timeout=300)
         else:
-            self.sh("! grep -q '^/dev/vdb ' /proc/swaps || swapoff /dev/vdb",
+            self.sh(f"! grep -q '^{f} ' /proc/swaps || swapoff {f}",
                     timeout=300)
 
     def expected_clocksource(self):
@@ -606,7 +614,7 @@ commands:
                       stream, refault, writer)
   meminfo [KEY...]    print /proc/meminfo (KiB), or only these fields
   vmstat [KEY...]     print /proc/vmstat, or only these counters
-  swap on|off         turn the guest's swap disk (/dev/vdb) on or off
+  swap on|off         turn swap (a 256 MiB file on /data) on or off
   dropcaches          sync and drop the guest's clean page cache
   check               clocksource as on the kernel command line, 1 ns
                       timers, ext4 /data with the data file; exit 1 if not

@@ -35,10 +35,15 @@
 #      on every guest (see CLOCKSOURCE below).  Serial 0 (kernel console) is
 #      logged to tests/host/state/<name>.console.log; serial 1 is the control
 #      channel, a UNIX socket tests/host/state/<name>.ctl (guestctl.py).
-#      Disks: vda, a qcow2 overlay of the image above (the guest mounts it
-#      on /data), and vdb, 256 MiB of swap, off until a test turns it on
-#      (guestctl.py swap on).  Both are made afresh whenever up.sh starts
-#      the guest, so every boot from up.sh sees the same disk.
+#      Disk: vda, a qcow2 overlay of the image above, made afresh whenever
+#      up.sh starts the guest (so every boot from up.sh sees the same disk)
+#      and served by the guest's own qemu-nbd on a UNIX socket
+#      tests/host/state/<name>.nbd.  The guest mounts it on /data; swap is a
+#      file there that guestctl.py swap on makes, off by default.  A network
+#      disk, not a file: libvirt refuses to live-migrate a guest whose disk
+#      is a file on a local filesystem ("Migration without shared storage
+#      is unsafe"), and the migration tests move these guests to a second
+#      libvirtd on this machine, which reaches the same socket.
 #   5. waits for "AOS-GUEST-READY" on each new guest's console, checks the
 #      control channel, waits for the balloon to reach 512 MiB, and checks
 #      that the guest runs the clocksource it was given with high-resolution
@@ -62,7 +67,6 @@ MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
 DATA_MIB=${AOS_DATA_MIB:-1280}
 # The filesystem leaves room beside the data file for the writer's files.
 DISK_MIB=$((DATA_MIB + 768))
-SWAP_MIB=256
 # Every guest must keep time the same way: guests booted together from one
 # image came up some on tsc and some on refined-jiffies, whose 4 ms timer
 # turns the burner's 400 us sleeps into 4 ms ones (measured: burner 3000
@@ -92,9 +96,9 @@ case "$DATA_MIB" in
     '' | *[!0-9]*) die "AOS_DATA_MIB must be a positive integer, not '$DATA_MIB'" ;;
 esac
 [ "$DATA_MIB" -ge 1 ] || die "AOS_DATA_MIB must be at least 1"
-for tool in mkfs.ext4 qemu-img mkswap; do
+for tool in mkfs.ext4 qemu-img qemu-nbd; do
     command -v "$tool" >/dev/null 2>&1 ||
-        die "$tool is missing (tests/host/deps.sh installs e2fsprogs, qemu-utils, util-linux)"
+        die "$tool is missing (tests/host/deps.sh installs e2fsprogs and qemu-utils)"
 done
 [ "$(id -u)" -eq 0 ] || die "must run as root (it starts libvirtd and guests)"
 mkdir -p "$STATE"
@@ -275,20 +279,42 @@ if [ ! -s "$BASE" ]; then
     echo "up: built $BASE ($DISK_MIB MiB ext4, stream.bin $DATA_MIB MiB, $(elapsed "$t0") s)"
 fi
 
-# A guest's own disks, made afresh when up.sh starts it: a copy-on-write
-# overlay of the image (what the guest writes stays in the overlay) and a
-# swap area.  Sparse: they cost nothing until written.
-make_guest_disks() { # name
-    rm -f "$STATE/$1.disk.qcow2" "$STATE/$1.swap.img"
+# A guest's disk server: its qemu-nbd, found by pid file and process name.
+nbd_runs() { # name
+    pid=$(cat "$STATE/$1.nbd.pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-nbd ]
+}
+
+stop_nbd() { # name
+    if nbd_runs "$1"; then
+        pid=$(cat "$STATE/$1.nbd.pid")
+        kill "$pid"
+        i=0
+        while [ -d "/proc/$pid" ] && [ "$i" -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+    fi
+    rm -f "$STATE/$1.nbd.pid" "$STATE/$1.nbd"
+}
+
+# A guest's own disk, made afresh when up.sh starts it: a copy-on-write
+# overlay of the image (what the guest writes stays in the overlay; sparse,
+# it costs nothing until written), served over NBD.  Two clients: during a
+# live migration the destination connects before the source lets go.
+# cache=unsafe: the overlay is scratch, so the host need not flush it when
+# the guest does.
+make_guest_disk() { # name
+    stop_nbd "$1"
+    rm -f "$STATE/$1.disk.qcow2"
     qemu-img create -q -f qcow2 -b "$BASE" -F raw "$STATE/$1.disk.qcow2" ||
         die "qemu-img could not create $STATE/$1.disk.qcow2"
-    truncate -s "${SWAP_MIB}M" "$STATE/$1.swap.img"
-    # mkswap warns about holes and permissions, which matter for a host
-    # swap file, not for a guest's disk.
-    if ! out=$(mkswap -L aosswap "$STATE/$1.swap.img" 2>&1); then
-        echo "$out" >&2
-        die "mkswap failed on $STATE/$1.swap.img"
-    fi
+    # Inherited descriptors are closed, as for libvirtd: the server must not
+    # keep a caller's lock (flock /tmp/aos-testhost.lock).
+    qemu-nbd --fork --persistent --shared=2 --format=qcow2 --cache=unsafe \
+        --socket="$STATE/$1.nbd" --pid-file="$STATE/$1.nbd.pid" \
+        "$STATE/$1.disk.qcow2" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- ||
+        die "qemu-nbd could not serve $STATE/$1.disk.qcow2"
 }
 
 # ---------------------------------------------------------------- guests
@@ -315,17 +341,12 @@ domain_xml() { # name
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <controller type='usb' model='none'/>
-    <!-- cache='unsafe': the images are scratch, made afresh at every start
-         from up.sh, so the host need not flush them when the guest does. -->
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' cache='unsafe'/>
-      <source file='$STATE/$1.disk.qcow2'/>
+    <disk type='network' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source protocol='nbd'>
+        <host transport='unix' socket='$STATE/$1.nbd'/>
+      </source>
       <target dev='vda' bus='virtio'/>
-    </disk>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw' cache='unsafe'/>
-      <source file='$STATE/$1.swap.img'/>
-      <target dev='vdb' bus='virtio'/>
     </disk>
     <serial type='file'>
       <source path='$STATE/$1.console.log'/>
@@ -360,12 +381,17 @@ for i in $(seq 1 "$N"); do
             virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
             virsh -c "$URI" undefine "$name" >/dev/null
         elif dom_running "$name"; then
-            if grep -q 'AOS-GUEST-READY' "$STATE/$name.console.log" 2>/dev/null; then
+            if ! nbd_runs "$name"; then
+                # Its disk is gone from under it: boot it on a new one.
+                echo "up: $name runs without its disk server; starting it again"
+                virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
+            elif grep -q 'AOS-GUEST-READY' "$STATE/$name.console.log" 2>/dev/null; then
                 continue
+            else
+                # Running, but it never said it was ready: boot it again.
+                echo "up: $name runs but never booted; starting it again"
+                virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
             fi
-            # Running, but it never said it was ready: boot it again.
-            echo "up: $name runs but never booted; starting it again"
-            virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
         fi
     fi
     if ! dom_exists "$name"; then
@@ -374,7 +400,7 @@ for i in $(seq 1 "$N"); do
         virsh -c "$URI" define "$xml" >/dev/null
     fi
     rm -f "$STATE/$name.ctl"
-    make_guest_disks "$name"
+    make_guest_disk "$name"
     : >"$STATE/$name.console.log"
     echo "booting $name ..."
     # Started in parallel: each `virsh start` takes about a second.
@@ -410,15 +436,18 @@ if [ "$SHARES" != 0 ]; then
     fi
 fi
 
-# Disk images of older specifications, once no running guest reads them
-# (a running guest's XML names its overlay's backing file).
+# Disk images of older specifications, once no served overlay is backed
+# by them (guests beyond N may still run on one).
 for old in "$GUEST_BUILD"/disk-*.img; do
     if [ "$old" = "$BASE" ] || [ ! -e "$old" ]; then
         continue
     fi
     in_use=0
-    for d in $(virsh -c "$URI" list --name | grep -E '^aos_vm[0-9]+$' || true); do
-        if virsh -c "$URI" dumpxml "$d" 2>/dev/null | grep -qF "$old"; then
+    for ov in "$STATE"/aos_vm*.disk.qcow2; do
+        [ -e "$ov" ] || continue
+        g=$(basename "$ov" .disk.qcow2)
+        # -U: the overlay is open (and locked) by its qemu-nbd.
+        if nbd_runs "$g" && qemu-img info -U "$ov" 2>/dev/null | grep -qF "$old"; then
             in_use=1
         fi
     done

@@ -5,8 +5,8 @@ ext4 on /dev/vda with the data file; reading the file fills the page cache
 as a real guest's would (the balloon's disk_caches rise, unused falls,
 usable stays high); an mmap working set that fits is read without major
 faults on its second pass, one that does not fit keeps faulting, and the
-host sees those faults in the balloon's major_fault; the swap disk turns
-on and off.
+host sees those faults in the balloon's major_fault; swap (a file on
+/data) turns on and off.
 
 Page-cache checks run in aos_vm3, set back to 512 MiB first (so the
 1280 MiB file does not fit) and left with its cache dropped; balloon stats
@@ -150,7 +150,7 @@ try:
     g.swap(False)
     off = g.meminfo().get("SwapTotal", 0)
     tap.ok(on >= 200 * MIB and off == 0,
-           f"the swap disk turns on ({on // MIB} MiB) and off ({off} KiB)")
+           f"swap turns on ({on // MIB} MiB) and off ({off} KiB)")
 finally:
     for g in gs:
         try:

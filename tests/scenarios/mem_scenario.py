@@ -22,7 +22,7 @@ A scenario's workloads (each with "at", the tick it starts on, and
   "setup": [...]   workloads as above without "at", each with a finite
                    "passes" (or a consumer "limit"), run to their end before
                    the daemon starts
-  "swap": subset   guests whose swap disk is on for the run
+  "swap": subset   guests whose swap (a file on /data) is on for the run
   "needy": [subsets]  guests with real need (default: the ones running
                    consume or refault); starvation is judged on them
 
