@@ -141,8 +141,8 @@ static int fill_cache(const char *path, double mb)
         return -1;
     }
     while (done < want) {
-        size_t n = want - done < sizeof(buf) ? (size_t)(want - done)
-                                             : sizeof(buf);
+        size_t n =
+            want - done < sizeof(buf) ? (size_t)(want - done) : sizeof(buf);
         ssize_t got = read(fd, buf, n);
 
         if (got < 0 && errno == EINTR)

@@ -35,10 +35,13 @@
  *   --block KB    read/write size (default 1024)
  *   --report S    a progress line at most every S seconds (default 5)
  *
- * Output, one line each, flushed at once ("now" is since the last line):
- *   fileio: read start file=/data/stream.bin offset=0 MB length=1280 MB rate=0 MB/s
+ * Output, one line each, flushed at once ("now" is since the last line;
+ * shown here folded):
+ *   fileio: read start file=/data/stream.bin offset=0 MB length=1280 MB
+ *       rate=0 MB/s
  *   fileio: 512 MB at 5.0 s, 102.4 MB/s now, 102.4 MB/s mean, majflt 0
- *   fileio: pass 1 done at 12.5 s, 1280 MB in 12.5 s (102.4 MB/s), majflt 0 in pass, 0 total
+ *   fileio: pass 1 done at 12.5 s, 1280 MB in 12.5 s (102.4 MB/s),
+ *       majflt 0 in pass, 0 total
  *   fileio: done, 2560 MB in 25.0 s (102.4 MB/s), majflt 0
  *
  * majflt is the process's own major fault count (getrusage).
@@ -114,14 +117,15 @@ static long majflt(void)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: fileio read FILE [--rate MBPS] [--offset MB] [--length MB]\n"
-            "                        [--passes N] [--block KB] [--report S]\n"
-            "       fileio write FILE --size MB [--rate MBPS] [--passes N]\n"
-            "                         [--fsync] [--block KB] [--report S]\n"
-            "       fileio mmap FILE [--rate MBPS] [--offset MB] [--length MB]\n"
-            "                        [--passes N] [--random] [--seed N]\n"
-            "                        [--report S]\n");
+    fprintf(
+        stderr,
+        "usage: fileio read FILE [--rate MBPS] [--offset MB] [--length MB]\n"
+        "                        [--passes N] [--block KB] [--report S]\n"
+        "       fileio write FILE --size MB [--rate MBPS] [--passes N]\n"
+        "                         [--fsync] [--block KB] [--report S]\n"
+        "       fileio mmap FILE [--rate MBPS] [--offset MB] [--length MB]\n"
+        "                        [--passes N] [--random] [--seed N]\n"
+        "                        [--report S]\n");
     exit(2);
 }
 
@@ -230,8 +234,7 @@ static void pass_done(struct progress *p, long pass, double pass_bytes,
 
 /* The range [offset, offset + length) of a file of `size` bytes, in bytes;
  * exits 2 when it is empty or outside the file. */
-static void file_range(const struct opts *o, off_t size, off_t *off,
-                       off_t *len)
+static void file_range(const struct opts *o, off_t size, off_t *off, off_t *len)
 {
     double want_off = o->offset * MB;
     double want_len = o->length > 0 ? o->length * MB : (double)size - want_off;
@@ -272,8 +275,8 @@ static int do_read(const struct opts *o, struct progress *p)
         off_t done = 0;
 
         while (done < len) {
-            size_t want = (size_t)(len - done) < block ? (size_t)(len - done)
-                                                       : block;
+            size_t want =
+                (size_t)(len - done) < block ? (size_t)(len - done) : block;
             ssize_t n;
 
             pace(o, p);
@@ -319,8 +322,8 @@ static int do_write(const struct opts *o, struct progress *p)
         x ^= x << 5;
         buf[i] = (unsigned char)x;
     }
-    printf("fileio: write start file=%s size=%.0f MB rate=%g MB/s%s\n",
-           o->file, (double)len / MB, o->rate, o->fsync_each ? " fsync" : "");
+    printf("fileio: write start file=%s size=%.0f MB rate=%g MB/s%s\n", o->file,
+           (double)len / MB, o->rate, o->fsync_each ? " fsync" : "");
     p->start = p->last_t = now_s();
     p->pass_start_flt = majflt();
     for (pass = 1; o->passes == 0 || pass <= (long)o->passes; pass++) {
@@ -328,8 +331,8 @@ static int do_write(const struct opts *o, struct progress *p)
         off_t done = 0;
 
         while (done < len) {
-            size_t want = (size_t)(len - done) < block ? (size_t)(len - done)
-                                                       : block;
+            size_t want =
+                (size_t)(len - done) < block ? (size_t)(len - done) : block;
             ssize_t n;
 
             pace(o, p);
@@ -340,7 +343,8 @@ static int do_write(const struct opts *o, struct progress *p)
                 continue;
             if (n <= 0) {
                 fprintf(stderr, "fileio: write %s at %lld: %s\n", o->file,
-                        (long long)done, n == 0 ? "no progress" : strerror(errno));
+                        (long long)done,
+                        n == 0 ? "no progress" : strerror(errno));
                 return 1;
             }
             done += n;
