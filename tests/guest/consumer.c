@@ -2,7 +2,8 @@
  * consumer: the course's memory load, paced by the wall clock.
  *
  *   consumer [--rate MBPS] [--limit MB] [--hold SECONDS] [--step MB]
- *            [--report MB] [--stay]
+ *            [--report MB] [--stay] [--min-free MB | --min-room MB]
+ *            [--file PATH --file-mb MB]
  *
  * Grows its memory STEP MB at a time (default 1), writing to every page of
  * each new block so that the guest really backs it.  Growth is paced by the
@@ -32,19 +33,38 @@
  *                   guests, sized for their 2 GB at boot).  MemFree, not
  *                   MemAvailable: a ballooned-down guest keeps the reserves
  *                   of its boot size, so MemAvailable reads tens of MB
- *                   lower long before it is short
+ *                   lower long before it is short.  Wrong in a guest
+ *                   whose page cache holds most of its memory: MemFree is
+ *                   then low although the kernel would give the cache up
+ *                   for the consumer
+ *   --min-room MB   as --min-free, but counts the page cache the kernel can
+ *                   reclaim as room: MemFree + Active(file) + Inactive(file)
+ *                   - Dirty - Writeback.  The OOM killer fires only once
+ *                   that file cache is gone and free memory is at the min
+ *                   watermark, so this is the same line as --min-free's,
+ *                   right with or without cache.  Not MemAvailable: besides
+ *                   the boot-size reserves above, it also holds back part of
+ *                   the cache (the low watermark); measured on these guests
+ *                   at 512 MiB, MemAvailable read 69 MiB under free + file
+ *                   cache without cache and 122 MiB under it with 330 MiB of
+ *                   cache, so it would stop a consumer that far early
+ *   --file PATH     a mixed consumer: first read the first --file-mb MB of
+ *   --file-mb MB    PATH into the page cache (read once, never again), then
+ *                   grow anonymous memory as above, against that cache
  *
  * Output, one line each, flushed at once:
+ *   consumer: cached 300 MB of /data/stream.bin in 1.2 s        (--file)
  *   consumer: start rate=25 MB/s limit=512 MB hold=10 s
  *   consumer: 64 MB at 2.6 s
  *   consumer: reached 512 MB at 20.5 s (limit)      or (allocation failed)
  *   consumer: holding 512 MB for 10 s
  *   consumer: freed 512 MB at 30.5 s
  *
- * Exit status: 0 done, 2 bad usage.  Built static: it runs in the guests'
- * busybox initramfs.
+ * Exit status: 0 done, 1 --file unreadable, 2 bad usage.  Built static: it
+ * runs in the guests' busybox initramfs.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,21 +92,69 @@ static void sleep_until(double t)
         ;
 }
 
-/* MemFree from /proc/meminfo in MB, or -1 when unreadable. */
-static double mem_free_mb(void)
+/* MemFree from /proc/meminfo in MB, or -1 when unreadable; with
+ * with_cache, plus the file cache the kernel can reclaim (see --min-room). */
+static double mem_room_mb(int with_cache)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     char line[128];
-    double kb = -1;
+    double free_kb = -1;
+    double active = 0;
+    double inactive = 0;
+    double dirty = 0;
+    double writeback = 0;
+    double room;
 
     if (f == NULL)
         return -1;
     while (fgets(line, sizeof(line), f) != NULL) {
-        if (sscanf(line, "MemFree: %lf kB", &kb) == 1)
-            break;
+        if (sscanf(line, "MemFree: %lf kB", &free_kb) == 1)
+            continue;
+        if (sscanf(line, "Active(file): %lf kB", &active) == 1)
+            continue;
+        if (sscanf(line, "Inactive(file): %lf kB", &inactive) == 1)
+            continue;
+        if (sscanf(line, "Dirty: %lf kB", &dirty) == 1)
+            continue;
+        sscanf(line, "Writeback: %lf kB", &writeback);
     }
     fclose(f);
-    return kb < 0 ? -1 : kb / 1024.0;
+    if (free_kb < 0)
+        return -1;
+    room = free_kb;
+    if (with_cache && active + inactive > dirty + writeback)
+        room += active + inactive - dirty - writeback;
+    return room / 1024.0;
+}
+
+/* Reads the first mb MB of path, so that they sit in the page cache. */
+static int fill_cache(const char *path, double mb)
+{
+    static char buf[1 << 20];
+    double want = mb * MB;
+    double done = 0;
+    double t0 = now_s();
+    int fd = open(path, O_RDONLY);
+
+    if (fd < 0) {
+        fprintf(stderr, "consumer: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (done < want) {
+        size_t n =
+            want - done < sizeof(buf) ? (size_t)(want - done) : sizeof(buf);
+        ssize_t got = read(fd, buf, n);
+
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        done += (double)got;
+    }
+    close(fd);
+    printf("consumer: cached %.0f MB of %s in %.1f s\n", done / MB, path,
+           now_s() - t0);
+    return 0;
 }
 
 /* vm.min_free_kbytes in MB: the OOM killer's line; 0 when unreadable. */
@@ -108,7 +176,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: consumer [--rate MBPS] [--limit MB] [--hold SECONDS]\n"
             "                [--step MB] [--report MB] [--stay]\n"
-            "                [--min-free MB]\n");
+            "                [--min-free MB | --min-room MB]\n"
+            "                [--file PATH --file-mb MB]\n");
     exit(2);
 }
 
@@ -134,6 +203,9 @@ int main(int argc, char **argv)
     double report = 32.0;
     int stay = 0;
     double min_free = 0.0;
+    double min_room = 0.0;
+    const char *file = NULL;
+    double file_mb = 0.0;
     size_t block;
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     char **blocks = NULL;
@@ -166,6 +238,17 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--min-free") == 0) {
             min_free = parse_num(v);
             i++;
+        } else if (strcmp(a, "--min-room") == 0) {
+            min_room = parse_num(v);
+            i++;
+        } else if (strcmp(a, "--file") == 0) {
+            if (v == NULL)
+                usage();
+            file = v;
+            i++;
+        } else if (strcmp(a, "--file-mb") == 0) {
+            file_mb = parse_num(v);
+            i++;
         } else if (strcmp(a, "--stay") == 0) {
             stay = 1;
         } else {
@@ -173,12 +256,18 @@ int main(int argc, char **argv)
         }
     }
     if (rate < 0 || limit < 0 || step <= 0 || report <= 0 || min_free < 0 ||
-        (hold < 0 && hold != -1))
+        min_room < 0 || (min_free > 0 && min_room > 0) || file_mb < 0 ||
+        (file != NULL) != (file_mb > 0) || (hold < 0 && hold != -1))
         usage();
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (file != NULL && fill_cache(file, file_mb) != 0)
+        return 1;
     if (min_free > 0)
         min_free += min_free_mb();
+    /* One line for both rules: only one of them is ever set. */
+    if (min_room > 0)
+        min_free = min_room + min_free_mb();
     block = (size_t)(step * MB);
     block = (block + page - 1) / page * page;
     printf("consumer: start rate=%g MB/s limit=%g MB hold=%g s\n", rate, limit,
@@ -196,7 +285,7 @@ int main(int argc, char **argv)
         if (rate > 0)
             sleep_until(start + (have + (double)block / MB) / rate);
         if (min_free > 0) {
-            double avail = mem_free_mb();
+            double avail = mem_room_mb(min_room > 0);
             if (avail >= 0 && avail < min_free + (double)block / MB) {
                 why = "low memory";
                 break;

@@ -4,7 +4,12 @@
 #
 # - mounts proc, sys, dev;
 # - loads the virtio modules in the order that works (virtio_ring first:
-#   loading virtio first fails with unknown symbols);
+#   loading virtio first fails with unknown symbols; virtio_blk after
+#   virtio_pci, which finds the devices);
+# - mounts the ext4 filesystem on /dev/vda (built by up.sh) on /data, so the
+#   guest has a page cache as real guests do; ext4 is built into Debian's
+#   cloud kernel.  No swap: the scenarios rely on the OOM killer, and a test
+#   that wants swap turns on a swap file there (guestctl.py swap on);
 # - prints "AOS-GUEST-READY <name> <uptime>" on the console (ttyS0), which
 #   up.sh waits for;
 # - serves a non-interactive command loop on ttyS1, the control channel
@@ -34,9 +39,23 @@ done
 hostname "$name"
 
 for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev \
-         virtio_pci virtio_balloon; do
+         virtio_pci virtio_balloon virtio_blk; do
     insmod "/lib/modules/$m.ko" || echo "aos-init: insmod $m failed"
 done
+
+# The disk's device node appears once the driver has probed it; that is
+# usually done when insmod returns, but not promised.
+mkdir -p /data
+i=0
+while [ ! -b /dev/vda ] && [ "$i" -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+if mount -t ext4 /dev/vda /data; then
+    echo "aos-init: /dev/vda mounted on /data"
+else
+    echo "aos-init: could not mount /dev/vda on /data"
+fi
 
 echo "AOS-GUEST-READY $name $(cut -d' ' -f1 /proc/uptime)"
 

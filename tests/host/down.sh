@@ -1,7 +1,9 @@
 #!/bin/sh
 # Tears the test host down again.
 #
-#   tests/host/down.sh          destroy and undefine every aos_vm* guest
+#   tests/host/down.sh          destroy and undefine every aos_vm* guest, stop
+#                               their disk servers (qemu-nbd) and delete
+#                               their disk overlays
 #   tests/host/down.sh --all    also stop the libvirtd and virtlogd that
 #                               tests/host/up.sh started (never ones it found
 #                               running)
@@ -31,6 +33,23 @@ if virsh -c "$URI" version >/dev/null 2>&1; then
     done
 fi
 rm -f "$STATE"/aos_vm*.ctl
+
+# Each guest's qemu-nbd, by its pid file, only if that pid is a qemu-nbd.
+for pidfile in "$STATE"/aos_vm*.nbd.pid; do
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-nbd ]; then
+        kill "$pid"
+        i=0
+        while [ -d "/proc/$pid" ] && [ "$i" -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        echo "down: $(basename "$pidfile" .nbd.pid)'s disk server stopped"
+    fi
+    rm -f "$pidfile"
+done
+rm -f "$STATE"/aos_vm*.nbd "$STATE"/aos_vm*.disk.qcow2
 
 stop_daemon() { # name: stop it if its pid file names a live process of that name
     pidfile=/var/run/$1.pid

@@ -21,7 +21,10 @@ As a module (scenario runners):
         off = vm.console_size()
         vm.consume(rate=25, limit=600) # start the consumer in the background
         lines = vm.wait_oom(off, timeout=60)
-        vm.stop()                      # stop burner and consumer
+        vm.stream(rate=50)             # stream /data/stream.bin (fileio read)
+        vm.refault(length=768)         # mmap working set (fileio mmap)
+        vm.meminfo()["MemAvailable"]   # KiB; vm.vmstat()["pgmajfault"]
+        vm.stop()                      # stop every workload
         vm.restart()                   # fresh boot, channel reconnected
 
 As a command (humans):
@@ -33,7 +36,13 @@ As a command (humans):
     tests/host/guestctl.py aos_vm1 console [OFFSET]
     tests/host/guestctl.py aos_vm1 oom [OFFSET]     exit 0 if OOM lines found
     tests/host/guestctl.py aos_vm1 stats | ping | restart | log burner|consumer
+    tests/host/guestctl.py aos_vm1 stream --rate 50 --passes 1
+    tests/host/guestctl.py aos_vm1 refault --length 768 --rate 50
+    tests/host/guestctl.py aos_vm1 write --size 256 --rate 20 --fsync
+    tests/host/guestctl.py aos_vm1 meminfo MemFree Cached | vmstat pgmajfault
+    tests/host/guestctl.py aos_vm1 swap on|off | dropcaches
     tests/host/guestctl.py all ping                 every aos_vm* guest
+    tests/host/guestctl.py all check                clocksource, timers, /data
 
 A CLI call connects for the duration of the call only; it cannot reach a
 guest whose channel another program is holding (it says so after a timeout).
@@ -54,6 +63,12 @@ READY_MARK = "AOS-GUEST-READY"
 OOM_RE = re.compile(r"Out of memory|oom-kill|invoked oom-killer")
 OOM_KILLED_RE = re.compile(r"Out of memory: Kill|Killed process")
 GUEST_RE = re.compile(r"^aos_vm[0-9]+$")
+# The data file on every guest's disk (tests/host/up.sh builds it).
+DATA_FILE = "/data/stream.bin"
+SCRATCH_FILE = "/data/scratch.bin"
+SWAP_FILE = "/data/swapfile"
+SWAP_MIB = 256
+WORKLOADS = ("burner", "consumer", "fileio")
 MAX_LINE = 3800  # the guest tty's canonical line limit is 4095 bytes
 
 
@@ -265,9 +280,137 @@ class Guest:
     def stop_consume(self):
         self.run("killall -q consumer")
 
+    def stream(self, path=DATA_FILE, rate=None, offset=None, length=None,
+               passes=None, tag="stream"):
+        """Start the streaming reader (fileio read): reads the range over and
+        over, paced at `rate` MB/s (None: as fast as it goes)."""
+        return self._fileio(tag, ["read", path], rate=rate, offset=offset,
+                            length=length, passes=passes)
+
+    def write_file(self, path=SCRATCH_FILE, size=256, rate=None, passes=None,
+                   fsync=False, tag="writer"):
+        """Start the writer (fileio write): rewrites `size` MB of `path`."""
+        return self._fileio(tag, ["write", path], size=size, rate=rate,
+                            passes=passes, flags=["--fsync"] if fsync else [])
+
+    def refault(self, path=DATA_FILE, length=None, offset=None, rate=None,
+                passes=None, random=False, tag="refault"):
+        """Start the working-set reader (fileio mmap): touches every page of
+        the mapped range pass after pass; misses show as major faults."""
+        return self._fileio(tag, ["mmap", path], length=length, offset=offset,
+                            rate=rate, passes=passes,
+                            flags=["--random"] if random else [])
+
+    def _fileio(self, tag, head, flags=(), **opts):
+        args = ["fileio"] + head
+        for k, v in opts.items():
+            if v is not None:
+                args += [f"--{k}", str(v)]
+        args += list(flags)
+        self.run(f"rm -f /tmp/{tag}.log")
+        return self.spawn(tag, " ".join(shlex.quote(a) for a in args))
+
     def stop(self):
-        """Stop every workload (burners and consumers)."""
-        self.run("killall -q burner; killall -q consumer; true")
+        """Stop every workload (burners, consumers, file workloads)."""
+        self.run("; ".join(f"killall -q {w}" for w in WORKLOADS) + "; true")
+
+    # ------------------------------------------------------------ kernel
+    def _kv(self, path):
+        out = self.sh(f"cat {path}", timeout=20)
+        vals = {}
+        for line in out.splitlines():
+            parts = line.replace(":", " ").split()
+            if len(parts) >= 2:
+                try:
+                    vals[parts[0]] = int(parts[1])
+                except ValueError:
+                    pass
+        return vals
+
+    def meminfo(self):
+        """/proc/meminfo of the guest: {field: KiB} (HugePages_* are counts)."""
+        return self._kv("/proc/meminfo")
+
+    def vmstat(self):
+        """/proc/vmstat of the guest: {counter: value}, e.g. pgmajfault,
+        pswpin, workingset_refault_file."""
+        return self._kv("/proc/vmstat")
+
+    def drop_caches(self):
+        """Write back dirty pages and drop the clean page cache."""
+        self.sh("sync; echo 3 >/proc/sys/vm/drop_caches", timeout=120)
+
+    def swap(self, on):
+        """Turn swap on (a SWAP_MIB file on /data, written the first time:
+        swapon refuses a file with holes) or off.  Off by default: the
+        scenarios rely on the OOM killer."""
+        f = SWAP_FILE
+        if on:
+            self.sh(f"grep -q '^{f} ' /proc/swaps && exit 0; "
+                    f"if [ ! -s {f} ]; then dd if=/dev/zero of={f}.new bs=1M "
+                    f"count={SWAP_MIB} 2>/dev/null && chmod 600 {f}.new && "
+                    f"mkswap {f}.new >/dev/null && mv {f}.new {f} || exit 1; "
+                    f"fi; swapon {f}", timeout=300)
+        else:
+            self.sh(f"! grep -q '^{f} ' /proc/swaps || swapoff {f}",
+                    timeout=300)
+
+    def expected_clocksource(self):
+        """The clocksource= of the guest's kernel command line, or None."""
+        root = ET.fromstring(self.dom.XMLDesc(0))
+        cmdline = root.findtext("./os/cmdline") or ""
+        for tok in cmdline.split():
+            if tok.startswith("clocksource="):
+                return tok.split("=", 1)[1]
+        return None
+
+    def health(self):
+        """What the guest itself says about its clock and its disk:
+        {clocksource, resolution_ns, data_dev, data_fs, data_bytes}."""
+        out = self.sh(
+            "echo cs $(cat /sys/devices/system/clocksource/clocksource0/"
+            "current_clocksource); "
+            "echo res $(grep -m1 resolution /proc/timer_list | tr -dc 0-9); "
+            "echo mnt $(awk '$2 == \"/data\" { print $1, $3 }' /proc/mounts); "
+            f"echo data $(stat -c %s {DATA_FILE} 2>/dev/null)", timeout=20)
+        h = {"clocksource": None, "resolution_ns": None, "data_dev": None,
+             "data_fs": None, "data_bytes": None}
+        for line in out.splitlines():
+            parts = line.split()
+            if not parts:
+                continue
+            if parts[0] == "cs" and len(parts) > 1:
+                h["clocksource"] = parts[1]
+            elif parts[0] == "res" and len(parts) > 1:
+                h["resolution_ns"] = int(parts[1])
+            elif parts[0] == "mnt" and len(parts) > 2:
+                h["data_dev"], h["data_fs"] = parts[1], parts[2]
+            elif parts[0] == "data" and len(parts) > 1:
+                h["data_bytes"] = int(parts[1])
+        return h
+
+    def check(self):
+        """Problems with the guest as up.sh means to make it, as sentences
+        naming the guest; [] when there are none."""
+        want = self.expected_clocksource()
+        h = self.health()
+        bad = []
+        if want is None:
+            bad.append(f"{self.name}: its kernel command line names no "
+                       "clocksource (defined by an older up.sh?)")
+        elif h["clocksource"] != want:
+            bad.append(f"{self.name}: clocksource is {h['clocksource']}, "
+                       f"not {want} as its kernel command line asks")
+        if h["resolution_ns"] != 1:
+            bad.append(f"{self.name}: hrtimer resolution is "
+                       f"{h['resolution_ns']} ns, not 1 ns (high-resolution "
+                       "timers are off)")
+        if h["data_dev"] != "/dev/vda" or h["data_fs"] != "ext4":
+            bad.append(f"{self.name}: /data is not ext4 on /dev/vda "
+                       f"({h['data_dev']} {h['data_fs']})")
+        elif not h["data_bytes"]:
+            bad.append(f"{self.name}: {DATA_FILE} is missing or empty")
+        return bad
 
     def running(self, prog):
         """Number of running copies of a workload program in the guest."""
@@ -449,7 +592,8 @@ class GuestSet:
 
 # ---------------------------------------------------------------- CLI
 COMMANDS = ("run", "burn", "stop", "consume", "console", "oom", "stats",
-            "ping", "restart", "log", "settle")
+            "ping", "restart", "log", "settle", "stream", "write", "refault",
+            "meminfo", "vmstat", "swap", "dropcaches", "check")
 
 USAGE = """usage: guestctl.py [--uri URI] VM|all COMMAND [ARGS]
        guestctl.py [--uri URI] COMMAND VM|all [ARGS]
@@ -460,13 +604,27 @@ commands:
   stop                stop burners and consumers
   consume [FLAGS]     start the consumer (default --rate 25), e.g.
                       consume --rate 25 --limit 300 --hold 10
-  log burner|consumer print a workload's log in the guest
+  stream [FILE] [FLAGS]   start the streaming reader (fileio read; default
+                      FILE /data/stream.bin), e.g. stream --rate 50 --passes 1
+  refault [FILE] [FLAGS]  start the mmap working-set reader (fileio mmap),
+                      e.g. refault --length 768 --rate 50 [--random]
+  write [FILE] [FLAGS]    start the writer (fileio write; default FILE
+                      /data/scratch.bin --size 256), e.g. write --rate 20 --fsync
+  log TAG             print a workload's log in the guest (burner, consumer,
+                      stream, refault, writer)
+  meminfo [KEY...]    print /proc/meminfo (KiB), or only these fields
+  vmstat [KEY...]     print /proc/vmstat, or only these counters
+  swap on|off         turn swap (a 256 MiB file on /data) on or off
+  dropcaches          sync and drop the guest's clean page cache
+  check               clocksource as on the kernel command line, 1 ns
+                      timers, ext4 /data with the data file; exit 1 if not
   console [OFFSET]    print the console log from OFFSET bytes
   oom [OFFSET]        print OOM-killer lines since OFFSET; exit 1 if none
   stats               print the balloon stats (KiB)
   ping                check the control channel
   restart             destroy and boot the guest again, wait until ready
-  settle VM...        ping and wait for the 512 MiB balloon (used by up.sh)"""
+  settle VM...        ping, wait for the 512 MiB balloon, then check (used
+                      by up.sh)"""
 
 
 def _cli_one(g, cmd, args):
@@ -494,9 +652,58 @@ def _cli_one(g, cmd, args):
         pid = g.consume(rate=rate, extra=extra)
         print(f"{g.name}: consumer started (pid {pid}); see: log consumer")
         return 0
+    if cmd in ("stream", "refault", "write"):
+        flags = list(args)
+        path = None
+        if flags and not flags[0].startswith("--"):
+            path = flags.pop(0)
+        mode = {"stream": "read", "refault": "mmap", "write": "write"}[cmd]
+        tag = {"stream": "stream", "refault": "refault", "write": "writer"}[cmd]
+        if path is None:
+            path = SCRATCH_FILE if cmd == "write" else DATA_FILE
+        if cmd == "write" and "--size" not in flags:
+            flags += ["--size", "256"]
+        pid = g._fileio(tag, [mode, path], flags=flags)
+        time.sleep(0.5)
+        rc, _ = g.run(f"kill -0 {pid}")
+        log = g.workload_log(tag)
+        if rc != 0 and "done" not in log:
+            sys.stdout.write(log)
+            raise GuestError(f"{g.name}: fileio {mode} exited at once (see above)")
+        print(f"{g.name}: fileio {mode} started (pid {pid}); see: log {tag}")
+        return 0
     if cmd == "log":
         sys.stdout.write(g.workload_log(args[0] if args else "consumer"))
         return 0
+    if cmd in ("meminfo", "vmstat"):
+        vals = g.meminfo() if cmd == "meminfo" else g.vmstat()
+        missing = [k for k in args if k not in vals]
+        if missing:
+            raise GuestError(f"{g.name}: no {', '.join(missing)} in {cmd}")
+        for k in args or vals:
+            print(f"{g.name} {k} {vals[k]}")
+        return 0
+    if cmd == "swap":
+        if args not in (["on"], ["off"]):
+            raise GuestError("swap needs on or off")
+        g.swap(args[0] == "on")
+        print(f"{g.name}: swap {args[0]}")
+        return 0
+    if cmd == "dropcaches":
+        g.drop_caches()
+        print(f"{g.name}: page cache dropped")
+        return 0
+    if cmd == "check":
+        bad = g.check()
+        for b in bad:
+            print(f"guestctl: {b}", file=sys.stderr)
+        if not bad:
+            h = g.health()
+            print(f"{g.name}: clocksource {h['clocksource']}, hrtimer "
+                  f"resolution {h['resolution_ns']} ns, /data {h['data_fs']} "
+                  f"on {h['data_dev']}, {DATA_FILE} "
+                  f"{h['data_bytes'] // (1024 * 1024)} MiB")
+        return 1 if bad else 0
     if cmd == "console":
         sys.stdout.write(g.console_read(int(args[0]) if args else 0))
         return 0
@@ -547,15 +754,22 @@ def main(argv):
             if names == ["all"]:
                 names = guest_names(conn)
             gs = [Guest(n, conn=conn) for n in names]
+            bad = []
             for g in gs:
                 t0 = time.monotonic()
                 g.connect(timeout=60)
                 g.ping()
                 g.wait_balloon(512 * 1024, timeout=60)
-                print(f"{g.name}: control channel answers, balloon at 512 MiB "
+                problems = g.check()
+                h = g.health()
+                print(f"{g.name}: control channel answers, balloon at 512 MiB, "
+                      f"clocksource {h['clocksource']}, /data {h['data_fs']} "
                       f"({time.monotonic() - t0:.1f} s)")
+                bad += problems
                 g.close()
-            return 0
+            for b in bad:
+                print(f"guestctl: {b}", file=sys.stderr)
+            return 1 if bad else 0
         names = guest_names(conn) if target == "all" else [target]
         rc = 0
         for n in names:

@@ -9,11 +9,13 @@
 #   AOS_BOOT_TIMEOUT  seconds to wait for each guest's ready line (default 90)
 #   AOS_MACHINE_CPU_SHARES  CPU weight of libvirt's machine cgroup (default
 #                     10240, 10x a plain process; 0 leaves it alone)
+#   AOS_DATA_MIB      size of the data file on the guests' disk (default 1280)
 #
 # Idempotent: it starts only what is not running, rebuilds the initramfs only
-# when one of its inputs is newer, and leaves a running guest alone when its
-# definition (kernel, initramfs content, vCPUs) is unchanged.  A guest whose
-# definition changed is destroyed and started again.
+# when one of its inputs is newer, builds the disk image only when its
+# specification changed, and leaves a running guest alone when its
+# definition (kernel, initramfs content, disk, vCPUs) is unchanged.  A guest
+# whose definition changed is destroyed and started again.
 #
 # Steps (facts from ../shared/TEST-HOST.md):
 #   1. libvirtd: when `virsh -c qemu:///system version` does not answer,
@@ -23,14 +25,31 @@
 #   2. build/guest/initrd.img: busybox-static, our static workload programs
 #      (build/guest/*, from `make guest`), the virtio modules of the newest
 #      installed cloud kernel, and tests/guest/init.sh as /init.
-#   3. guests: TCG (qemu64), 512 MiB current of 2048 MiB maximum, balloon
-#      stats every second, direct kernel boot.  Serial 0 (kernel console) is
+#   3. build/guest/disk-<spec hash>.img: an ext4 image (mkfs.ext4 -d, no
+#      loop device needed) holding stream.bin, AOS_DATA_MIB MiB of
+#      random bytes, for the page-cache workloads (tests/guest/fileio.c).
+#      Built once per specification (about 15 s); random, not zeros, so that
+#      nothing on the way (ext4, qcow2, the host) can store it as a hole.
+#   4. guests: TCG (qemu64), 512 MiB current of 2048 MiB maximum, balloon
+#      stats every second, direct kernel boot, clocksource=tsc tsc=reliable
+#      on every guest (see CLOCKSOURCE below).  Serial 0 (kernel console) is
 #      logged to tests/host/state/<name>.console.log; serial 1 is the control
 #      channel, a UNIX socket tests/host/state/<name>.ctl (guestctl.py).
-#   4. waits for "AOS-GUEST-READY" on each new guest's console, checks the
-#      control channel, and waits for the balloon to reach 512 MiB.  A guest
-#      that does not boot is reported with the tail of its console; the
-#      script then exits 1.
+#      Disk: vda, a qcow2 overlay of the image above, made afresh whenever
+#      up.sh starts the guest (so every boot from up.sh sees the same disk)
+#      and served by the guest's own qemu-nbd on a UNIX socket
+#      tests/host/state/<name>.nbd.  The guest mounts it on /data; swap is a
+#      file there that guestctl.py swap on makes, off by default.  A network
+#      disk, not a file: libvirt refuses to live-migrate a guest whose disk
+#      is a file on a local filesystem ("Migration without shared storage
+#      is unsafe"), and the migration tests move these guests to a second
+#      libvirtd on this machine, which reaches the same socket.
+#   5. waits for "AOS-GUEST-READY" on each new guest's console, checks the
+#      control channel, waits for the balloon to reach 512 MiB, and checks
+#      that the guest runs the clocksource it was given with high-resolution
+#      timers and has /data mounted (guestctl.py settle).  A guest that does
+#      not boot is reported with the tail of its console; the script then
+#      exits 1.
 set -eu
 
 URI=qemu:///system
@@ -44,7 +63,20 @@ VCPUS=${AOS_VCPUS:-1}
 BOOT_TIMEOUT=${AOS_BOOT_TIMEOUT:-90}
 MAX_MIB=2048
 CUR_MIB=512
-MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_balloon"
+MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_balloon virtio_blk"
+DATA_MIB=${AOS_DATA_MIB:-1280}
+# The filesystem leaves room beside the data file for the writer's files.
+DISK_MIB=$((DATA_MIB + 768))
+# Every guest must keep time the same way: guests booted together from one
+# image came up some on tsc and some on refined-jiffies, whose 4 ms timer
+# turns the burner's 400 us sleeps into 4 ms ones (measured: burner 3000
+# used 2-3 % of a pCPU on jiffies against 17-45 % on tsc).  Under TCG the
+# guest's TSC is the host's TSC, which runs at a constant rate here, and it
+# is read without leaving the vDSO: clock_gettime took 115-195 ns on tsc
+# against 1.6 us on acpi_pm and 2.1 us on hpet.  tsc=reliable turns off the
+# kernel's watchdog on it: the watchdog compares the TSC with the emulated
+# HPET, whose reads stall whenever the host deschedules the vCPU thread.
+CLOCKSOURCE=tsc
 
 die() {
     echo "up: $*" >&2
@@ -60,6 +92,14 @@ esac
 case "$VCPUS" in
     '' | *[!0-9]*) die "AOS_VCPUS must be a positive integer, not '$VCPUS'" ;;
 esac
+case "$DATA_MIB" in
+    '' | *[!0-9]*) die "AOS_DATA_MIB must be a positive integer, not '$DATA_MIB'" ;;
+esac
+[ "$DATA_MIB" -ge 1 ] || die "AOS_DATA_MIB must be at least 1"
+for tool in mkfs.ext4 qemu-img qemu-nbd; do
+    command -v "$tool" >/dev/null 2>&1 ||
+        die "$tool is missing (tests/host/deps.sh installs e2fsprogs and qemu-utils)"
+done
 [ "$(id -u)" -eq 0 ] || die "must run as root (it starts libvirtd and guests)"
 mkdir -p "$STATE"
 
@@ -210,6 +250,73 @@ fi
 # shellcheck disable=SC2086
 INITRD_SUM=$(cat $INPUTS | sha256sum | cut -c1-16)
 
+# ---------------------------------------------------------------- disk image
+# The image is named by its specification: a new specification is a new
+# file, so guests still running on the old one keep a consistent disk until
+# they are redefined below.  Bump the version when the build changes.
+DISK_SPEC="aos-disk v1 ext4 fs=${DISK_MIB}MiB stream.bin=${DATA_MIB}MiB random"
+DISK_SUM=$(echo "$DISK_SPEC" | sha256sum | cut -c1-16)
+BASE=$GUEST_BUILD/disk-$DISK_SUM.img
+if [ ! -s "$BASE" ]; then
+    t0=$(now)
+    mkdir -p "$GUEST_BUILD"
+    src=$(mktemp -d "$GUEST_BUILD/disk-src.XXXXXX")
+    trap 'rm -rf "$src" "$BASE.tmp"' EXIT
+    dd if=/dev/urandom of="$src/stream.bin" bs=1M count="$DATA_MIB" \
+        iflag=fullblock status=none ||
+        die "could not write $DATA_MIB MiB of random data to $src"
+    rm -f "$BASE.tmp"
+    truncate -s "${DISK_MIB}M" "$BASE.tmp"
+    # Inode tables and journal written now, not by the guest's ext4lazyinit
+    # thread in the background of the first scenarios.  -m 0: no blocks
+    # reserved for root, everything here is root.
+    mkfs.ext4 -q -F -L aosdata -m 0 -E lazy_itable_init=0,lazy_journal_init=0 \
+        -d "$src" "$BASE.tmp" ||
+        die "mkfs.ext4 -d could not build $BASE"
+    mv "$BASE.tmp" "$BASE"
+    rm -rf "$src"
+    trap - EXIT
+    echo "up: built $BASE ($DISK_MIB MiB ext4, stream.bin $DATA_MIB MiB, $(elapsed "$t0") s)"
+fi
+
+# A guest's disk server: its qemu-nbd, found by pid file and process name.
+nbd_runs() { # name
+    pid=$(cat "$STATE/$1.nbd.pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = qemu-nbd ]
+}
+
+stop_nbd() { # name
+    if nbd_runs "$1"; then
+        pid=$(cat "$STATE/$1.nbd.pid")
+        kill "$pid"
+        i=0
+        while [ -d "/proc/$pid" ] && [ "$i" -lt 50 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+    fi
+    rm -f "$STATE/$1.nbd.pid" "$STATE/$1.nbd"
+}
+
+# A guest's own disk, made afresh when up.sh starts it: a copy-on-write
+# overlay of the image (what the guest writes stays in the overlay; sparse,
+# it costs nothing until written), served over NBD.  Two clients: during a
+# live migration the destination connects before the source lets go.
+# cache=unsafe: the overlay is scratch, so the host need not flush it when
+# the guest does.
+make_guest_disk() { # name
+    stop_nbd "$1"
+    rm -f "$STATE/$1.disk.qcow2"
+    qemu-img create -q -f qcow2 -b "$BASE" -F raw "$STATE/$1.disk.qcow2" ||
+        die "qemu-img could not create $STATE/$1.disk.qcow2"
+    # Inherited descriptors are closed, as for libvirtd: the server must not
+    # keep a caller's lock (flock /tmp/aos-testhost.lock).
+    qemu-nbd --fork --persistent --shared=2 --format=qcow2 --cache=unsafe \
+        --socket="$STATE/$1.nbd" --pid-file="$STATE/$1.nbd.pid" \
+        "$STATE/$1.disk.qcow2" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- ||
+        die "qemu-nbd could not serve $STATE/$1.disk.qcow2"
+}
+
 # ---------------------------------------------------------------- guests
 domain_xml() { # name
     cat <<EOF
@@ -223,7 +330,7 @@ domain_xml() { # name
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>$KERNEL</kernel>
     <initrd>$INITRD</initrd>
-    <cmdline>console=ttyS0 aos.name=$1 panic=-1 mitigations=off</cmdline>
+    <cmdline>console=ttyS0 aos.name=$1 panic=-1 mitigations=off clocksource=$CLOCKSOURCE tsc=reliable</cmdline>
   </os>
   <features><acpi/><apic/></features>
   <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
@@ -234,6 +341,13 @@ domain_xml() { # name
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     <controller type='usb' model='none'/>
+    <disk type='network' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source protocol='nbd'>
+        <host transport='unix' socket='$STATE/$1.nbd'/>
+      </source>
+      <target dev='vda' bus='virtio'/>
+    </disk>
     <serial type='file'>
       <source path='$STATE/$1.console.log'/>
       <target port='0'/>
@@ -258,7 +372,7 @@ for i in $(seq 1 "$N"); do
     # The description names a hash of everything that defines the guest, so
     # a changed template or initramfs content is seen as a new definition.
     DESC=""
-    want="aos-test $( (domain_xml "$name"; echo "$INITRD_SUM") | sha256sum | cut -c1-16)"
+    want="aos-test $( (domain_xml "$name"; echo "$INITRD_SUM $BASE") | sha256sum | cut -c1-16)"
     DESC=$want
     if dom_exists "$name"; then
         have=$(virsh -c "$URI" desc "$name" 2>/dev/null | head -n 1)
@@ -267,12 +381,17 @@ for i in $(seq 1 "$N"); do
             virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
             virsh -c "$URI" undefine "$name" >/dev/null
         elif dom_running "$name"; then
-            if grep -q 'AOS-GUEST-READY' "$STATE/$name.console.log" 2>/dev/null; then
+            if ! nbd_runs "$name"; then
+                # Its disk is gone from under it: boot it on a new one.
+                echo "up: $name runs without its disk server; starting it again"
+                virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
+            elif grep -q 'AOS-GUEST-READY' "$STATE/$name.console.log" 2>/dev/null; then
                 continue
+            else
+                # Running, but it never said it was ready: boot it again.
+                echo "up: $name runs but never booted; starting it again"
+                virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
             fi
-            # Running, but it never said it was ready: boot it again.
-            echo "up: $name runs but never booted; starting it again"
-            virsh -c "$URI" destroy "$name" >/dev/null 2>&1 || true
         fi
     fi
     if ! dom_exists "$name"; then
@@ -281,6 +400,7 @@ for i in $(seq 1 "$N"); do
         virsh -c "$URI" define "$xml" >/dev/null
     fi
     rm -f "$STATE/$name.ctl"
+    make_guest_disk "$name"
     : >"$STATE/$name.console.log"
     echo "booting $name ..."
     # Started in parallel: each `virsh start` takes about a second.
@@ -315,6 +435,27 @@ if [ "$SHARES" != 0 ]; then
         echo "$w" >/sys/fs/cgroup/machine/cpu.weight
     fi
 fi
+
+# Disk images of older specifications, once no served overlay is backed
+# by them (guests beyond N may still run on one).
+for old in "$GUEST_BUILD"/disk-*.img; do
+    if [ "$old" = "$BASE" ] || [ ! -e "$old" ]; then
+        continue
+    fi
+    in_use=0
+    for ov in "$STATE"/aos_vm*.disk.qcow2; do
+        [ -e "$ov" ] || continue
+        g=$(basename "$ov" .disk.qcow2)
+        # -U: the overlay is open (and locked) by its qemu-nbd.
+        if nbd_runs "$g" && qemu-img info -U "$ov" 2>/dev/null | grep -qF "$old"; then
+            in_use=1
+        fi
+    done
+    if [ "$in_use" -eq 0 ]; then
+        rm -f "$old"
+        echo "up: removed $old (an older disk specification)"
+    fi
+done
 
 if [ -z "$started" ]; then
     echo "up: $N guests already running (aos_vm1..aos_vm$N)"
