@@ -1,11 +1,13 @@
 /* The pure parts of running as a service: the Prometheus text the
  * metrics writer makes (names, escaping, values, grouping), the atomic
- * rewrite of the file, and the watchdog's minimum for an interval. */
+ * rewrite of the file, the watchdog's minimum for an interval, and when
+ * a tick counts as late. */
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "daemon.h"
 #include "metrics.h"
 #include "notify.h"
 
@@ -253,6 +255,35 @@ static void test_watchdog(void)
     }
 }
 
+typedef struct {
+    gint64 prev_us;
+    gint64 start_us;
+    double interval_s;
+    gboolean late;
+} LateCase;
+
+static void test_late(void)
+{
+    const LateCase cases[] = {
+        {0, 5000000, 1, FALSE},       /* the first tick */
+        {1000000, 2000000, 1, FALSE}, /* on time */
+        {1000000, 2500000, 1, FALSE}, /* half an interval: still on time */
+        {1000000, 2500001, 1, TRUE},
+        {1000000, 9000000, 2, TRUE},
+        {1000000, 1000000, 1, FALSE},
+        {2000000, 1000000, 1, FALSE}, /* clock order broken: not late */
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const LateCase *c = &cases[i];
+
+        g_assert_cmpint(
+            daemon_tick_is_late(c->prev_us, c->start_us, c->interval_s), ==,
+            c->late);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -266,5 +297,6 @@ int main(int argc, char **argv)
     g_test_add_func("/metrics/write-file", test_write_file);
     g_test_add_func("/metrics/unwritable", test_unwritable);
     g_test_add_func("/notify/watchdog-min", test_watchdog);
+    g_test_add_func("/daemon/tick-late", test_late);
     return g_test_run();
 }
