@@ -24,6 +24,7 @@ printf '[vcpu]\nsd_threshold=lots\n' >"$tmp/bad-vcpu-value.conf"
 printf '[memory]\npolicy=idle-tax\nhost_reserve_mib=300\n' >"$tmp/memory.conf"
 printf '[daemon]\ninterval=0.2\nuri=test:///default\n' >"$tmp/good.conf"
 printf '[daemon]\ninterval=1\n' >"$tmp/unreadable.conf"
+printf '[daemon]\nmetrics_file=%s/gone/d.prom\n' "$tmp" >"$tmp/metrics-gone.conf"
 chmod 000 "$tmp/unreadable.conf"
 
 # daemon|expected exit|needle on stdout+stderr|arguments...
@@ -44,6 +45,9 @@ both|2|Missing argument for --uri|1 --uri
 both|3|cannot read config|1 --config $tmp/nonexistent.conf
 both|3|malformed.conf|1 --config $tmp/malformed.conf
 both|3|unknown key 'intervall' in [daemon]|1 --config $tmp/unknown-key.conf
+both|3|cannot write metrics file $tmp/gone/d.prom: cannot create a file in directory $tmp/gone|1 --config $tmp/metrics-gone.conf
+both|3|cannot write metrics file $tmp/gone/d.prom|0.1 --once --uri test:///default --metrics-file $tmp/gone/d.prom
+both|3|metrics file $tmp is a directory|1 --metrics-file $tmp
 memory|3|[memory] host_reserve_mib|1 --config $tmp/bad-value.conf
 vcpu|3|unknown group [memory]|1 --config $tmp/bad-value.conf
 vcpu|3|[vcpu] sd_threshold|1 --config $tmp/bad-vcpu-value.conf
