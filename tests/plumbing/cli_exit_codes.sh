@@ -111,6 +111,9 @@ EOF2
 # must not report success.
 signal_cases="TERM INT"
 for sig in $signal_cases; do total=$((total + 2)); done
+# A user libvirtd's socket does not admit (a socket in a directory only
+# root may enter): exit 4, and the message says what the user lacks.
+total=$((total + 2))
 echo "1..$total"
 while IFS='|' read -r who rc needle args; do
     [ -z "$who" ] && continue
@@ -168,4 +171,28 @@ for sig in $signal_cases; do
         fi
     done
 done
+mkdir -m 0700 "$tmp/private"
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen()
+time.sleep(30)' "$tmp/private/sock" &
+listener=$!
+for i in $(seq 50); do [ -S "$tmp/private/sock" ] && break; sleep 0.1; done
+for prog in "$VCPU" "$MEM"; do
+    n=$((n + 1))
+    out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$prog" 1 --once --uri "qemu+unix:///system?socket=$tmp/private/sock" 2>&1)
+    got=$?
+    needle="Permission denied (user nobody may not use libvirtd's socket: make it a member of the socket's group"
+    if [ "$got" -eq 4 ] && printf '%s' "$out" | grep -qF -- "$needle"; then
+        echo "ok $n - $(basename "$prog") as nobody on a socket it may not use -> exit 4, says why"
+    else
+        fail=$((fail + 1))
+        echo "not ok $n - $(basename "$prog") as nobody on a socket it may not use -> exit $got (want 4, '$needle')"
+        printf '%s\n' "$out" | sed 's/^/#   /' | head -5
+    fi
+done
+kill "$listener" 2>/dev/null
+wait "$listener" 2>/dev/null
 [ "$fail" -eq 0 ]
