@@ -85,8 +85,8 @@ static JsonArray *parse_file(const char *path, JsonParser **keep)
     int status = 0;
     JsonParser *p = json_parser_new();
 
-    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT,
-                               NULL, NULL, &out, &err, &status, &error));
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL,
+                               NULL, &out, &err, &status, &error));
     g_assert_no_error(error);
     if (!g_spawn_check_wait_status(status, NULL))
         g_error("the Prometheus parser refused %s: %s", path, err);
@@ -204,8 +204,8 @@ static void test_vcpu_figures(Scratch *s, gconstpointer data)
             v[i] = (TvVcpu){.dom = i,
                             .pin = pin[i],
                             .last = pin[i],
-                            .time_ns = (guint64)(k * share[i] * 1e9) +
-                                       1000000000ULL};
+                            .time_ns =
+                                (guint64)(k * share[i] * 1e9) + 1000000000ULL};
         snap = tv_snapshot(3, v, 3, (gint64)(k + 1) * G_USEC_PER_SEC);
         snap->node.online = g_malloc0(snapshot_maplen(snap));
         cpumap_set(snap->node.online, snapshot_maplen(snap), 0);
@@ -223,16 +223,14 @@ static void test_vcpu_figures(Scratch *s, gconstpointer data)
     a = figures_file(s, ops, s1, p1, &cfg, st, status, &keep);
     g_assert_true(vcpu_policy_last_util(st, &util, &nutil));
     g_assert_cmpuint(nutil, ==, 2);
-    g_assert_cmpstr(family_type(a, "vcpu_scheduler_pcpu_utilisation_ratio"),
-                    ==, "gauge");
+    g_assert_cmpstr(family_type(a, "vcpu_scheduler_pcpu_utilisation_ratio"), ==,
+                    "gauge");
     /* One sample per online pCPU, none for the offline one; each the
      * share of the interval its vCPUs ran in the snapshots. */
     g_assert_cmpuint(count_samples(a, "vcpu_scheduler_pcpu_utilisation_ratio"),
                      ==, 2);
-    parsed[0] =
-        sample(a, "vcpu_scheduler_pcpu_utilisation_ratio", "pcpu", "0");
-    parsed[1] =
-        sample(a, "vcpu_scheduler_pcpu_utilisation_ratio", "pcpu", "2");
+    parsed[0] = sample(a, "vcpu_scheduler_pcpu_utilisation_ratio", "pcpu", "0");
+    parsed[1] = sample(a, "vcpu_scheduler_pcpu_utilisation_ratio", "pcpu", "2");
     g_assert_cmpfloat_with_epsilon(parsed[0], want[0], 1e-9);
     g_assert_cmpfloat_with_epsilon(parsed[1], want[2], 1e-9);
     g_assert_cmpfloat(parsed[0], ==, util[0] / 100.0);
@@ -244,9 +242,9 @@ static void test_vcpu_figures(Scratch *s, gconstpointer data)
     g_assert_cmpfloat_with_epsilon(
         sample(a, "vcpu_scheduler_pcpu_utilisation_stddev_ratio", NULL, NULL),
         sqrt(var), 1e-12);
-    g_assert_cmpfloat(sample(a, "vcpu_scheduler_sd_threshold_ratio", NULL,
-                             NULL),
-                      ==, cfg.sd_threshold / 100.0);
+    g_assert_cmpfloat(
+        sample(a, "vcpu_scheduler_sd_threshold_ratio", NULL, NULL), ==,
+        cfg.sd_threshold / 100.0);
     g_assert_nonnull(strstr(status->str, "pCPU sd 25.0, unbalanced"));
     config_clear(&vcpu_config_schema, &cfg);
     ops->state_free(st);
@@ -302,20 +300,20 @@ static void test_memory_figures(Scratch *s, gconstpointer data)
         g_assert_cmpfloat(sample(a, "memory_coordinator_balloon_actual_bytes",
                                  "domain", d->name),
                           ==, (double)d->balloon.actual_kib * 1024);
-        g_assert_cmpfloat(sample(a, "memory_coordinator_unused_bytes", "uuid",
-                                 d->uuid),
-                          ==, (double)d->balloon.unused_kib * 1024);
-        g_assert_cmpfloat(sample(a, "memory_coordinator_memory_max_bytes",
-                                 "domain", d->name),
-                          ==, (double)d->max_kib * 1024);
+        g_assert_cmpfloat(
+            sample(a, "memory_coordinator_unused_bytes", "uuid", d->uuid), ==,
+            (double)d->balloon.unused_kib * 1024);
+        g_assert_cmpfloat(
+            sample(a, "memory_coordinator_memory_max_bytes", "domain", d->name),
+            ==, (double)d->max_kib * 1024);
     }
     /* a: no target set, so its size; b: the target just set. */
     g_assert_cmpfloat(
-        sample(a, "memory_coordinator_balloon_target_bytes", "domain", "a"),
-        ==, 1024.0 * 1024 * 1024);
+        sample(a, "memory_coordinator_balloon_target_bytes", "domain", "a"), ==,
+        1024.0 * 1024 * 1024);
     g_assert_cmpfloat(
-        sample(a, "memory_coordinator_balloon_target_bytes", "domain", "b"),
-        ==, (double)shrink->new_kib * 1024);
+        sample(a, "memory_coordinator_balloon_target_bytes", "domain", "b"), ==,
+        (double)shrink->new_kib * 1024);
     /* a's rate: what the policy holds, below the 10 MiB/s it really grows
      * (smoothing approaches it from below) and well above nothing. */
     g_assert_cmpfloat(sample(a,
@@ -330,9 +328,9 @@ static void test_memory_figures(Scratch *s, gconstpointer data)
                              "second",
                              "domain", "b"),
                       ==, 0);
-    g_assert_cmpfloat(sample(a, "memory_coordinator_host_free_bytes", NULL,
-                             NULL),
-                      ==, 12000.0 * 1024 * 1024);
+    g_assert_cmpfloat(
+        sample(a, "memory_coordinator_host_free_bytes", NULL, NULL), ==,
+        12000.0 * 1024 * 1024);
     g_assert_nonnull(strstr(status->str, "host free 12000 MiB"));
     config_clear(&mem_config_schema, &cfg);
     ops->state_free(st);
@@ -342,7 +340,7 @@ static void test_memory_figures(Scratch *s, gconstpointer data)
 
 static DaemonCtx *ctx_new(const DaemonOps *ops, const char *metrics)
 {
-    const char *argv[] = {ops->cli.prog, "1", "--uri", URI,
+    const char *argv[] = {ops->cli.prog,    "1",     "--uri", URI,
                           "--metrics-file", metrics, NULL};
     g_autoptr(GError) err = NULL;
     DaemonCtx *ctx;
@@ -460,16 +458,15 @@ static void test_ticks(Scratch *s, gconstpointer data)
         g_assert_cmpfloat(sample(a, "memory_coordinator_balloon_actual_bytes",
                                  "uuid", d->uuid),
                           ==, (double)d->balloon.actual_kib * 1024);
-        g_assert_cmpfloat(sample(a, "memory_coordinator_unused_bytes", "uuid",
-                                 d->uuid),
-                          ==, (double)d->balloon.unused_kib * 1024);
+        g_assert_cmpfloat(
+            sample(a, "memory_coordinator_unused_bytes", "uuid", d->uuid), ==,
+            (double)d->balloon.unused_kib * 1024);
         g_assert_cmpfloat(sample(a, "memory_coordinator_balloon_target_bytes",
                                  "uuid", d->uuid),
                           ==, (double)d->cur_kib * 1024);
     }
     g_assert_nonnull(strstr(daemon_ctx_status(mctx), "guest"));
-    g_assert_nonnull(
-        strstr(daemon_ctx_status(mctx), "last action"));
+    g_assert_nonnull(strstr(daemon_ctx_status(mctx), "last action"));
 }
 
 /* ---- A file that stops being writable -------------------------------- */
