@@ -21,7 +21,7 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 
-PKGS := libvirt libxml-2.0 glib-2.0 json-glib-1.0
+PKGS := libvirt libxml-2.0 glib-2.0 json-glib-1.0 libsystemd
 WARN := -Wall -Wextra -Wformat=2 -Wformat-security -Wshadow -Wstrict-prototypes \
         -Wmissing-prototypes -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g

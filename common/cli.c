@@ -176,6 +176,7 @@ typedef struct {
     char *config;
     char *interval;
     char *decision_log;
+    char *metrics_file;
     char *migration;
     char **peers;
     char **rest;
@@ -239,6 +240,8 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
          "connect read-only and print the plan instead of applying it", NULL},
         {"decision-log", 'l', 0, G_OPTION_ARG_FILENAME, &o.decision_log,
          "append one JSON line per action to FILE", "FILE"},
+        {"metrics-file", 0, 0, G_OPTION_ARG_FILENAME, &o.metrics_file,
+         "rewrite FILE with Prometheus metrics after every tick", "FILE"},
         {"migration", 0, 0, G_OPTION_ARG_STRING, &o.migration,
          "migration requests: off, advise or execute", "MODE"},
         {"peer", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.peers,
@@ -280,6 +283,8 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
         overlay_add(ov, "daemon", "uri", o.uri);
     if (o.decision_log)
         overlay_add(ov, "daemon", "decision_log", o.decision_log);
+    if (o.metrics_file)
+        overlay_add(ov, "daemon", "metrics_file", o.metrics_file);
     if (o.migration)
         overlay_add(ov, "migration", "mode", o.migration);
     if (o.peers) {

@@ -22,6 +22,7 @@ static const ConfigKey daemon_keys[] = {
     DK("uri", CONFIG_STRING, uri, 0, 0),
     DK("interval", CONFIG_DOUBLE, interval_s, 0.05, 86400),
     DK("decision_log", CONFIG_STRING, decision_log, 0, 0),
+    DK("metrics_file", CONFIG_STRING, metrics_file, 0, 0),
     DK("verbose", CONFIG_BOOL, verbose, 0, 0),
 
     {.group = "migration",

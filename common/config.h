@@ -47,6 +47,7 @@ typedef struct {
     gboolean dry_run;   /* read-only connection, print the plan only (idem) */
     gboolean verbose;   /* debug logging */
     char *decision_log; /* JSON-lines file of actions, NULL for none */
+    char *metrics_file; /* Prometheus text file rewritten each tick, or NULL */
 
     MigrationConfig migration;
 } DaemonConfig;

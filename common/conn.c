@@ -1,5 +1,7 @@
 #include "conn.h"
 
+#include <errno.h>
+
 GQuark conn_error_quark(void)
 {
     return g_quark_from_static_string("aos-conn-error-quark");
@@ -70,6 +72,31 @@ gboolean conn_error_is_connection_lost(int code)
            code == VIR_ERR_AUTH_FAILED;
 }
 
+/* A refusal because of who we are deserves saying so: the daemons run as
+ * an unprivileged user that libvirtd admits through its group. */
+static void set_open_error(const Conn *c, GError **error)
+{
+    virErrorPtr err = virGetLastError();
+    const char *user = g_get_user_name();
+
+    if (err && err->code == VIR_ERR_SYSTEM_ERROR &&
+        (err->int1 == EACCES || err->int1 == EPERM))
+        g_set_error(error, CONN_ERROR, CONN_ERROR_UNREACHABLE,
+                    "cannot connect to %s: %s (user %s may not use libvirtd's "
+                    "socket: make it a member of the socket's group, libvirt "
+                    "on Debian, as the package does for the user aos)",
+                    c->uri, c->last_error, user);
+    else if (err && (err->code == VIR_ERR_AUTH_FAILED ||
+                     err->code == VIR_ERR_AUTH_UNAVAILABLE))
+        g_set_error(error, CONN_ERROR, CONN_ERROR_UNREACHABLE,
+                    "cannot connect to %s: %s (libvirtd did not admit user %s: "
+                    "Debian's libvirt admits members of the group libvirt)",
+                    c->uri, c->last_error, user);
+    else
+        g_set_error(error, CONN_ERROR, CONN_ERROR_UNREACHABLE,
+                    "cannot connect to %s: %s", c->uri, c->last_error);
+}
+
 gboolean conn_open_now(Conn *c, GError **error)
 {
     virConnectPtr conn;
@@ -80,8 +107,7 @@ gboolean conn_open_now(Conn *c, GError **error)
     if (!conn) {
         g_free(c->last_error);
         c->last_error = g_strdup(conn_last_error_message());
-        g_set_error(error, CONN_ERROR, CONN_ERROR_UNREACHABLE,
-                    "cannot connect to %s: %s", c->uri, c->last_error);
+        set_open_error(c, error);
         return FALSE;
     }
     virConnSetErrorFunc(conn, NULL, quiet_error_handler);

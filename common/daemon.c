@@ -8,6 +8,7 @@
 
 #include "json_out.h"
 #include "migrate_exec.h"
+#include "notify.h"
 #include "quit_guard.h"
 
 #define PACKAGE_VERSION "0.1.0"
@@ -33,6 +34,14 @@ struct DaemonCtx {
     FILE *decision_log;
     Migrator *migrator;     /* migration requests ([migration]) */
     Complaint tick_trouble; /* non-connection tick failures, rate-limited */
+    guint64 ticks_late;
+    gint64 last_start_us; /* of the last tick; 0 after a timer restart */
+    Notifier notifier;
+    gboolean ready;         /* READY=1 sent: a tick took a snapshot */
+    char *status;           /* the last STATUS= line made */
+    char *status_sent;      /* and the last one sent */
+    char *last_action;      /* "HH:MM:SS <what>", for STATUS= */
+    gboolean metrics_stuck; /* the metrics file could not be written */
 };
 
 static const DaemonConfig *dcfg(const DaemonCtx *ctx)
@@ -76,11 +85,24 @@ static void write_decision_json(DaemonCtx *ctx, const Action *a, gboolean ok,
     json_line_write(b, ctx->decision_log);
 }
 
+/* The last action for STATUS=, stamped with the local time so that the
+ * line only changes when something happens. */
+static void remember_action(DaemonCtx *ctx, const char *what, gboolean ok)
+{
+    g_autoptr(GDateTime) now = g_date_time_new_now_local();
+    g_autofree char *hms = g_date_time_format(now, "%H:%M:%S");
+
+    g_free(ctx->last_action);
+    ctx->last_action =
+        g_strdup_printf("%s %s%s", hms, what, ok ? "" : " (failed)");
+}
+
 void daemon_log_action(DaemonCtx *ctx, const Action *a, gboolean ok,
                        const char *error_text)
 {
     g_autofree char *what = action_describe(a);
 
+    remember_action(ctx, what, ok);
     if (ok) {
         ctx->actions_applied++;
         g_message("%s: %s", what, a->reason ? a->reason : "");
@@ -124,6 +146,30 @@ guint64 daemon_ctx_actions_failed(const DaemonCtx *ctx)
     return ctx->actions_failed;
 }
 
+void daemon_ctx_counters(const DaemonCtx *ctx, DaemonCounters *out)
+{
+    *out = (DaemonCounters){
+        .ticks = ctx->ticks,
+        .ticks_late = ctx->ticks_late,
+        .actions_applied = ctx->actions_applied,
+        .actions_failed = ctx->actions_failed,
+        .reconnects = ctx->conn->generation ? ctx->conn->generation - 1 : 0,
+        .migration_requests = migrator_requests(ctx->migrator),
+    };
+}
+
+const char *daemon_ctx_status(const DaemonCtx *ctx)
+{
+    return ctx->status;
+}
+
+gboolean daemon_tick_is_late(gint64 prev_us, gint64 start_us, double interval_s)
+{
+    if (prev_us <= 0 || start_us <= prev_us)
+        return FALSE;
+    return (double)(start_us - prev_us) > 1.5 * interval_s * G_USEC_PER_SEC;
+}
+
 /* Shared code logs under the "aos" domain; the daemon's own name is what
  * an operator filters the journal by, so every record carries it. */
 static GLogWriterOutput log_writer(GLogLevelFlags level,
@@ -153,13 +199,15 @@ static void reset_state(DaemonCtx *ctx)
 
 /* One tick: snapshot, decide, and (when act) apply or print.  The very
  * same function runs under the main loop and for --once. */
-static gboolean tick_body(DaemonCtx *ctx, gboolean act, GError **error)
+static gboolean tick_body(DaemonCtx *ctx, gboolean act, Snapshot **snap_out,
+                          Plan **plan_out, GError **error)
 {
-    g_autoptr(Snapshot) snap = NULL;
-    g_autoptr(Plan) plan = NULL;
+    Snapshot *snap;
+    Plan *plan;
     guint failed;
 
-    snap = snapshot_collect(ctx->conn, ctx->ops->collect_what, error);
+    snap = *snap_out =
+        snapshot_collect(ctx->conn, ctx->ops->collect_what, error);
     if (!snap)
         return FALSE;
     /* State learnt before a reconnect describes a libvirtd (and maybe
@@ -170,7 +218,7 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, GError **error)
         reset_state(ctx);
     }
     ctx->ticks++;
-    plan = ctx->ops->decide(snap, ctx->cfg, ctx->state);
+    plan = *plan_out = ctx->ops->decide(snap, ctx->cfg, ctx->state);
     if (ctx->ops->report)
         ctx->ops->report(snap, ctx->state);
     g_debug("tick %" G_GUINT64_FORMAT ": %u domains, %u libvirt calls, %s",
@@ -198,24 +246,163 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, GError **error)
     return TRUE;
 }
 
+/* The counters every daemon has, and how this tick went. */
+static void add_common_metrics(DaemonCtx *ctx, Metrics *m, const Snapshot *snap)
+{
+    DaemonCounters c;
+    guint live = 0;
+    guint i;
+
+    daemon_ctx_counters(ctx, &c);
+    metrics_add(m, METRIC_COUNTER, "ticks_total",
+                "Ticks that took a snapshot of the guests.", (double)c.ticks,
+                NULL);
+    metrics_add(m, METRIC_COUNTER, "ticks_late_total",
+                "Ticks that started more than half an interval after they "
+                "were due, the previous tick having run that long.",
+                (double)c.ticks_late, NULL);
+    metrics_add(m, METRIC_COUNTER, "actions_applied_total",
+                "Actions carried out (plan actions and migrations).",
+                (double)c.actions_applied, NULL);
+    metrics_add(m, METRIC_COUNTER, "actions_failed_total",
+                "Actions that libvirt refused or that failed.",
+                (double)c.actions_failed, NULL);
+    metrics_add(m, METRIC_COUNTER, "libvirt_reconnects_total",
+                "libvirt connections opened after the first one.",
+                (double)c.reconnects, NULL);
+    metrics_add(m, METRIC_COUNTER, "migration_requests_total",
+                "Migration requests made (advised, or started in execute "
+                "mode).",
+                (double)c.migration_requests, NULL);
+    metrics_add(m, METRIC_GAUGE, "libvirt_connected",
+                "1 when the tick had a libvirt connection, else 0.",
+                snap ? 1.0 : 0.0, NULL);
+    metrics_add(m, METRIC_GAUGE, "interval_seconds", "Seconds between ticks.",
+                dcfg(ctx)->interval_s, NULL);
+    metrics_add(m, METRIC_GAUGE, "last_tick_timestamp_seconds",
+                "When the last tick ended, in seconds since the epoch.",
+                (double)g_get_real_time() / G_USEC_PER_SEC, NULL);
+    if (!snap)
+        return;
+    for (i = 0; i < snap->domains->len; i++)
+        live += domain_sample_live(g_ptr_array_index(snap->domains, i));
+    metrics_add(m, METRIC_GAUGE, "guests_running",
+                "Guests running (or blocked) in the tick's snapshot.",
+                (double)live, NULL);
+}
+
+/* A failure is reported once, not every tick, and the daemon goes on:
+ * metrics are a view of it, not its work. */
+static void write_metrics(DaemonCtx *ctx, const Metrics *m)
+{
+    const char *path = dcfg(ctx)->metrics_file;
+    g_autofree char *text = metrics_text(m);
+    g_autoptr(GError) err = NULL;
+
+    if (!metrics_write_file(path, text, &err)) {
+        if (!ctx->metrics_stuck)
+            g_warning("%s; the daemon goes on without metrics until the "
+                      "file can be written again (reported once)",
+                      err->message);
+        ctx->metrics_stuck = TRUE;
+        return;
+    }
+    if (ctx->metrics_stuck)
+        g_message("metrics file %s written again", path);
+    ctx->metrics_stuck = FALSE;
+}
+
+static char *status_line(DaemonCtx *ctx, const Snapshot *snap, const char *own,
+                         const GError *err)
+{
+    g_autoptr(GString) s = g_string_new(NULL);
+    guint live = 0;
+    guint i;
+
+    if (dcfg(ctx)->dry_run)
+        g_string_append(s, "dry run; ");
+    if (!snap) {
+        g_string_append_printf(s, "no snapshot: %s",
+                               err ? err->message : "unknown error");
+        return g_string_free(g_steal_pointer(&s), FALSE);
+    }
+    for (i = 0; i < snap->domains->len; i++)
+        live += domain_sample_live(g_ptr_array_index(snap->domains, i));
+    g_string_append_printf(s, "%u guest%s running", live, live == 1 ? "" : "s");
+    if (own && *own)
+        g_string_append_printf(s, "; %s", own);
+    g_string_append_printf(s, "; last action %s",
+                           ctx->last_action ? ctx->last_action : "none yet");
+    return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* After every tick, whether it took a snapshot or not: the metrics file
+ * and the STATUS= line. */
+static void publish(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
+                    const GError *err)
+{
+    g_autoptr(Metrics) m = NULL;
+    g_autoptr(GString) own = g_string_new(NULL);
+
+    if (dcfg(ctx)->metrics_file) {
+        m = metrics_new(prog(ctx));
+        add_common_metrics(ctx, m, snap);
+    }
+    if (snap && plan && ctx->ops->figures)
+        ctx->ops->figures(snap, plan, ctx->cfg, ctx->state, m, own);
+    if (m)
+        write_metrics(ctx, m);
+    g_free(ctx->status);
+    ctx->status = status_line(ctx, snap, own->str, err);
+}
+
 gboolean daemon_tick(DaemonCtx *ctx, gboolean act, GError **error)
 {
+    g_autoptr(Snapshot) snap = NULL;
+    g_autoptr(Plan) plan = NULL;
+    g_autoptr(GError) err = NULL;
+    gint64 start = g_get_monotonic_time();
     gboolean ok;
 
+    if (daemon_tick_is_late(ctx->last_start_us, start, dcfg(ctx)->interval_s))
+        ctx->ticks_late++;
+    ctx->last_start_us = start;
     if (ctx->guard)
         quit_guard_tick_begin(ctx->guard);
-    ok = tick_body(ctx, act, error);
+    ok = tick_body(ctx, act, &snap, &plan, &err);
+    publish(ctx, snap, plan, err);
     if (ctx->guard)
         quit_guard_tick_end(ctx->guard);
+    if (!ok)
+        g_propagate_error(error, g_steal_pointer(&err));
     return ok;
+}
+
+/* What the service manager hears after each tick in daemon mode. */
+static void notify_tick(DaemonCtx *ctx)
+{
+    if (!ctx->ready && ctx->ticks > 0) {
+        ctx->ready = TRUE;
+        notify_ready(&ctx->notifier, ctx->status);
+    } else if (g_strcmp0(ctx->status, ctx->status_sent) != 0) {
+        notify_status(&ctx->notifier, ctx->status);
+    }
+    g_free(ctx->status_sent);
+    ctx->status_sent = g_strdup(ctx->status);
+    /* Every tick that ends, even one that found libvirt down: the loop
+     * is alive and retrying.  A tick stuck in a libvirt call never gets
+     * here, which is what the watchdog is for. */
+    notify_watchdog(&ctx->notifier);
 }
 
 static gboolean on_timer(gpointer data)
 {
     DaemonCtx *ctx = data;
     g_autoptr(GError) err = NULL;
+    gboolean ok = daemon_tick(ctx, TRUE, &err);
 
-    if (daemon_tick(ctx, TRUE, &err)) {
+    notify_tick(ctx);
+    if (ok) {
         if (complaint_release(&ctx->tick_trouble))
             g_message("ticks succeed again");
         return G_SOURCE_CONTINUE;
@@ -235,6 +422,9 @@ static void restart_timer(DaemonCtx *ctx)
         return;
     if (ctx->timer_id)
         g_source_remove(ctx->timer_id);
+    /* The next tick comes one new interval from now, which the old
+     * interval's spacing must not call late. */
+    ctx->last_start_us = 0;
     ctx->timer_id =
         g_timeout_add((guint)(dcfg(ctx)->interval_s * 1000), on_timer, ctx);
 }
@@ -258,6 +448,18 @@ static gboolean open_decision_log(DaemonCtx *ctx, GError **error)
     return TRUE;
 }
 
+/* What a config file cannot say for itself: whether the metrics file
+ * can be written, and whether the service manager's watchdog leaves the
+ * interval enough time. */
+static gboolean settings_usable(const DaemonCtx *ctx, const DaemonConfig *d,
+                                GError **error)
+{
+    if (d->metrics_file && !metrics_check_path(d->metrics_file, error))
+        return FALSE;
+    return d->once || notify_watchdog_fits(ctx->notifier.watchdog_us,
+                                           d->interval_s, error);
+}
+
 gboolean daemon_reload(DaemonCtx *ctx)
 {
     const ConfigSchema *s = ctx->ops->cli.config;
@@ -265,8 +467,10 @@ gboolean daemon_reload(DaemonCtx *ctx)
     g_autofree char *fresh = g_malloc0(s->size);
     const DaemonConfig *now = (const DaemonConfig *)fresh;
 
-    if (cli_build_config(&ctx->ops->cli, &ctx->cli, fresh, &err) != EXIT_OK) {
+    if (cli_build_config(&ctx->ops->cli, &ctx->cli, fresh, &err) != EXIT_OK ||
+        !settings_usable(ctx, now, &err)) {
         g_warning("reload: keeping the previous settings: %s", err->message);
+        config_clear(s, fresh);
         return FALSE;
     }
     if (g_strcmp0(now->uri, dcfg(ctx)->uri) != 0) {
@@ -288,11 +492,26 @@ gboolean daemon_reload(DaemonCtx *ctx)
     return TRUE;
 }
 
-/* SIGHUP */
+/* SIGHUP.  Before the daemon was ever ready, systemd is still waiting
+ * for READY=1 and hears of no reload. */
 static gboolean on_reload(gpointer data)
 {
-    daemon_reload(data);
+    DaemonCtx *ctx = data;
+
+    if (ctx->ready)
+        notify_reloading(&ctx->notifier);
+    daemon_reload(ctx);
+    if (ctx->ready)
+        notify_ready(&ctx->notifier, ctx->status);
     return G_SOURCE_CONTINUE;
+}
+
+/* On the quit guard's thread, as soon as SIGINT or SIGTERM arrives. */
+static void on_quit(gpointer data, gpointer unused)
+{
+    DaemonCtx *ctx = data;
+
+    notify_stopping(&ctx->notifier);
 }
 
 static void log_migration(gpointer data, const Action *a, gboolean ok,
@@ -334,6 +553,7 @@ static int run_daemon(DaemonCtx *ctx)
     }
     ctx->loop = g_main_loop_new(NULL, FALSE);
     ctx->guard = quit_guard_new(ctx->loop, 700, EXIT_OK);
+    quit_guard_on_quit(ctx->guard, on_quit, ctx);
     g_unix_signal_add(SIGHUP, on_reload, ctx);
     g_message("started: uri %s, interval %.3g s%s", dcfg(ctx)->uri,
               dcfg(ctx)->interval_s, dcfg(ctx)->dry_run ? ", dry run" : "");
@@ -355,6 +575,7 @@ DaemonCtx *daemon_ctx_new(const DaemonOps *ops, int argc, char **argv,
     g_autoptr(DaemonCtx) ctx = g_new0(DaemonCtx, 1);
 
     ctx->ops = ops;
+    notifier_init(&ctx->notifier);
     ctx->cfg = g_malloc0(s->size);
     if (!cli_parse(&ops->cli, argc, argv, &ctx->cli, error)) {
         *exit_code = EXIT_USAGE;
@@ -368,7 +589,8 @@ DaemonCtx *daemon_ctx_new(const DaemonOps *ops, int argc, char **argv,
     *exit_code = cli_build_config(&ops->cli, &ctx->cli, ctx->cfg, error);
     if (*exit_code != EXIT_OK)
         return NULL;
-    if (!open_decision_log(ctx, error)) {
+    if (!settings_usable(ctx, dcfg(ctx), error) ||
+        !open_decision_log(ctx, error)) {
         *exit_code = EXIT_CONFIG;
         return NULL;
     }
@@ -395,6 +617,10 @@ void daemon_ctx_free(DaemonCtx *ctx)
     config_clear(ctx->ops->cli.config, ctx->cfg);
     g_free(ctx->cfg);
     cli_result_clear(&ctx->cli);
+    notifier_clear(&ctx->notifier);
+    g_free(ctx->status);
+    g_free(ctx->status_sent);
+    g_free(ctx->last_action);
     g_free(ctx);
 }
 

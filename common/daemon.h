@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "collect.h"
+#include "metrics.h"
 #include "plan.h"
 
 typedef struct DaemonCtx DaemonCtx;
@@ -29,6 +30,13 @@ typedef struct {
                    const Plan *plan, gpointer state);
     /* One debug line per tick on what was measured (optional). */
     void (*report)(const Snapshot *snap, gpointer state);
+    /* The daemon's own figures of a tick that took a snapshot (optional),
+     * read after apply from the tick's snapshot, plan and state: its
+     * gauges into m (NULL when no metrics file is set) and a few words
+     * for the service manager's STATUS= line into status ("pCPU sd 1.2").
+     * No I/O. */
+    void (*figures)(const Snapshot *snap, const Plan *plan, gconstpointer cfg,
+                    gpointer state, Metrics *m, GString *status);
 } DaemonOps;
 
 /* main() of a daemon. */
@@ -70,6 +78,25 @@ gboolean daemon_reload(DaemonCtx *ctx);
 gconstpointer daemon_ctx_config(const DaemonCtx *ctx);
 gpointer daemon_ctx_state(const DaemonCtx *ctx);
 guint64 daemon_ctx_actions_failed(const DaemonCtx *ctx);
+
+/* What the tick driver counts, as the metrics file shows it. */
+typedef struct {
+    guint64 ticks;           /* ticks that took a snapshot */
+    guint64 ticks_late;      /* started over half an interval late */
+    guint64 actions_applied; /* plan actions and migrations */
+    guint64 actions_failed;
+    guint64 reconnects;         /* libvirt connections after the first */
+    guint64 migration_requests; /* advised or started */
+} DaemonCounters;
+
+void daemon_ctx_counters(const DaemonCtx *ctx, DaemonCounters *out);
+/* The last STATUS= line, or NULL before the first tick. */
+const char *daemon_ctx_status(const DaemonCtx *ctx);
+
+/* Whether a tick that started at start_us, after one that started at
+ * prev_us, is late: more than half an interval after it was due. */
+gboolean daemon_tick_is_late(gint64 prev_us, gint64 start_us,
+                             double interval_s);
 
 /* Prints a plan to stdout, for --dry-run. */
 void daemon_print_plan(const Plan *plan);

@@ -5,7 +5,7 @@ const ExitCode exit_codes[] = {
     {EXIT_RUNTIME, "could not do what was asked (with --once: the tick or an "
                    "action failed, or a signal stopped the run)"},
     {EXIT_USAGE, "bad command line"},
-    {EXIT_CONFIG, "bad config file"},
+    {EXIT_CONFIG, "bad config file, or settings that cannot work here"},
     {EXIT_LIBVIRT, "libvirt unreachable"},
 };
 const guint exit_codes_count = G_N_ELEMENTS(exit_codes);

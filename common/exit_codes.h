@@ -8,7 +8,7 @@ enum {
     EXIT_OK = 0,
     EXIT_RUNTIME = 1, /* could not do what was asked */
     EXIT_USAGE = 2,   /* bad command line */
-    EXIT_CONFIG = 3,  /* unreadable or invalid config file */
+    EXIT_CONFIG = 3,  /* unreadable or invalid config file, unusable settings */
     EXIT_LIBVIRT = 4, /* libvirt could not be reached */
 };
 

@@ -103,7 +103,9 @@ struct Migrator {
     GHashTable *peers; /* uri -> PeerBackoff* */
     MigrateJob *job;
     FILE *log;
-    char *log_path; /* NULL while log is stdout */
+    char *log_path;             /* NULL while log is stdout */
+    guint64 requests;           /* advised or started, for the metrics */
+    gboolean told_no_time_data; /* why time data is missing, logged once */
 };
 
 static void peer_backoff_free(gpointer data)
@@ -960,6 +962,15 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
 
     if (d.ok)
         take_time_data(d.guest, d.tsc.guest_hz, &td, &td_error);
+    /* Every request records why, but the reason is usually the host's
+     * (QEMU's /proc entry hidden from an unprivileged service), so the
+     * log says it once rather than with every request. */
+    if (td_error && !m->told_no_time_data) {
+        g_message("migration requests carry no guest time data: %s "
+                  "(reported once; each request records its own reason)",
+                  td_error);
+        m->told_no_time_data = TRUE;
+    }
 
     if (!d.ok && d.retry_soon && !only_name) {
         g_debug("no migration request yet (%s): %s", trig_text, d.reason);
@@ -991,6 +1002,7 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
               d.peer->uri, trig_text, d.reason);
     migrate_note_request(m->st, d.guest->uuid,
                          cfg->migration_mode == MIGRATION_EXECUTE, cfg, now);
+    m->requests++;
     return ATTEMPT_REQUESTED;
 }
 
@@ -1089,4 +1101,9 @@ void migrator_free(Migrator *m)
     g_free(m->log_path);
     g_free(m->daemon);
     g_free(m);
+}
+
+guint64 migrator_requests(const Migrator *m)
+{
+    return m->requests;
 }

@@ -64,3 +64,6 @@ gboolean migrator_request_named(Migrator *m, Conn *conn,
 
 /* TRUE while a migration is in flight. */
 gboolean migrator_busy(const Migrator *m);
+
+/* Requests made so far (advised, or started in execute mode). */
+guint64 migrator_requests(const Migrator *m);

@@ -15,6 +15,8 @@ struct QuitGuard {
     gboolean requested;
     guint grace_ms;
     int exit_status; /* without a loop: the run was cut short */
+    GFunc on_quit;   /* set before the loop runs, read on the guard thread */
+    gpointer on_quit_data;
 };
 
 static gboolean quit_main_loop(gpointer data)
@@ -36,6 +38,8 @@ static gboolean on_signal(gpointer data)
                   "finished, exiting with status %d",
                   g->exit_status);
     g->requested = TRUE;
+    if (g->on_quit)
+        g->on_quit(g->on_quit_data, NULL);
     if (g->loop)
         g_main_context_invoke(g_main_loop_get_context(g->loop), quit_main_loop,
                               g->loop);
@@ -90,6 +94,14 @@ QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status)
     watch(g, SIGTERM);
     g->thread = g_thread_new("quit-guard", guard_thread, g);
     return g;
+}
+
+void quit_guard_on_quit(QuitGuard *g, GFunc fn, gpointer data)
+{
+    g_mutex_lock(&g->lock);
+    g->on_quit = fn;
+    g->on_quit_data = data;
+    g_mutex_unlock(&g->lock);
 }
 
 static gboolean stop_guard_loop(gpointer data)

@@ -18,6 +18,10 @@ typedef struct QuitGuard QuitGuard;
  * normal end of a daemon: the loop returns, or after the grace time the
  * process exits with 0. */
 QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status);
+/* Calls fn(data) on the guard's thread as soon as a quit signal arrives,
+ * before the tick in progress ends: a tick blocked in libvirt may never
+ * end, and the service manager should hear of the stop at once. */
+void quit_guard_on_quit(QuitGuard *g, GFunc fn, gpointer data);
 void quit_guard_free(QuitGuard *g);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QuitGuard, quit_guard_free)
 

@@ -255,6 +255,20 @@ guint64 mem_policy_kernel_reserve_kib(const MemPolicyState *st,
     return gs ? gs->reserve_kib : 0;
 }
 
+gboolean mem_policy_guest_figures(const MemPolicyState *st, const char *uuid,
+                                  MemGuestFigures *out)
+{
+    const MemGuestState *gs = g_hash_table_lookup(st->guests, uuid);
+
+    *out = (MemGuestFigures){0};
+    if (!gs)
+        return FALSE;
+    out->rate_kib_s = gs->rate_kib_s;
+    out->have_target = gs->have_target;
+    out->target_kib = gs->have_target ? gs->target_kib : 0;
+    return TRUE;
+}
+
 static void update_active(MemGuestState *gs, const MemConfig *cfg,
                           const MemGuest *g)
 {

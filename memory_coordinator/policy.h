@@ -53,3 +53,17 @@ gboolean mem_policy_take_new_cache_blind(MemPolicyState *st, char **name_out);
  * for re-checking a shrink against fresh stats; 0 for a guest not known. */
 guint64 mem_policy_kernel_reserve_kib(const MemPolicyState *st,
                                       const char *uuid);
+
+/* What the policy holds about one guest, for metrics and status: its
+ * smoothed consumption rate (KiB/s, >= 0) and the balloon target last set
+ * while the balloon is still on its way there (have_target FALSE once it
+ * arrived or was never set: the balloon's size is then its target).
+ * FALSE for a guest the state does not know. */
+typedef struct {
+    double rate_kib_s;
+    gboolean have_target;
+    guint64 target_kib;
+} MemGuestFigures;
+
+gboolean mem_policy_guest_figures(const MemPolicyState *st, const char *uuid,
+                                  MemGuestFigures *out);

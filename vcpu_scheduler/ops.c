@@ -41,6 +41,49 @@ static void report(const Snapshot *snap, gpointer st)
     g_debug("pCPU utilisation%s (sd %.2f)", line->str, util_stddev(util, n));
 }
 
+/* Utilisation as a ratio, as Prometheus names it; the sd likewise in
+ * ratio units, a hundredth of the percentage points the log shows. */
+static void figures(const Snapshot *snap, const Plan *plan, gconstpointer cfg,
+                    gpointer st, Metrics *m, GString *status)
+{
+    const VcpuConfig *c = cfg;
+    const double *util = NULL;
+    guint n = 0;
+    guint k = 0;
+    guint cpu;
+    double sd;
+
+    if (!vcpu_policy_last_util(st, &util, &n)) {
+        g_string_append(status, "measuring (utilisation needs two samples)");
+        return;
+    }
+    sd = util_stddev(util, n);
+    g_string_append_printf(status, "pCPU sd %.1f, %s (threshold %g)", sd,
+                           sd <= c->sd_threshold ? "balanced" : "unbalanced",
+                           c->sd_threshold);
+    if (!m)
+        return;
+    for (cpu = 0; cpu < snap->node.npcpus && k < n; cpu++) {
+        g_autofree char *id = NULL;
+
+        if (!snapshot_cpu_online(snap, cpu))
+            continue;
+        id = g_strdup_printf("%u", cpu);
+        metrics_add(m, METRIC_GAUGE, "pcpu_utilisation_ratio",
+                    "Share of the tick's interval the pCPU spent running "
+                    "guests' vCPUs, per online pCPU.",
+                    util[k++] / 100.0, "pcpu", id, NULL);
+    }
+    metrics_add(m, METRIC_GAUGE, "pcpu_utilisation_stddev_ratio",
+                "Population standard deviation of the online pCPUs' "
+                "utilisation ratios.",
+                sd / 100.0, NULL);
+    metrics_add(m, METRIC_GAUGE, "sd_threshold_ratio",
+                "The pCPUs count as balanced at or below this standard "
+                "deviation ([vcpu] sd_threshold, as a ratio).",
+                c->sd_threshold / 100.0, NULL);
+}
+
 const DaemonOps vcpu_scheduler_ops = {
     .cli =
         {
@@ -56,4 +99,5 @@ const DaemonOps vcpu_scheduler_ops = {
     .decide = decide,
     .apply = apply,
     .report = report,
+    .figures = figures,
 };

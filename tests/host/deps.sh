@@ -5,11 +5,11 @@ set -eu
 
 PACKAGES="
 build-essential pkg-config clang-format
-libvirt-dev libglib2.0-dev libxml2-dev libjson-glib-dev
+libvirt-dev libglib2.0-dev libxml2-dev libjson-glib-dev libsystemd-dev
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 qemu-system-x86 qemu-utils
 busybox-static linux-image-cloud-amd64 cpio kmod e2fsprogs
-python3 python3-libvirt
+python3 python3-libvirt python3-prometheus-client
 gnuplot-nox
 clang libclang-rt-14-dev llvm valgrind systemd strace man-db
 debhelper dpkg-dev lintian

@@ -139,6 +139,15 @@ start_libvirtd() {
     set_qemu_conf dynamic_ownership 0
     set_qemu_conf remember_owner 0
     set_qemu_conf security_driver '"none"'
+    # The daemons run as the user aos of group libvirt (conf/aos.sysusers),
+    # which Debian's libvirt admits through polkit; with no polkit here the
+    # read-write socket's group and mode admit that group alone.
+    getent group libvirt >/dev/null || groupadd -r libvirt
+    for kv in 'unix_sock_group "libvirt"' 'unix_sock_rw_perms "0770"' 'auth_unix_rw "none"'; do
+        key=${kv%% *}
+        sed -i -E "/^[[:space:]]*$key[[:space:]]*=/d" /etc/libvirt/libvirtd.conf 2>/dev/null || true
+        echo "$key = ${kv#* }" >>/etc/libvirt/libvirtd.conf
+    done
 
     started=""
     if ! main_daemon_runs virtlogd; then

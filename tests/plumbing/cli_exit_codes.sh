@@ -24,6 +24,7 @@ printf '[vcpu]\nsd_threshold=lots\n' >"$tmp/bad-vcpu-value.conf"
 printf '[memory]\npolicy=idle-tax\nhost_reserve_mib=300\n' >"$tmp/memory.conf"
 printf '[daemon]\ninterval=0.2\nuri=test:///default\n' >"$tmp/good.conf"
 printf '[daemon]\ninterval=1\n' >"$tmp/unreadable.conf"
+printf '[daemon]\nmetrics_file=%s/gone/d.prom\n' "$tmp" >"$tmp/metrics-gone.conf"
 chmod 000 "$tmp/unreadable.conf"
 
 # daemon|expected exit|needle on stdout+stderr|arguments...
@@ -44,6 +45,9 @@ both|2|Missing argument for --uri|1 --uri
 both|3|cannot read config|1 --config $tmp/nonexistent.conf
 both|3|malformed.conf|1 --config $tmp/malformed.conf
 both|3|unknown key 'intervall' in [daemon]|1 --config $tmp/unknown-key.conf
+both|3|cannot write metrics file $tmp/gone/d.prom: cannot create a file in directory $tmp/gone|1 --config $tmp/metrics-gone.conf
+both|3|cannot write metrics file $tmp/gone/d.prom|0.1 --once --uri test:///default --metrics-file $tmp/gone/d.prom
+both|3|metrics file $tmp is a directory|1 --metrics-file $tmp
 memory|3|[memory] host_reserve_mib|1 --config $tmp/bad-value.conf
 vcpu|3|unknown group [memory]|1 --config $tmp/bad-value.conf
 vcpu|3|[vcpu] sd_threshold|1 --config $tmp/bad-vcpu-value.conf
@@ -107,6 +111,9 @@ EOF2
 # must not report success.
 signal_cases="TERM INT"
 for sig in $signal_cases; do total=$((total + 2)); done
+# A user libvirtd's socket does not admit (a socket in a directory only
+# root may enter): exit 4, and the message says what the user lacks.
+total=$((total + 2))
 echo "1..$total"
 while IFS='|' read -r who rc needle args; do
     [ -z "$who" ] && continue
@@ -164,4 +171,28 @@ for sig in $signal_cases; do
         fi
     done
 done
+mkdir -m 0700 "$tmp/private"
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen()
+time.sleep(30)' "$tmp/private/sock" &
+listener=$!
+for i in $(seq 50); do [ -S "$tmp/private/sock" ] && break; sleep 0.1; done
+for prog in "$VCPU" "$MEM"; do
+    n=$((n + 1))
+    out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$prog" 1 --once --uri "qemu+unix:///system?socket=$tmp/private/sock" 2>&1)
+    got=$?
+    needle="Permission denied (user nobody may not use libvirtd's socket: make it a member of the socket's group"
+    if [ "$got" -eq 4 ] && printf '%s' "$out" | grep -qF -- "$needle"; then
+        echo "ok $n - $(basename "$prog") as nobody on a socket it may not use -> exit 4, says why"
+    else
+        fail=$((fail + 1))
+        echo "not ok $n - $(basename "$prog") as nobody on a socket it may not use -> exit $got (want 4, '$needle')"
+        printf '%s\n' "$out" | sed 's/^/#   /' | head -5
+    fi
+done
+kill "$listener" 2>/dev/null
+wait "$listener" 2>/dev/null
 [ "$fail" -eq 0 ]

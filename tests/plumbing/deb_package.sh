@@ -213,12 +213,18 @@ for f in /usr/sbin/vcpu_scheduler /usr/sbin/memory_coordinator \
     grep -qx "$f" "$tmp/contents" || echo "missing $f" >>"$tmp/p"
 done
 grep -e '^/usr/local' -e 'tick_bench' "$tmp/contents" | sed 's/^/unexpected /' >>"$tmp/p"
+# The notify protocol's library, found by dpkg-shlibdeps in the binaries.
+depends=$(dpkg-deb -f "$deb" Depends)
+for lib in libsystemd0 libvirt0; do
+    printf '%s\n' "$depends" | tr ',' '\n' | grep -q "^ *$lib\b" ||
+        echo "Depends lacks $lib: $depends" >>"$tmp/p"
+done
 for u in $UNITS; do
     d=$(echo "$u" | sed 's/\.service$//; s/-/_/')
     grep -qx "ExecStart=/usr/sbin/$d .*" "$tmp/x/lib/systemd/system/$u" ||
         echo "$u: ExecStart= is not /usr/sbin/$d: $(grep ExecStart= "$tmp/x/lib/systemd/system/$u")" >>"$tmp/p"
 done
-check "contents: daemons and migrate_request in /usr/sbin, tools in /usr/bin, units run /usr/sbin, configs, sysusers.d, man pages; nothing in /usr/local" "$tmp/p"
+check "contents: daemons and migrate_request in /usr/sbin, tools in /usr/bin, units run /usr/sbin, configs, sysusers.d, man pages; nothing in /usr/local; Depends has libsystemd0 and libvirt0 from the binaries" "$tmp/p"
 
 # Where systemd runs, the postinst would start the daemons on this
 # machine's guests: a runtime mask keeps them from starting.
