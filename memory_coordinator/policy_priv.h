@@ -38,9 +38,10 @@
  * reports show at least MEM_SQUEEZE_FAULTS_S major faults a second, or
  * MEM_SQUEEZE_SWAPIN_KIB_S of swap-in, in MEM_SQUEEZE_REPORTS reports in a
  * row: at 1 s reports that is 100 pages read back within 2 s, which only a
- * set that keeps being evicted sustains.  Measured on the test guests: an
- * idle guest reads 0 faults/s, a guest whose mmapped set is 30 % larger
- * than its memory hundreds. */
+ * set that keeps being evicted sustains.  Measured on the test guests: idle
+ * guests and streaming readers (read(), not faults) show 0 major faults a
+ * second; a guest whose mmapped 768 MiB set, touched at random, does not
+ * fit in its 512 MiB shows 1,000-3,000. */
 #define MEM_SQUEEZE_FAULTS_S 50.0
 #define MEM_SQUEEZE_SWAPIN_KIB_S 256.0
 #define MEM_SQUEEZE_REPORTS 2
@@ -89,10 +90,13 @@ typedef struct {
     BalloonStats report;
     double fault_rate;     /* major faults a second between the last reports */
     double swapin_kib_s;   /* swap-in between the last reports */
-    guint squeeze_reports; /* reports in a row above the squeeze line */
+    guint fault_reports;   /* reports in a row above the squeeze line */
+    guint squeeze_reports; /* ...of them while free memory was short */
     /* The guest kernel's reserves, the largest unused - usable seen
      * (guest_report.h), at most MEM_RESERVE_SHARE of its maximum. */
     guint64 reserve_kib;
+    guint64 max_kib;          /* its maximum memory, as last seen */
+    guint64 reserve_used_kib; /* the reserve its last plan counted */
     /* The size that ended the last squeeze, held until held_until_us. */
     guint64 held_kib;
     gint64 held_until_us;
@@ -146,6 +150,9 @@ typedef struct {
     MemBounds bounds;
     GArray *guests;       /* MemGuest */
     guint64 released_kib; /* shrinks proposed so far */
+    /* Per maximum memory (KiB), the smallest kernel reserve learnt from a
+     * guest of that size (see reserve_for in policy.c). */
+    GHashTable *reserve_seed;
 } MemTick;
 
 /* Donor priority for reclaim: the lowest key gives the next chunk. */

@@ -101,12 +101,14 @@ def default_scenarios():
     sc = os.path.join(ROOT, "tests", "scenarios")
     cpu = sorted(glob.glob(os.path.join(sc, "cpu-*.json")),
                  key=lambda p: int(os.path.basename(p)[4:-5]))
-    # The course's memory scenarios are mem-<n>; extra ones (mem-fast)
-    # run when named on the command line.
+    # The course's memory scenarios are mem-<n>, then the page-cache ones;
+    # other extras (mem-fast) run when named on the command line.
     mem = sorted((p for p in glob.glob(os.path.join(sc, "mem-*.json"))
                   if os.path.basename(p)[4:-5].isdigit()),
                  key=lambda p: int(os.path.basename(p)[4:-5]))
-    return cpu + mem
+    cache = sorted(glob.glob(os.path.join(sc, "mem-cache-*.json")) +
+                   glob.glob(os.path.join(sc, "mem-refault*.json")))
+    return cpu + mem + cache
 
 
 def has_results(d):

@@ -205,7 +205,7 @@ static const SeqCase seq_cases[] = {
                {.at_s = 130, .programs_mib = 150, .expect = EXPECT_SHRINK}}},
     {.name = "sustained swap-in: grown",
      .cur_mib = 1024,
-     .cache_mib = 0,
+     .cache_mib = 2048,
      .steps = {{.at_s = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
                {.at_s = 2,
                 .programs_mib = 150,
@@ -215,6 +215,24 @@ static const SeqCase seq_cases[] = {
                 .programs_mib = 150,
                 .swapin_kib_s = 1024,
                 .expect = EXPECT_GROW}}},
+    /* Faults with free memory to spare are first reads, not evictions:
+     * more memory would not stop them.  Not shrunk, not grown. */
+    {.name = "faults with memory to spare: not grown",
+     .cur_mib = 1024,
+     .cache_mib = 0,
+     .steps = {{.at_s = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
+               {.at_s = 2,
+                .programs_mib = 150,
+                .faults_per_s = 400,
+                .expect = EXPECT_NONE},
+               {.at_s = 3,
+                .programs_mib = 150,
+                .faults_per_s = 400,
+                .expect = EXPECT_NONE},
+               {.at_s = 4,
+                .programs_mib = 150,
+                .faults_per_s = 400,
+                .expect = EXPECT_NONE}}},
     {.name = "faults below the line: released",
      .cur_mib = 1024,
      .cache_mib = 2048,
@@ -309,7 +327,8 @@ static void run_seq(const SeqCase *c, MemPolicyKind p)
             g_str_equal(tm_balloon(plan, 0)->rule, "grow-squeezed"))
             g_assert_cmpuint(new_kib - cur, <=, cfg.max_release_mib * TM_MIB);
         if (got != EXPECT_NONE)
-            mem_policy_note_applied(st, tm_balloon(plan, 0), snap->mono_us, TRUE);
+            mem_policy_note_applied(st, tm_balloon(plan, 0), snap->mono_us,
+                                    TRUE);
         cur = new_kib;
     }
     config_clear(&mem_config_schema, &cfg);
@@ -321,6 +340,62 @@ static void test_seq(gconstpointer data)
 
     for (p = 0; p < 2; p++)
         run_seq(data, (MemPolicyKind)p);
+}
+
+/* ---- the kernel reserve of a guest that always held cache -------------- */
+
+/* Target set for a cache-full guest on its second tick, beside a guest
+ * without cache whose maximum is peer_max_mib. */
+static guint64 cache_guest_target(MemPolicyKind p, guint64 peer_max_mib)
+{
+    g_autoptr(MemPolicyState) st = mem_policy_state_new();
+    guint64 target = 0;
+    MemConfig cfg;
+    guint tick;
+
+    tm_config(&cfg, p);
+    /* In one step, so the target shows the floor the guest is given. */
+    cfg.max_release_mib = 2048;
+    for (tick = 1; tick <= 2; tick++) {
+        g_autoptr(Snapshot) snap = tm_snapshot(tick, HOST_MIB, HOST_FREE_MIB);
+        g_autoptr(Plan) plan = NULL;
+        Report cached = {
+            .cur_mib = 512, .programs_mib = 100, .cache_mib = 2048};
+        Report bare = {.cur_mib = 512, .programs_mib = 100};
+        DomainSample *peer;
+        const BalloonAction *a;
+
+        add_guest(snap, &cached);
+        peer = add_guest(snap, &bare);
+        g_strlcpy(peer->uuid, "uuid-peer", sizeof(peer->uuid));
+        g_free(peer->name);
+        peer->name = g_strdup("peer");
+        peer->max_kib = peer_max_mib * TM_MIB;
+        plan = mem_policy_decide(snap, &cfg, st);
+        a = tm_action_for(plan, "g");
+        target = a ? a->new_kib : cached.cur_mib * TM_MIB;
+    }
+    config_clear(&mem_config_schema, &cfg);
+    return target;
+}
+
+/* A guest of the same maximum showed its kernel's reserve: the cache-full
+ * guest's reserve counts as free, as a cache-free guest's does, so it gives
+ * that much more.  A peer of another size says nothing about it. */
+static void test_reserve_from_peer(void)
+{
+    guint p;
+
+    for (p = 0; p < 2; p++) {
+        guint64 same = cache_guest_target((MemPolicyKind)p, 2048);
+        guint64 other = cache_guest_target((MemPolicyKind)p, 4096);
+
+        g_test_message("%s: target %.0f MiB beside a peer of its size, %.0f "
+                       "beside another",
+                       mem_policy_name((MemPolicyKind)p), (double)same / TM_MIB,
+                       (double)other / TM_MIB);
+        g_assert_cmpuint(same + 8 * TM_MIB, <=, other);
+    }
 }
 
 int main(int argc, char **argv)
@@ -338,5 +413,6 @@ int main(int argc, char **argv)
             g_strdup_printf("/mem/cache/seq/%s", seq_cases[i].name);
         g_test_add_data_func(path, &seq_cases[i], test_seq);
     }
+    g_test_add_func("/mem/cache/reserve-from-peer", test_reserve_from_peer);
     return g_test_run();
 }

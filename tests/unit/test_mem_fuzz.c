@@ -280,9 +280,22 @@ static gboolean is_cache_aware(const DomainSample *d)
     return (d->balloon.present & want) == want;
 }
 
-/* The largest unused - usable any cache-aware report of each guest showed
- * (uuid -> wide): at least the kernel reserves the policy may have learnt,
- * since it learns from no more reports than these. */
+static void keep_max(GHashTable *t, const char *key, wide v)
+{
+    wide *was = g_hash_table_lookup(t, key);
+
+    if (!was) {
+        was = g_new0(wide, 1);
+        g_hash_table_insert(t, g_strdup(key), was);
+    }
+    *was = MAX(*was, v);
+}
+
+/* The largest unused - usable any cache-aware report showed, per guest
+ * (reserves: uuid -> wide) and per maximum memory size ("max:<kib>"): at
+ * least the kernel reserve the policy may have learnt for a guest, or
+ * taken from another guest of its size, since it learns from no more
+ * reports than these. */
 static void note_reserves(GHashTable *reserves, const Snapshot *snap)
 {
     guint i;
@@ -290,17 +303,29 @@ static void note_reserves(GHashTable *reserves, const Snapshot *snap)
     for (i = 0; i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
         wide r = (wide)d->balloon.unused_kib - (wide)d->balloon.usable_kib;
-        wide *was;
+        g_autofree char *size =
+            g_strdup_printf("max:%" G_GUINT64_FORMAT, d->max_kib);
 
         if (!d->has_balloon_stats || !is_cache_aware(d) || r <= 0)
             continue;
-        was = g_hash_table_lookup(reserves, d->uuid);
-        if (!was) {
-            was = g_new0(wide, 1);
-            g_hash_table_insert(reserves, g_strdup(d->uuid), was);
-        }
-        *was = MAX(*was, r);
+        keep_max(reserves, d->uuid, r);
+        keep_max(reserves, size, r);
     }
+}
+
+/* The most reserve the policy can count for d: its own, or at most its
+ * free memory of what a guest of its size showed. */
+static wide reserve_bound(const DomainSample *d, GHashTable *reserves)
+{
+    g_autofree char *size =
+        g_strdup_printf("max:%" G_GUINT64_FORMAT, d->max_kib);
+    const wide *own = g_hash_table_lookup(reserves, d->uuid);
+    const wide *peers = g_hash_table_lookup(reserves, size);
+    wide r = own ? *own : 0;
+
+    if (peers)
+        r = MAX(r, MIN(*peers, (wide)d->balloon.unused_kib));
+    return r;
 }
 
 /* What the guest holds and could not give without pressure: its balloon
@@ -310,12 +335,11 @@ static void note_reserves(GHashTable *reserves, const Snapshot *snap)
 static wide used_kib(const DomainSample *d, GHashTable *reserves)
 {
     wide u = (wide)d->balloon.actual_kib - (wide)d->balloon.unused_kib;
-    const wide *r = g_hash_table_lookup(reserves, d->uuid);
     wide cache = 0;
 
     if (is_cache_aware(d)) {
         cache = (wide)d->balloon.usable_kib - (wide)d->balloon.unused_kib +
-                (r ? *r : 0);
+                reserve_bound(d, reserves);
         cache = CLAMP(cache, 0, (wide)d->balloon.disk_caches_kib);
     }
     u -= cache;
