@@ -191,5 +191,47 @@ def _():
     return r.returncode == 2 and "pcpu_probe:" in r.stderr, r.stderr
 
 
+# The placement check of the CPU scenarios: the pins at the end of a phase
+# against the loads the scenario started, each at its calibrated demand.
+DEMAND = {"heavy": 92.7, "light": 30.4, "equal": 41.5}
+ON0 = ((True, False),)
+ON1 = ((False, True),)
+ANY = ((True, True),)
+# (loads per guest, pins per guest, expected sd or None, loose guests)
+PLACEMENTS = [
+    ({"a": "heavy", "b": "light", "c": "heavy", "d": "light"},
+     {"a": ON0, "b": ON0, "c": ON1, "d": ON1}, 0.0, []),
+    # both heavy on one pCPU: 100 (capped) against 60.8
+    ({"a": "heavy", "b": "heavy", "c": "light", "d": "light"},
+     {"a": ON0, "b": ON0, "c": ON1, "d": ON1}, 19.6, []),
+    ({"a": "equal", "b": "equal", "c": "equal", "d": "equal"},
+     {"a": ON0, "b": ON0, "c": ON0, "d": ON1}, 29.2, []),  # 100 (capped), 41.5
+    # an unloaded guest may stay unpinned; a loaded one may not
+    ({"a": None, "b": None, "c": "light", "d": "light"},
+     {"a": ANY, "b": ANY, "c": ON0, "d": ON1}, 0.0, []),
+    ({"a": "light", "b": None, "c": "light", "d": "light"},
+     {"a": ANY, "b": ANY, "c": ON0, "d": ON1}, None, ["a"]),
+]
+
+for loads, pins, want, loose in PLACEMENTS:
+    def check(loads=loads, pins=pins, want=want, loose=loose):
+        sd, got_loose = run.placement_sd(pins, loads, DEMAND, 2)
+        sd = None if sd is None else round(sd, 1)
+        return (sd, got_loose) == (want, loose), \
+            f"{(sd, got_loose)}, want {(want, loose)}"
+    case(f"placement sd of {loads} pinned {pins}")(check)
+
+
+@case("declared loads: the last change at or before the tick")
+def _():
+    sc = {"loads": [{"at": 0, "guests": "all", "load": "light"},
+                    {"at": 14, "guests": "first-half", "load": "heavy"}]}
+    names = ["v1", "v2", "v3", "v4"]
+    got = (run.declared_loads(sc, names, 0), run.declared_loads(sc, names, 14))
+    want = ({"v1": "light", "v2": "light", "v3": "light", "v4": "light"},
+            {"v1": "heavy", "v2": "heavy", "v3": "light", "v4": "light"})
+    return got == want, f"{got}, want {want}"
+
+
 if __name__ == "__main__":
     sys.exit(CASES.main())
