@@ -48,6 +48,37 @@ for ratios, want in STRETCHES:
     case(f"unequal stretch of {ratios}")(check)
 
 
+# Pin changes after balance: (ratios per tick, balanced at, pins by tick,
+# moves by tick, expected (needless, answering the host)).  The phase
+# starts at tick 0 and ends at the last tick.
+CHANGES = [
+    # a move while the pCPUs ran at equal speed is needless
+    ([1.0] * 12, 2, {9: 1}, {9: 1}, ([(9, 1)], [])),
+    # the same move decided on ticks where one pCPU ran slow answers it
+    ([1.0] * 5 + [1.6] * 3 + [1.0] * 4, 2, {9: 1}, {9: 1}, ([], [(9, 1)])),
+    # slow ticks older than the deciding window excuse nothing
+    ([1.6] * 2 + [1.0] * 10, 2, {11: 1}, {11: 1}, ([(11, 1)], [])),
+    # claiming unpinned vCPUs on the first decision is not a repin...
+    ([1.0] * 12, 1, {2: 4}, {}, ([], [])),
+    # ... but a claim after it is
+    ([1.0] * 12, 2, {6: 1}, {}, ([(6, 1)], [])),
+    # changes before the phase balanced are the balancing itself
+    ([1.0] * 12, 5, {3: 2, 5: 1}, {3: 2, 5: 1}, ([], [])),
+    # a phase that never balanced has no "after"
+    ([1.0] * 12, None, {7: 1}, {7: 1}, ([], [])),
+    # no probe sample is no witness
+    ([None] * 12, 2, {9: 1}, {9: 1}, ([(9, 1)], [])),
+]
+
+for ratios, bal, pins, moves, want in CHANGES:
+    def check(ratios=ratios, bal=bal, pins=pins, moves=moves, want=want):
+        got = run.judge_changes(ticks_of(ratios), 0, len(ratios), bal, pins,
+                                moves)
+        return got == want, f"{got}, want {want}"
+    case(f"changes after balance at {bal}: pins {pins}, moves {moves}, "
+         f"speeds {ratios}")(check)
+
+
 @case("tick speed: median of the rounds in the tick, slowest pCPU")
 def _():
     samples = [(10.1, [800, 300]), (10.4, [900, 300]), (10.7, [300, 310]),
