@@ -109,6 +109,7 @@ static gboolean fill_info(virDomainPtr dom, Snapshot *snap, const char *uuid,
     *out =
         snapshot_add_domain(snap, uuid, virDomainGetName(dom), info.nrVirtCpu);
     (*out)->state = info.state;
+    (*out)->id = virDomainGetID(dom);
     (*out)->max_kib = info.maxMem;
     (*out)->cur_kib = info.memory;
     return TRUE;
@@ -180,6 +181,7 @@ static DomainSample *sample_from_record(Snapshot *snap,
     }
     d = snapshot_add_domain(snap, uuid, virDomainGetName(r->dom), nvcpus);
     d->state = state;
+    d->id = virDomainGetID(r->dom);
     for (i = 0; i < r->nparams; i++) {
         if (take_vcpu_param(d, &r->params[i]))
             continue;
@@ -392,7 +394,95 @@ static gboolean collect_node(Conn *c, Snapshot *snap, guint what,
     return TRUE;
 }
 
-Snapshot *snapshot_collect(Conn *c, guint what, GError **error)
+typedef struct {
+    gint id;
+    char *xml; /* GRefString */
+    gboolean persistent;
+    guint64 seen; /* c->collects when last in a snapshot */
+} DefinitionEntry;
+
+static void definition_entry_free(gpointer data)
+{
+    DefinitionEntry *e = data;
+
+    g_ref_string_release(e->xml);
+    g_free(e);
+}
+
+/* The persistent definition, which the daemons' live changes (pins,
+ * balloon) leave alone; a transient guest has only its live one.
+ * NULL when the guest vanished or would not say. */
+static DefinitionEntry *read_definition(Conn *c, Snapshot *snap,
+                                        const DomainSample *d)
+{
+    g_autoptr(virDomain) dom = NULL;
+    g_autofree char *xml = NULL;
+    DefinitionEntry *e;
+    int persistent;
+
+    snap->rpc_calls++;
+    dom = virDomainLookupByUUIDString(c->conn, d->uuid);
+    if (!dom)
+        return NULL;
+    snap->rpc_calls++;
+    persistent = virDomainIsPersistent(dom);
+    if (persistent < 0)
+        return NULL;
+    snap->rpc_calls++;
+    xml = virDomainGetXMLDesc(dom, persistent ? VIR_DOMAIN_XML_INACTIVE : 0);
+    if (!xml)
+        return NULL;
+    e = g_new0(DefinitionEntry, 1);
+    e->id = d->id;
+    e->xml = g_ref_string_new(xml);
+    e->persistent = persistent > 0;
+    return e;
+}
+
+static gboolean entry_gone(gpointer key, gpointer value, gpointer data)
+{
+    const DefinitionEntry *e = value;
+
+    return e->seen != *(const guint64 *)data;
+}
+
+/* Each running guest's definition, read when it is first seen in a run
+ * (its domain id changes when it restarts, and a changed persistent
+ * definition takes effect only then) and kept while it runs. */
+static void collect_definitions(Conn *c, Snapshot *snap)
+{
+    guint i;
+
+    if (!c->definitions || c->definitions_generation != c->generation) {
+        if (c->definitions)
+            g_hash_table_unref(c->definitions);
+        c->definitions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                               definition_entry_free);
+        c->definitions_generation = c->generation;
+    }
+    c->collects++;
+    for (i = 0; i < snap->domains->len; i++) {
+        DomainSample *d = g_ptr_array_index(snap->domains, i);
+        DefinitionEntry *e = g_hash_table_lookup(c->definitions, d->uuid);
+
+        if (!domain_sample_live(d))
+            continue;
+        if (!e || e->id != d->id) {
+            e = read_definition(c, snap, d);
+            if (!e) {
+                g_hash_table_remove(c->definitions, d->uuid);
+                continue;
+            }
+            g_hash_table_replace(c->definitions, g_strdup(d->uuid), e);
+        }
+        e->seen = c->collects;
+        d->definition = g_ref_string_acquire(e->xml);
+        d->persistent = e->persistent;
+    }
+    g_hash_table_foreach_remove(c->definitions, entry_gone, &c->collects);
+}
+
+static Snapshot *collect_domains(Conn *c, guint what, GError **error)
 {
     g_autoptr(Snapshot) snap = snapshot_new();
     g_autoptr(GError) err = NULL;
@@ -416,4 +506,15 @@ Snapshot *snapshot_collect(Conn *c, guint what, GError **error)
     if (!collect_per_domain(c, snap, what, error))
         return NULL;
     return g_steal_pointer(&snap);
+}
+
+Snapshot *snapshot_collect(Conn *c, guint what, GError **error)
+{
+    Snapshot *snap = collect_domains(c, what, error);
+
+    if (snap && (what & COLLECT_DEFINITION)) {
+        snap->definitions = TRUE;
+        collect_definitions(c, snap);
+    }
+    return snap;
 }

@@ -15,6 +15,8 @@ typedef enum {
     COLLECT_NODE_CPUS = 1 << 5,   /* which CPUs exist and are online (implied
                                      by COLLECT_VCPU and COLLECT_AFFINITY);
                                      without it npcpus is the online count */
+    COLLECT_DEFINITION = 1 << 6,  /* each guest's XML definition, read once
+                                     per run of the guest (three calls) */
 } CollectWhat;
 
 /* The whole host's free memory (virNodeGetMemoryStats over all cells;

@@ -36,11 +36,19 @@ void conn_drop(Conn *c)
     }
 }
 
+void conn_forget_definitions(Conn *c)
+{
+    if (c && c->definitions)
+        g_hash_table_remove_all(c->definitions);
+}
+
 void conn_free(Conn *c)
 {
     if (!c)
         return;
     conn_drop(c);
+    if (c->definitions)
+        g_hash_table_unref(c->definitions);
     g_free(c->uri);
     g_free(c->last_error);
     g_free(c);

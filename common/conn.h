@@ -21,7 +21,13 @@ typedef struct {
     gboolean bulk_unsupported; /* virConnectGetAllDomainStats said NO_SUPPORT */
     NodeMemProbe memprobe;
     gboolean cpumap_unsupported; /* virNodeGetCPUMap said NO_SUPPORT */
-    gint64 next_attempt_us;      /* reconnect backoff: no attempt before this */
+    /* Domain definitions read once per run of a guest (collect.c): uuid
+     * -> DefinitionEntry, for the generation below; forgotten on a
+     * reconnect, on conn_forget_definitions, and for guests gone. */
+    GHashTable *definitions;
+    guint definitions_generation;
+    guint64 collects;       /* snapshots taken, to find guests gone */
+    gint64 next_attempt_us; /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us; /* daemons cap it at one interval, so a
                               restarted libvirtd is found within one tick */
@@ -41,6 +47,10 @@ virConnectPtr conn_get(Conn *c, GError **error);
 gboolean conn_check_lost(Conn *c);
 /* Forgets the connection, e.g. after a call failed because it died. */
 void conn_drop(Conn *c);
+
+/* Forgets the domain definitions read so far, so the next snapshot reads
+ * them again (SIGHUP: an operator's change is taken at once). */
+void conn_forget_definitions(Conn *c);
 
 /* Opens once with no retry, for --once and tools. */
 gboolean conn_open_now(Conn *c, GError **error);

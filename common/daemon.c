@@ -32,6 +32,7 @@ struct DaemonCtx {
     guint64 actions_applied;
     guint64 actions_failed;
     FILE *decision_log;
+    int exit_code;          /* of daemon mode; EXIT_OK unless it had to stop */
     Migrator *migrator;     /* migration requests ([migration]) */
     Complaint tick_trouble; /* non-connection tick failures, rate-limited */
     guint64 ticks_late;
@@ -210,6 +211,15 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, Snapshot **snap_out,
         snapshot_collect(ctx->conn, ctx->ops->collect_what, error);
     if (!snap)
         return FALSE;
+    if (ctx->ops->check_host) {
+        g_autoptr(GError) bad = NULL;
+
+        if (!ctx->ops->check_host(snap, ctx->cfg, &bad)) {
+            g_set_error(error, DAEMON_ERROR, DAEMON_ERROR_HOST_SETTINGS, "%s",
+                        bad->message);
+            return FALSE;
+        }
+    }
     /* State learnt before a reconnect describes a libvirtd (and maybe
      * guests) that no longer exist; start over rather than act on it. */
     if (ctx->conn->generation != ctx->state_generation) {
@@ -401,6 +411,15 @@ static gboolean on_timer(gpointer data)
     g_autoptr(GError) err = NULL;
     gboolean ok = daemon_tick(ctx, TRUE, &err);
 
+    /* Settings this host cannot meet, found before anything was done:
+     * the operator must fix them, and a service restart loop would not. */
+    if (!ok && ctx->ticks == 0 &&
+        g_error_matches(err, DAEMON_ERROR, DAEMON_ERROR_HOST_SETTINGS)) {
+        g_printerr("%s: %s\n", prog(ctx), err->message);
+        ctx->exit_code = EXIT_CONFIG;
+        g_main_loop_quit(ctx->loop);
+        return G_SOURCE_REMOVE;
+    }
     notify_tick(ctx);
     if (ok) {
         if (complaint_release(&ctx->tick_trouble))
@@ -484,6 +503,9 @@ gboolean daemon_reload(DaemonCtx *ctx)
     }
     config_clear(s, ctx->cfg);
     memcpy(ctx->cfg, fresh, s->size);
+    /* Guests' definitions are read once per run of a guest; an operator
+     * who changed one and sends SIGHUP expects it taken now. */
+    conn_forget_definitions(ctx->conn);
     ctx->conn->max_backoff_us = (gint64)(now->interval_s * G_USEC_PER_SEC);
     if (!open_decision_log(ctx, &err))
         g_warning("reload: %s", err->message);
@@ -533,7 +555,9 @@ static int run_once(DaemonCtx *ctx)
     /* Utilisation and consumption rates need two samples. */
     if (!daemon_tick(ctx, FALSE, &err)) {
         g_printerr("%s: %s\n", prog(ctx), err->message);
-        return EXIT_RUNTIME;
+        return g_error_matches(err, DAEMON_ERROR, DAEMON_ERROR_HOST_SETTINGS)
+                   ? EXIT_CONFIG
+                   : EXIT_RUNTIME;
     }
     g_usleep(wait_us);
     if (!daemon_tick(ctx, TRUE, &err)) {
@@ -558,14 +582,16 @@ static int run_daemon(DaemonCtx *ctx)
     g_message("started: uri %s, interval %.3g s%s", dcfg(ctx)->uri,
               dcfg(ctx)->interval_s, dcfg(ctx)->dry_run ? ", dry run" : "");
     on_timer(ctx);
-    restart_timer(ctx);
-    g_main_loop_run(ctx->loop);
+    if (ctx->exit_code == EXIT_OK) {
+        restart_timer(ctx);
+        g_main_loop_run(ctx->loop);
+    }
     g_clear_pointer(&ctx->guard, quit_guard_free);
     g_clear_pointer(&ctx->loop, g_main_loop_unref);
     g_message("stopped after %" G_GUINT64_FORMAT " ticks, %" G_GUINT64_FORMAT
               " actions applied, %" G_GUINT64_FORMAT " failed",
               ctx->ticks, ctx->actions_applied, ctx->actions_failed);
-    return EXIT_OK;
+    return ctx->exit_code;
 }
 
 DaemonCtx *daemon_ctx_new(const DaemonOps *ops, int argc, char **argv,

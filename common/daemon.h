@@ -23,6 +23,12 @@ typedef struct {
     guint collect_what; /* CollectWhat flags */
     gpointer (*state_new)(void);
     void (*state_free)(gpointer state);
+    /* Checks the settings against the host a snapshot shows (optional; no
+     * I/O).  Settings the host cannot meet stop a daemon on its first
+     * snapshot with exit 3; later (after SIGHUP) the tick is skipped and
+     * says why. */
+    gboolean (*check_host)(const Snapshot *snap, gconstpointer cfg,
+                           GError **error);
     /* The policy: no I/O.  cfg is the daemon's config struct. */
     Plan *(*decide)(const Snapshot *snap, gconstpointer cfg, gpointer state);
     /* Carries the plan out; returns the number of actions that failed. */
@@ -104,5 +110,6 @@ void daemon_print_plan(const Plan *plan);
 #define DAEMON_ERROR (daemon_error_quark())
 GQuark daemon_error_quark(void);
 typedef enum {
-    DAEMON_ERROR_ACTIONS, /* some of a plan's actions failed */
+    DAEMON_ERROR_ACTIONS,       /* some of a plan's actions failed */
+    DAEMON_ERROR_HOST_SETTINGS, /* settings this host cannot meet */
 } DaemonError;

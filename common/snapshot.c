@@ -91,6 +91,8 @@ static void domain_sample_free(gpointer data)
     for (i = 0; i < d->nvcpus; i++)
         g_free(d->vcpus[i].cpumap);
     g_free(d->vcpus);
+    if (d->definition)
+        g_ref_string_release(d->definition);
     g_free(d->name);
     g_free(d);
 }

@@ -71,6 +71,13 @@ typedef struct {
     BalloonStats balloon;
     guint nvcpus;
     VcpuSample *vcpus;
+    gint id; /* libvirt's domain id: a new one for every run of the guest */
+    /* With COLLECT_DEFINITION: the guest's persistent XML definition (its
+     * live one when transient), a GRefString shared across snapshots
+     * while the guest runs, so its identity says "unchanged"; NULL when
+     * it could not be read this tick. */
+    char *definition;
+    gboolean persistent;
 } DomainSample;
 
 typedef struct {
@@ -96,7 +103,9 @@ typedef struct {
     gint64 wall_us; /* g_get_real_time() when taken */
     gboolean
         bulk; /* TRUE when one virConnectGetAllDomainStats call filled it */
-    guint rpc_calls; /* libvirt calls spent taking it */
+    guint rpc_calls;      /* libvirt calls spent taking it */
+    gboolean definitions; /* COLLECT_DEFINITION was asked: a live guest
+                             without one could not be read */
     NodeSample node;
     GPtrArray *domains; /* DomainSample*, owned */
 } Snapshot;

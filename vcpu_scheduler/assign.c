@@ -31,9 +31,10 @@ typedef struct {
     AssignItem *items;
     guint n;
     guint np;
-    double *demand;   /* uncapped sum of loads per pCPU */
-    GArray **members; /* per pCPU: indices of the items targeted there */
-    guint *slot;      /* item -> its index in members[target] */
+    double *demand;       /* uncapped sum of loads per pCPU */
+    GArray **members;     /* per pCPU: indices of the items targeted there */
+    guint *slot;          /* item -> its index in members[target] */
+    gboolean constrained; /* some item may not go everywhere */
 } Board;
 
 /* The objective at one moment: sums over capped pCPU utilisation, and the
@@ -141,6 +142,13 @@ static void board_take(Board *b, guint i)
     b->items[i].target = -1;
 }
 
+gboolean assign_may_go(const AssignItem *it, guint p)
+{
+    if (it->fixed)
+        return FALSE;
+    return !it->allowed || (it->allowed[p / 8] >> (p % 8)) & 1;
+}
+
 static void board_init(Board *b, AssignItem *items, guint n, guint np)
 {
     guint i;
@@ -148,15 +156,21 @@ static void board_init(Board *b, AssignItem *items, guint n, guint np)
     b->items = items;
     b->n = n;
     b->np = np;
+    b->constrained = FALSE;
     b->demand = g_new0(double, np);
     b->members = g_new0(GArray *, np);
     b->slot = g_new0(guint, n ? n : 1);
     for (i = 0; i < np; i++)
         b->members[i] = g_array_new(FALSE, FALSE, sizeof(guint));
     for (i = 0; i < n; i++) {
+        gint at = items[i].pinned;
+
+        if (items[i].fixed && at < 0)
+            at = items[i].hint;
         items[i].target = -1;
-        if (items[i].pinned >= 0 && (guint)items[i].pinned < np)
-            board_put(b, i, (guint)items[i].pinned);
+        b->constrained |= items[i].allowed != NULL;
+        if (at >= 0 && (guint)at < np)
+            board_put(b, i, (guint)at);
     }
 }
 
@@ -266,7 +280,7 @@ static void scan_moves_from(const Board *b, const Sums *s, double sd_now,
         guint i = g_array_index(m, guint, k);
         Candidate c = {.item = i, .other = G_MAXUINT, .from = from, .to = to};
 
-        if (b->items[i].frozen)
+        if (b->items[i].frozen || !assign_may_go(&b->items[i], to))
             continue;
         c.cost = move_cost(&b->items[i], to);
         consider(b, s, sd_now, target_sd, &c, best);
@@ -286,13 +300,13 @@ static void scan_swaps(const Board *b, const Sums *s, double sd_now,
     for (k = 0; k < mf->len; k += sf) {
         guint i = g_array_index(mf, guint, k);
 
-        if (b->items[i].frozen)
+        if (b->items[i].frozen || !assign_may_go(&b->items[i], to))
             continue;
         for (l = 0; l < mt->len; l += st) {
             guint j = g_array_index(mt, guint, l);
             Candidate c = {.item = i, .other = j, .from = from, .to = to};
 
-            if (b->items[j].frozen)
+            if (b->items[j].frozen || !assign_may_go(&b->items[j], from))
                 continue;
             c.cost =
                 move_cost(&b->items[i], to) + move_cost(&b->items[j], from);
@@ -338,27 +352,45 @@ static guint most_loaded(const Board *b)
     return best;
 }
 
-/* Largest first onto the least loaded pCPU; free items are pinned wherever
- * they go, so where they ran before only breaks ties. */
+/* The least loaded pCPU item k may go to, or -1 when none. */
+static gint least_loaded_for(const Board *b, guint k)
+{
+    gint best = -1;
+    guint p;
+
+    for (p = 0; p < b->np; p++) {
+        if (assign_may_go(&b->items[k], p) &&
+            (best < 0 || b->demand[p] < b->demand[best]))
+            best = (gint)p;
+    }
+    return best;
+}
+
+/* Largest first onto the least loaded pCPU it allows; free items are
+ * pinned wherever they go, so where they ran before only breaks ties. */
 static void place_free(Board *b)
 {
     g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(guint));
     guint i;
 
     for (i = 0; i < b->n; i++) {
-        if (b->items[i].target < 0)
+        if (b->items[i].target < 0 && !b->items[i].fixed)
             g_array_append_val(order, i);
     }
     g_array_sort_with_data(order, by_load_desc, b->items);
     for (i = 0; i < order->len; i++) {
         guint k = g_array_index(order, guint, i);
         gint hint = b->items[k].hint;
-        guint p = least_loaded(b);
+        gint p = b->items[k].allowed ? least_loaded_for(b, k)
+                                     : (gint)least_loaded(b);
 
+        if (p < 0)
+            continue;
         if (hint >= 0 && (guint)hint < b->np &&
+            assign_may_go(&b->items[k], (guint)hint) &&
             b->demand[hint] <= b->demand[p] + EPS)
-            p = (guint)hint;
-        board_put(b, k, p);
+            p = hint;
+        board_put(b, k, (guint)p);
     }
 }
 
@@ -389,6 +421,15 @@ static gboolean improve_once(Board *b, double target_sd)
     }
     if (!best.found)
         scan_swaps(b, &s, sd_now, target_sd, hi, lo, &best);
+    /* Items that may not go to the least loaded pCPU may still go to
+     * another that relieves the busiest. */
+    for (p = 0; !best.found && b->constrained && p < b->np; p++) {
+        if (p != lo && p != hi) {
+            scan_moves_from(b, &s, sd_now, target_sd, hi, p, &best);
+            if (!best.found)
+                scan_swaps(b, &s, sd_now, target_sd, hi, p, &best);
+        }
+    }
     if (!best.found)
         return FALSE;
 
@@ -422,7 +463,8 @@ guint assign_balance(AssignItem *items, guint n, guint npcpus, double target_sd)
     board_clear(&b);
 
     for (i = 0; i < n; i++) {
-        if (items[i].pinned < 0 || items[i].target != items[i].pinned)
+        if (!items[i].fixed &&
+            (items[i].pinned < 0 || items[i].target != items[i].pinned))
             moves++;
     }
     return moves;

@@ -16,7 +16,14 @@ typedef struct {
     gint pinned; /* pCPU it is pinned to; -1 when free to be placed */
     gint hint;   /* pCPU to prefer among equals (where it last ran), or -1 */
     gboolean frozen; /* must stay on its pinned pCPU (dwell) */
-    gint target;     /* output: pCPU the plan puts it on */
+    /* Never placed: stays where it is (pinned, else hint) and only counts
+     * there; one whose place is unknown is left out. */
+    gboolean fixed;
+    /* The pCPUs it may be placed on, a bitmap of npcpus bits (bit p of
+     * byte p / 8); NULL when any.  A pinned item outside it has to be
+     * given as free (pinned -1, hint where it is). */
+    const guint8 *allowed;
+    gint target; /* output: pCPU the plan puts it on */
 } AssignItem;
 
 /* Population standard deviation of n values; 0 when n is 0. */
@@ -32,10 +39,15 @@ typedef struct {
 void assign_predict(const AssignItem *items, guint n, guint npcpus,
                     gboolean use_target, AssignPrediction *out);
 
-/* Sets every item's target.  Free items are placed; pinned items move
+/* Whether the item may be placed on pCPU p. */
+gboolean assign_may_go(const AssignItem *it, guint p);
+
+/* Sets every item's target.  Free items are placed within what they
+ * allow (fixed ones stay put); pinned items move
  * when that relieves a pCPU asked for well beyond its capacity, or lowers
  * the predicted sd while it is above target_sd without asking more of a
  * saturated pCPU.  Returns the number of items whose target differs from
- * their pinned pCPU (free items all count).  npcpus must be at least 1. */
+ * their pinned pCPU (free items all count, fixed ones never).  npcpus must be
+ * at least 1. */
 guint assign_balance(AssignItem *items, guint n, guint npcpus,
                      double target_sd);

@@ -24,14 +24,23 @@ static guint apply(DaemonCtx *ctx, gconstpointer cfg, const Snapshot *snap,
     return vcpu_apply(ctx, snap, plan, st);
 }
 
+static gboolean check_host(const Snapshot *snap, gconstpointer cfg,
+                           GError **error)
+{
+    return vcpu_check_host(snap, cfg, error);
+}
+
 static void report(const Snapshot *snap, gpointer st)
 {
     const double *util = NULL;
     guint n = 0;
     g_autoptr(GString) line = g_string_new(NULL);
+    g_autoptr(GPtrArray) problems = vcpu_policy_take_new_problems(st);
     guint k = 0;
     guint c;
 
+    for (c = 0; c < problems->len; c++)
+        g_message("%s", (const char *)g_ptr_array_index(problems, c));
     if (!vcpu_policy_last_util(st, &util, &n))
         return;
     for (c = 0; c < snap->node.npcpus && k < n; c++) {
@@ -93,7 +102,8 @@ const DaemonOps vcpu_scheduler_ops = {
             .options = vcpu_cli_options,
             .config = &vcpu_config_schema,
         },
-    .collect_what = COLLECT_VCPU | COLLECT_AFFINITY,
+    .collect_what = COLLECT_VCPU | COLLECT_AFFINITY | COLLECT_DEFINITION,
+    .check_host = check_host,
     .state_new = state_new,
     .state_free = state_free,
     .decide = decide,

@@ -14,6 +14,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpuset.h"
+#include "domain_rules.h"
 #include "estimate.h"
 
 /* Imbalance this many times the threshold cannot be noise: act on it at
@@ -70,6 +72,11 @@ typedef struct {
 typedef struct {
     GArray *vcpus; /* VcpuTrack, in the domain's vCPU order */
     guint64 seen_tick;
+    /* The rules of its definition, read again when the definition (a
+     * shared string, so its address) changes. */
+    const char *definition; /* a reference held */
+    DomainRules *rules;
+    gboolean problem_told;
 } DomTrack;
 
 struct VcpuPolicyState {
@@ -82,6 +89,7 @@ struct VcpuPolicyState {
     GArray *cpu_id; /* guint: CPU id of online pCPU k, this tick */
     GArray *util;   /* double per online pCPU, from the last decision */
     gboolean has_util;
+    GPtrArray *new_problems; /* "guest: why", not yet taken by the daemon */
 
     /* The last plan that moved something, to check it against the next
      * measurement. */
@@ -109,6 +117,13 @@ typedef struct {
     gint hint;     /* online pCPU (dense) it last ran on, or -1 */
     guint allowed; /* online pCPUs its affinity allows */
     double ran;    /* share of a pCPU it ran this tick, -1 when unknown */
+    /* What the guest's definition and the config allow: the dense pCPUs
+     * it may be placed on (NULL: any), or nowhere new (fixed). */
+    const guint8 *may;
+    gboolean fixed;
+    gboolean outside; /* pinned where it may not be: placed again */
+    gsize vs_maplen;  /* of vs->cpumap */
+    guint np;         /* CPU ids in the snapshot */
 } PlanVcpu;
 
 /* What one tick measured. */
@@ -124,6 +139,9 @@ static void dom_track_free(gpointer data)
     if (!dt)
         return;
     g_array_unref(dt->vcpus);
+    if (dt->definition)
+        g_ref_string_release((char *)dt->definition);
+    domain_rules_free(dt->rules);
     g_free(dt);
 }
 
@@ -135,6 +153,7 @@ VcpuPolicyState *vcpu_policy_state_new(void)
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dom_track_free);
     st->util = g_array_new(FALSE, TRUE, sizeof(double));
     st->cpu_id = g_array_new(FALSE, TRUE, sizeof(guint));
+    st->new_problems = g_ptr_array_new_with_free_func(g_free);
     return st;
 }
 
@@ -145,6 +164,7 @@ void vcpu_policy_state_free(VcpuPolicyState *st)
     g_hash_table_unref(st->domains);
     g_array_unref(st->util);
     g_array_unref(st->cpu_id);
+    g_ptr_array_unref(st->new_problems);
     g_free(st);
 }
 
@@ -267,9 +287,20 @@ static gboolean take_sample(VcpuTrack *t, const VcpuSample *vs, gint64 mono_us,
     return ok;
 }
 
-/* Numbers the snapshot's online pCPUs densely into st->cpu_id; returns
- * dense[cpu] for every CPU id, -1 for an offline one. */
-static gint *number_online(const Snapshot *snap, VcpuPolicyState *st)
+GPtrArray *vcpu_policy_take_new_problems(VcpuPolicyState *st)
+{
+    GPtrArray *out = st->new_problems;
+
+    st->new_problems = g_ptr_array_new_with_free_func(g_free);
+    return out;
+}
+
+/* Numbers the snapshot's online pCPUs that are not excluded densely into
+ * st->cpu_id; returns dense[cpu] for every CPU id, -1 for one that is
+ * offline or excluded: such a CPU is never a target and does not count
+ * in the balance. */
+static gint *number_online(const Snapshot *snap, const GArray *excluded,
+                           VcpuPolicyState *st)
 {
     guint np = snap->node.npcpus;
     gint *dense = g_new(gint, np ? np : 1);
@@ -278,7 +309,7 @@ static gint *number_online(const Snapshot *snap, VcpuPolicyState *st)
     g_array_set_size(st->cpu_id, 0);
     for (c = 0; c < np; c++) {
         dense[c] = -1;
-        if (!snapshot_cpu_online(snap, c))
+        if (!snapshot_cpu_online(snap, c) || cpuset_has(excluded, c))
             continue;
         dense[c] = (gint)st->cpu_id->len;
         g_array_append_val(st->cpu_id, c);
@@ -307,10 +338,88 @@ static guint count_online(const guint8 *map, gsize maplen, guint np,
     return n;
 }
 
+/* The guest's rules, parsed again only when its definition changed.
+ * NULL when the snapshot carries no definitions (tests, tools): no
+ * limits then. */
+static const DomainRules *rules_of(VcpuPolicyState *st, const Snapshot *snap,
+                                   DomTrack *dt, const DomainSample *d)
+{
+    if (!snap->definitions)
+        return NULL;
+    if (!dt->rules || dt->definition != d->definition) {
+        domain_rules_free(dt->rules);
+        if (dt->definition)
+            g_ref_string_release((char *)dt->definition);
+        dt->definition =
+            d->definition ? g_ref_string_acquire(d->definition) : NULL;
+        dt->rules = domain_rules_from_xml(d->definition, d->persistent);
+        if (dt->rules->problem && d->definition && !dt->problem_told) {
+            dt->problem_told = TRUE;
+            g_ptr_array_add(st->new_problems,
+                            g_strdup_printf("%s: %s; its vCPUs are left "
+                                            "where they are",
+                                            d->name, dt->rules->problem));
+        }
+    }
+    return dt->rules;
+}
+
+/* Where a vCPU may go: fixed when its guest opted out or its rules are
+ * unknown, or when its definition allows exactly one CPU (it is never
+ * moved) or none that is online and not excluded; else the dense map of
+ * what it allows, NULL for everything. */
+static void limit_vcpu(PlanVcpu *pv, const DomainRules *rules, guint np,
+                       const gint *dense, guint nonline, GPtrArray *maps)
+{
+    const GArray *ids;
+    guint8 *map;
+    guint n = 0;
+    guint i;
+
+    if (!rules)
+        return;
+    if (rules->opted_out || rules->problem) {
+        pv->fixed = TRUE;
+        pv->outside = FALSE;
+        return;
+    }
+    ids = domain_rules_allowed(rules, pv->vs->number);
+    if (!ids)
+        return;
+    if (ids->len == 1) {
+        pv->fixed = TRUE;
+        pv->outside = FALSE;
+        return;
+    }
+    map = g_malloc0((nonline + 7) / 8 + 1);
+    g_ptr_array_add(maps, map);
+    for (i = 0; i < ids->len; i++) {
+        guint c = g_array_index(ids, guint, i);
+
+        if (c < np && dense[c] >= 0) {
+            map[dense[c] / 8] |= (guint8)(1u << (dense[c] % 8));
+            n++;
+        }
+    }
+    if (n == 0) {
+        pv->fixed = TRUE;
+        pv->outside = FALSE;
+        return;
+    }
+    pv->may = map;
+    if (pv->pinned >= 0 && !((map[pv->pinned / 8] >> (pv->pinned % 8)) & 1)) {
+        /* Placed again within what it allows, counted where it is. */
+        pv->outside = TRUE;
+        pv->hint = pv->pinned;
+        pv->pinned = -1;
+    }
+}
+
 /* Samples every vCPU: adds its share to the pCPU it is pinned to, else the
  * one it last ran on, and lists those with a demand estimate. */
 static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
-                    const gint *dense, GArray *vcpus, Measurement *m)
+                    const gint *dense, GArray *vcpus, GPtrArray *maps,
+                    Measurement *m)
 {
     guint np = snap->node.npcpus;
     guint nonline = st->cpu_id->len;
@@ -321,6 +430,7 @@ static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
     memset(m, 0, sizeof(*m));
     for (i = 0; i < snap->domains->len; i++) {
         const DomainSample *d = g_ptr_array_index(snap->domains, i);
+        const DomainRules *rules;
         DomTrack *dt;
 
         if (d->state == VIR_DOMAIN_SHUTOFF)
@@ -330,13 +440,22 @@ static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
         if (dt->seen_tick == st->tick)
             continue;
         dt->seen_tick = st->tick;
+        rules = rules_of(st, snap, dt, d);
         for (k = 0; k < d->nvcpus; k++) {
             const VcpuSample *vs = &d->vcpus[k];
             VcpuTrack *t = &g_array_index(dt->vcpus, VcpuTrack, k);
-            PlanVcpu pv = {.dom = d, .vs = vs, .track = t, .ran = -1};
+            PlanVcpu pv = {.dom = d,
+                           .vs = vs,
+                           .track = t,
+                           .ran = -1,
+                           .vs_maplen = maplen,
+                           .np = np};
             gint at;
 
             pv.pinned = pinned_online(vs->cpumap, maplen, np, dense);
+            /* Pinned to one CPU that is excluded (or offline). */
+            pv.outside = pv.pinned < 0 && np &&
+                         cpumap_single(vs->cpumap, maplen, np) >= 0;
             pv.allowed = count_online(vs->cpumap, maplen, np, dense);
             pv.hint = vs->last_pcpu >= 0 && (guint)vs->last_pcpu < np
                           ? dense[vs->last_pcpu]
@@ -348,6 +467,7 @@ static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
                 if (at >= 0)
                     util[at] += pv.ran;
             }
+            limit_vcpu(&pv, rules, np, dense, nonline, maps);
             if (t->load.valid && nonline > 0)
                 g_array_append_val(vcpus, pv);
         }
@@ -408,6 +528,8 @@ static GArray *build_items(const GArray *vcpus, const VcpuConfig *cfg,
             .pinned = pv->pinned,
             .hint = pv->hint,
             .target = -1,
+            .fixed = pv->fixed,
+            .allowed = pv->may,
         };
 
         it.frozen = !ignore_dwell && pv->pinned >= 0 && pv->track->dwelling &&
@@ -428,6 +550,8 @@ static void add_action(Plan *plan, const VcpuPolicyState *st,
 
     a->vcpu = pv->vs->number;
     a->from_pcpu = pv->pinned >= 0 ? (gint)id[pv->pinned] : -1;
+    if (pv->outside)
+        a->from_pcpu = cpumap_single(pv->vs->cpumap, pv->vs_maplen, pv->np);
     a->to_pcpu = id[it->target];
     ran =
         pv->ran >= 0 ? g_strdup_printf("%.0f%%", pv->ran) : g_strdup("unknown");
@@ -437,7 +561,14 @@ static void add_action(Plan *plan, const VcpuPolicyState *st,
                               sd_before, sd_after, freed / 100);
     else
         why = g_strdup_printf("sd %.1f -> %.1f predicted", sd_before, sd_after);
-    if (pv->pinned >= 0)
+    if (pv->outside)
+        action_set_reason(&a->base,
+                          "moves from pCPU %d to %u: it may not run on "
+                          "pCPU %d (excluded, offline, or outside its "
+                          "guest's definition); demand %.0f%% (ran %s); %s",
+                          a->from_pcpu, a->to_pcpu, a->from_pcpu, it->load, ran,
+                          why);
+    else if (pv->pinned >= 0)
         action_set_reason(&a->base,
                           "demand %.0f%% (ran %s) moves from pCPU %d to %u; "
                           "%s",
@@ -508,7 +639,7 @@ static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
      * the model of "now" is as much a guess as the measurement; pinning
      * them ends the guessing, and only the measurement can judge it. */
     for (i = 0; i < items->len; i++)
-        unpinned |= it[i].pinned < 0;
+        unpinned |= it[i].pinned < 0 && !it[i].fixed;
     assign_predict(it, items->len, np, FALSE, &now);
     /* One noisy tick can read unbalanced twice in a row; the smoothed
      * loads of the same placement show whether the imbalance is real. */
@@ -556,7 +687,8 @@ static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
 
     plan_sd(plan)->sd_after = after.sd;
     for (i = 0; i < items->len; i++) {
-        if (it[i].pinned < 0 || it[i].target != it[i].pinned)
+        if (!it[i].fixed && it[i].target >= 0 &&
+            (it[i].pinned < 0 || it[i].target != it[i].pinned))
             add_action(plan, st, &g_array_index(vcpus, PlanVcpu, i), &it[i],
                        sd_before, after.sd, freed);
     }
@@ -591,7 +723,7 @@ static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
     for (i = 0; i < items->len; i++) {
         if (it[i].pinned >= 0)
             it[i].frozen = TRUE;
-        else
+        else if (!it[i].fixed)
             nfree++;
     }
     if (nfree == 0) {
@@ -612,7 +744,7 @@ static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
     }
     plan_sd(plan)->sd_after = after.sd;
     for (i = 0; i < items->len; i++) {
-        if (it[i].pinned < 0)
+        if (it[i].pinned < 0 && !it[i].fixed && it[i].target >= 0)
             add_action(plan, st, &g_array_index(vcpus, PlanVcpu, i), &it[i],
                        plan_sd(plan)->sd_before, after.sd, 0);
     }
@@ -624,12 +756,56 @@ static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                 after.sd);
 }
 
+/* Places the vCPUs pinned where they may not be (an excluded or offline
+ * CPU, or outside their guest's definition) within what they allow,
+ * moving nothing else, whatever the balance: a rule is not traded for sd.
+ * FALSE when there were none. */
+static gboolean place_outside(Plan *plan, const VcpuConfig *cfg,
+                              VcpuPolicyState *st, const GArray *vcpus,
+                              guint np)
+{
+    g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, TRUE);
+    AssignItem *it = (AssignItem *)items->data;
+    AssignPrediction after;
+    guint n = 0;
+    guint i;
+
+    for (i = 0; i < items->len; i++) {
+        if (g_array_index(vcpus, PlanVcpu, i).outside)
+            n++;
+        else if (it[i].pinned >= 0)
+            it[i].frozen = TRUE;
+        else
+            it[i].fixed = TRUE;
+    }
+    if (n == 0)
+        return FALSE;
+    assign_balance(it, items->len, np, cfg->sd_threshold / 2);
+    assign_predict(it, items->len, np, TRUE, &after);
+    plan_sd(plan)->sd_after = after.sd;
+    for (i = 0; i < items->len; i++) {
+        const PlanVcpu *pv = &g_array_index(vcpus, PlanVcpu, i);
+
+        if (pv->outside && it[i].target >= 0)
+            add_action(plan, st, pv, &it[i], plan_sd(plan)->sd_before, after.sd,
+                       0);
+    }
+    st->plan_tick = 0;
+    set_summary(plan,
+                "%u vCPU%s pinned where not allowed (excluded or offline, or "
+                "outside the guest's definition) placed within what %s",
+                n, n == 1 ? "" : "s", n == 1 ? "it allows" : "they allow");
+    return TRUE;
+}
+
 static gboolean any_unpinned(const GArray *vcpus)
 {
     guint i;
 
     for (i = 0; i < vcpus->len; i++) {
-        if (g_array_index(vcpus, PlanVcpu, i).pinned < 0)
+        const PlanVcpu *pv = &g_array_index(vcpus, PlanVcpu, i);
+
+        if (pv->pinned < 0 && !pv->fixed)
             return TRUE;
     }
     return FALSE;
@@ -687,6 +863,8 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
 {
     g_autoptr(Plan) plan = plan_new();
     g_autoptr(GArray) vcpus = g_array_new(FALSE, FALSE, sizeof(PlanVcpu));
+    g_autoptr(GPtrArray) maps = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GArray) excluded = NULL;
     g_autofree gint *dense = NULL;
     double overload = cfg->daemon.migration.overload_util;
     guint np;
@@ -701,13 +879,17 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
     plan->detail_free = g_free;
     st->tick++;
     st->has_util = FALSE;
-    dense = number_online(snap, st);
+    /* The syntax was checked on loading; a host without these CPUs is
+     * refused at start (vcpu_check_host), so ids it lacks only vanish. */
+    if (cfg->exclude_cpus && *cfg->exclude_cpus)
+        excluded = cpuset_parse(cfg->exclude_cpus, NULL);
+    dense = number_online(snap, excluded, st);
     np = st->cpu_id->len;
     g_array_set_size(st->util, 0);
     g_array_set_size(st->util, np);
     util = (double *)st->util->data;
 
-    measure(snap, st, util, dense, vcpus, &m);
+    measure(snap, st, util, dense, vcpus, maps, &m);
     g_hash_table_foreach_remove(st->domains, forget_unseen, st);
 
     if (np == 0 || m.sampled == 0) {
@@ -724,6 +906,8 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
      * guest away does. */
     if (min_of(util, np) > overload)
         plan_set_shortfall(plan, PLAN_SHORT_CPU, mean * np - overload * np);
+    if (place_outside(plan, cfg, st, vcpus, np))
+        return g_steal_pointer(&plan);
     held = check_hold(st, cfg, sd, &m, vcpus->len);
     waiting = waiting_demand(vcpus, cfg, st, np) >= MIN_FREED_DEMAND;
     if (mean < cfg->idle_util && !waiting) {
@@ -757,4 +941,39 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
     rebalance(plan, cfg, st, vcpus, np, m.total,
               sd > GROSS_FACTOR * cfg->sd_threshold);
     return g_steal_pointer(&plan);
+}
+
+gboolean vcpu_check_host(const Snapshot *snap, const VcpuConfig *cfg,
+                         GError **error)
+{
+    g_autoptr(GArray) ids = NULL;
+    guint left = 0;
+    guint c;
+    guint i;
+
+    if (!cfg->exclude_cpus || !*cfg->exclude_cpus)
+        return TRUE;
+    ids = cpuset_parse(cfg->exclude_cpus, error);
+    if (!ids)
+        return FALSE;
+    for (i = 0; i < ids->len; i++) {
+        c = g_array_index(ids, guint, i);
+        if (c >= snap->node.npcpus) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "[vcpu] exclude_cpus names CPU %u, but this host's "
+                        "CPUs are 0-%u",
+                        c, snap->node.npcpus ? snap->node.npcpus - 1 : 0);
+            return FALSE;
+        }
+    }
+    for (c = 0; c < snap->node.npcpus; c++)
+        left += snapshot_cpu_online(snap, c) && !cpuset_has(ids, c);
+    if (left == 0) {
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "[vcpu] exclude_cpus '%s' leaves no online CPU for the "
+                    "guests",
+                    cfg->exclude_cpus);
+        return FALSE;
+    }
+    return TRUE;
 }

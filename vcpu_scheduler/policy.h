@@ -50,5 +50,14 @@ gboolean vcpu_policy_last_util(const VcpuPolicyState *st, const double **util,
 void vcpu_policy_note_applied(VcpuPolicyState *st, const PinAction *a,
                               gboolean ok);
 
+/* Guests whose definition could not be read into rules since the last
+ * call ("name: why"), each told once; the caller logs and frees them. */
+GPtrArray *vcpu_policy_take_new_problems(VcpuPolicyState *st);
+
+/* Checks [vcpu] exclude_cpus against the host the snapshot shows: every
+ * CPU it names exists, and some online CPU is left.  Pure. */
+gboolean vcpu_check_host(const Snapshot *snap, const VcpuConfig *cfg,
+                         GError **error);
+
 /* Number of vCPUs the state remembers, for tests of forgetting. */
 guint vcpu_policy_tracked_vcpus(const VcpuPolicyState *st);

@@ -13,6 +13,10 @@ typedef struct {
     double sd_hysteresis; /* a plan must improve sd by at least this much */
     guint dwell_ticks;    /* ticks a repinned vCPU stays put */
     double idle_util;     /* below this mean utilisation the host is idle */
+    /* CPUs kept from the guests (housekeeping, interrupts), libvirt's
+     * cpuset syntax ("0,64"); NULL for none.  No vCPU is placed on them
+     * and they do not count in the balance. */
+    char *exclude_cpus;
 } VcpuConfig;
 
 extern const ConfigSchema vcpu_config_schema;

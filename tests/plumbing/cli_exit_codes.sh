@@ -21,6 +21,7 @@ printf 'not a key file\n' >"$tmp/malformed.conf"
 printf '[daemon]\nintervall=2\n' >"$tmp/unknown-key.conf"
 printf '[memory]\nhost_reserve_mib=lots\n' >"$tmp/bad-value.conf"
 printf '[vcpu]\nsd_threshold=lots\n' >"$tmp/bad-vcpu-value.conf"
+printf '[vcpu]\nexclude_cpus=1-\n' >"$tmp/bad-exclude.conf"
 printf '[memory]\npolicy=idle-tax\nhost_reserve_mib=300\n' >"$tmp/memory.conf"
 printf '[daemon]\ninterval=0.2\nuri=test:///default\n' >"$tmp/good.conf"
 printf '[daemon]\ninterval=1\n' >"$tmp/unreadable.conf"
@@ -65,6 +66,11 @@ memory|2|is not a whole number|1 --budget-mib lots
 memory|2|out of range|1 --reserve-mib 99999999999
 memory|2|[memory] guest_budget_mib = '-5' is not a whole number|1 --budget-mib -5
 vcpu|2|[vcpu] sd_threshold|1 --threshold much
+vcpu|2|[vcpu] exclude_cpus: 'x': expected a CPU id|1 --exclude-cpus x
+vcpu|3|[vcpu] exclude_cpus: '1-': bad range|1 --config $tmp/bad-exclude.conf
+vcpu|3|exclude_cpus names CPU 64, but this host's CPUs are 0-7|0.1 --once --uri test:///default --exclude-cpus 0,64
+vcpu|3|exclude_cpus '0-7' leaves no online CPU|0.1 --uri test:///default --exclude-cpus 0-7
+vcpu|0|plan:|0.1 --once --dry-run --uri test:///default --exclude-cpus 0,7
 "
 # root reads every file whatever its mode, so the unreadable case only
 # means something for other users.

@@ -4,7 +4,8 @@
 #                           daemon's folder;
 #   daemons-apart           a daemon includes no header of the other;
 #   policies-pure           a policy file (pure by design: policy*.c,
-#                           assign.c, estimate.c, bounds.c, stats_period.c)
+#                           assign.c, estimate.c, bounds.c, stats_period.c,
+#                           domain_rules.c, cpuset.c)
 #                           calls no vir* function, reads no clock and
 #                           includes none of the I/O modules (conn.h,
 #                           collect.h, daemon.h).
@@ -52,7 +53,8 @@ violations() {
         ;;
     policies-pure)
         for f in "$root"/*/policy*.c "$root"/*/assign.c "$root"/*/estimate.c \
-            "$root"/*/bounds.c "$root"/*/stats_period.c; do
+            "$root"/*/bounds.c "$root"/*/stats_period.c \
+            "$root"/*/domain_rules.c "$root"/*/cpuset.c; do
             [ -e "$f" ] || continue
             case "$f" in "$root"/tests/*|"$root"/tools/*) continue ;; esac
             # A call is a name followed by "(": VIR_* constants are fine.

@@ -135,6 +135,60 @@ static void test_collect_sparse_cpus(void)
     g_rmdir(dir);
 }
 
+/* Definitions are read once per run of a guest: the second snapshot
+ * shares the first one's string and spends no call on it, and a reload
+ * (conn_forget_definitions) reads them again. */
+static void test_collect_definitions(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("aos-defs-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "node.xml", NULL);
+    g_autofree char *uri = g_strdup_printf("test://%s", path);
+    static const char xml[] =
+        "<node><domain type='test'><name>g</name>"
+        "<memory unit='MiB'>2048</memory><vcpu cpuset='0-3'>2</vcpu>"
+        "<os><type>hvm</type></os></domain></node>\n";
+    const guint what = COLLECT_VCPU | COLLECT_AFFINITY | COLLECT_DEFINITION;
+    g_autoptr(Conn) conn = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(Snapshot) first = NULL;
+    g_autoptr(Snapshot) second = NULL;
+    g_autoptr(Snapshot) third = NULL;
+    g_autoptr(Snapshot) plain = NULL;
+    const DomainSample *d1, *d2, *d3;
+
+    g_assert_true(g_file_set_contents(path, xml, -1, &err));
+    conn = conn_new(uri, TRUE);
+    g_assert_true(conn_open_now(conn, &err));
+    plain = snapshot_collect(conn, what & ~COLLECT_DEFINITION, &err);
+    g_assert_no_error(err);
+    first = snapshot_collect(conn, what, &err);
+    g_assert_no_error(err);
+    second = snapshot_collect(conn, what, &err);
+    g_assert_no_error(err);
+    g_assert_false(plain->definitions);
+    g_assert_null(((DomainSample *)g_ptr_array_index(plain->domains, 0))
+                      ->definition);
+    g_assert_true(first->definitions);
+    d1 = g_ptr_array_index(first->domains, 0);
+    d2 = g_ptr_array_index(second->domains, 0);
+    g_assert_nonnull(d1->definition);
+    g_assert_nonnull(strstr(d1->definition, "cpuset='0-3'"));
+    g_assert_true(d1->persistent);
+    g_assert_true(d1->definition == d2->definition);
+    g_assert_cmpuint(first->rpc_calls, >, plain->rpc_calls);
+    g_assert_cmpuint(second->rpc_calls, ==, plain->rpc_calls);
+
+    conn_forget_definitions(conn);
+    third = snapshot_collect(conn, what, &err);
+    g_assert_no_error(err);
+    d3 = g_ptr_array_index(third->domains, 0);
+    g_assert_true(d3->definition != d1->definition);
+    g_assert_cmpstr(d3->definition, ==, d1->definition);
+    g_assert_cmpuint(third->rpc_calls, ==, first->rpc_calls);
+    g_remove(path);
+    g_rmdir(dir);
+}
+
 /* Unreachable URIs fail with the URI in the message. */
 static void test_unreachable(void)
 {
@@ -157,6 +211,7 @@ int main(int argc, char **argv)
     g_test_add_func("/collect/test-driver", test_collect_table);
     g_test_add_func("/collect/many-domains", test_collect_many);
     g_test_add_func("/collect/sparse-cpus", test_collect_sparse_cpus);
+    g_test_add_func("/collect/definitions", test_collect_definitions);
     g_test_add_func("/collect/unreachable", test_unreachable);
     return g_test_run();
 }
