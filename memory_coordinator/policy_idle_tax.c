@@ -55,27 +55,72 @@ static gboolean recently_grown(const MemTick *t, const MemGuest *g)
     return since >= 0 && (double)since < MEM_TAX_DWELL_S * G_USEC_PER_SEC;
 }
 
+/* A guest report made before a tax step landed still counts the memory
+ * that step took as unused, so the guest reads as using less than it does
+ * and the next step would take the same memory twice.  Measured here: a
+ * report that still said 243 MiB unused at 343 MiB was read as 71 MiB used
+ * at 305 MiB (the guest used about 95) and the guest was taxed to 266 MiB,
+ * 40 MiB below its need plus keep, just as a 60 MB/s consumer started; the
+ * consumer ran out of free memory before its first growth landed.  So the
+ * steps a report cannot have seen (decided less than a second before it
+ * was made) come off the idle memory.  Far above the need that changes
+ * nothing and the tax goes on at its pace; near it, the next step waits
+ * for a report that shows the last one. */
+static guint64 unseen_tax_kib(MemGuestState *gs, gint64 report_s)
+{
+    guint64 sum = 0;
+    guint kept = 0;
+    guint i;
+
+    for (i = 0; i < gs->n_unseen_tax; i++) {
+        if (report_s > gs->unseen_tax[i].wall_s + 1)
+            continue;
+        gs->unseen_tax[kept++] = gs->unseen_tax[i];
+        sum = mem_kib_add(sum, gs->unseen_tax[i].kib);
+    }
+    gs->n_unseen_tax = kept;
+    return sum;
+}
+
+/* When full, the newest entry takes the step: it stays unseen longest, so
+ * nothing is forgotten early. */
+static void remember_tax_step(MemGuestState *gs, gint64 wall_s, guint64 kib)
+{
+    MemTaxStep *last;
+
+    if (gs->n_unseen_tax < MEM_TAX_UNSEEN_MAX) {
+        gs->unseen_tax[gs->n_unseen_tax++] = (MemTaxStep){wall_s, kib};
+        return;
+    }
+    last = &gs->unseen_tax[MEM_TAX_UNSEEN_MAX - 1];
+    last->wall_s = wall_s;
+    last->kib = mem_kib_add(last->kib, kib);
+}
+
 static void tax_idle(MemTick *t, MemGuest *g, double tau)
 {
     guint64 cur = g->bg.cur_kib;
     guint64 keep = MAX(mem_kib_add(g->lo_kib, MEM_TAX_KEEP_KIB), g->keep_kib);
+    guint64 unseen = unseen_tax_kib(g->gs, g->dom->balloon.last_update);
     guint64 idle;
     guint64 step;
 
-    if (!g->bg.may_shrink || g->grower || g->rule || cur <= keep ||
-        recently_grown(t, g))
+    if (!g->bg.may_shrink || g->grower || g->rule ||
+        cur <= mem_kib_add(keep, unseen) || recently_grown(t, g))
         return;
-    idle = cur - keep;
+    idle = cur - keep - unseen;
     step = (guint64)ceil(tau * (double)idle);
     step = MIN(step, t->bounds.max_release_kib);
     if (step < t->bounds.min_step_kib || step == 0)
         return;
     mem_tick_propose_shrink(
         t, g, cur - step, "idle-tax",
-        g_strdup_printf("%.0f MiB idle above need + %.0f MiB kept, tax %.2f "
-                        "takes %.0f MiB, active %.2f, rho %.3g",
-                        kib_to_mib(idle), kib_to_mib(MEM_TAX_KEEP_KIB), tau,
+        g_strdup_printf("%.0f MiB idle above need + %.0f MiB kept%s, tax "
+                        "%.2f takes %.0f MiB, active %.2f, rho %.3g",
+                        kib_to_mib(idle), kib_to_mib(MEM_TAX_KEEP_KIB),
+                        unseen ? " and steps no report has shown" : "", tau,
                         kib_to_mib(step), g->gs->active, rho_key(t, g, cur)));
+    remember_tax_step(g->gs, t->snap->wall_us / G_USEC_PER_SEC, step);
 }
 
 void mem_idle_tax_plan(MemTick *t)

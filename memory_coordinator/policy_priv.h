@@ -62,6 +62,13 @@
  * donors' priorities are re-evaluated as they give. */
 #define MEM_RECLAIM_CHUNK_KIB (4 * 1024)
 
+/* A tax step: when it was decided (snapshot wall second) and how much. */
+typedef struct {
+    gint64 wall_s;
+    guint64 kib;
+} MemTaxStep;
+#define MEM_TAX_UNSEEN_MAX 4
+
 typedef struct {
     guint64 generation; /* last tick that saw the guest */
     gboolean have_prev; /* prev_* hold a sample */
@@ -85,6 +92,9 @@ typedef struct {
     gint64 target_mono_us;
     gboolean grown;      /* last_grow_us is valid */
     gint64 last_grow_us; /* snapshot mono time of the last growth */
+    /* Tax steps no guest report has shown yet (policy_idle_tax.c). */
+    MemTaxStep unseen_tax[MEM_TAX_UNSEEN_MAX];
+    guint n_unseen_tax;
     /* The last report, for its cumulative counters. */
     gboolean have_report;
     BalloonStats report;

@@ -149,7 +149,7 @@ static void test_one_report(gconstpointer data)
 #define SEQ_MAX 8
 
 typedef struct {
-    double at_s;          /* report and tick time */
+    double at_tick;       /* the tick of the report, SEQ_TICK_S apart */
     guint64 programs_mib; /* what the programs hold */
     guint64 faults_per_s; /* major faults since the last report, per s */
     guint64 swapin_kib_s; /* swap-in since the last report, per s */
@@ -170,48 +170,48 @@ static const SeqCase seq_cases[] = {
     {.name = "quiet cache is released",
      .cur_mib = 1024,
      .cache_mib = 2048,
-     .steps = {{.at_s = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
-               {.at_s = 2, .programs_mib = 150, .expect = EXPECT_SHRINK},
-               {.at_s = 3, .programs_mib = 150, .expect = EXPECT_SHRINK}}},
+     .steps = {{.at_tick = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
+               {.at_tick = 2, .programs_mib = 150, .expect = EXPECT_SHRINK},
+               {.at_tick = 3, .programs_mib = 150, .expect = EXPECT_SHRINK}}},
     /* One report of faults stops shrinks; a burst does not grow it. */
     {.name = "fault burst: held, not grown",
      .cur_mib = 1024,
      .cache_mib = 2048,
-     .steps = {{.at_s = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
-               {.at_s = 2,
+     .steps = {{.at_tick = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
+               {.at_tick = 2,
                 .programs_mib = 150,
                 .faults_per_s = 400,
                 .expect = EXPECT_NONE},
-               {.at_s = 3, .programs_mib = 150, .expect = EXPECT_SHRINK}}},
+               {.at_tick = 3, .programs_mib = 150, .expect = EXPECT_SHRINK}}},
     {.name = "sustained faults: grown by steps, then held",
      .cur_mib = 1024,
      .cache_mib = 2048,
-     .steps = {{.at_s = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
-               {.at_s = 2,
+     .steps = {{.at_tick = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
+               {.at_tick = 2,
                 .programs_mib = 150,
                 .faults_per_s = 400,
                 .expect = EXPECT_NONE},
-               {.at_s = 3,
+               {.at_tick = 3,
                 .programs_mib = 150,
                 .faults_per_s = 400,
                 .expect = EXPECT_GROW},
-               {.at_s = 4,
+               {.at_tick = 4,
                 .programs_mib = 150,
                 .faults_per_s = 60,
                 .expect = EXPECT_GROW},
-               {.at_s = 5, .programs_mib = 150, .expect = EXPECT_NONE},
-               {.at_s = 60, .programs_mib = 150, .expect = EXPECT_NONE},
+               {.at_tick = 5, .programs_mib = 150, .expect = EXPECT_NONE},
+               {.at_tick = 60, .programs_mib = 150, .expect = EXPECT_NONE},
                /* The hold is over: the next release probes again. */
-               {.at_s = 130, .programs_mib = 150, .expect = EXPECT_SHRINK}}},
+               {.at_tick = 130, .programs_mib = 150, .expect = EXPECT_SHRINK}}},
     {.name = "sustained swap-in: grown",
      .cur_mib = 1024,
      .cache_mib = 2048,
-     .steps = {{.at_s = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
-               {.at_s = 2,
+     .steps = {{.at_tick = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
+               {.at_tick = 2,
                 .programs_mib = 150,
                 .swapin_kib_s = 1024,
                 .expect = EXPECT_NONE},
-               {.at_s = 3,
+               {.at_tick = 3,
                 .programs_mib = 150,
                 .swapin_kib_s = 1024,
                 .expect = EXPECT_GROW}}},
@@ -220,28 +220,28 @@ static const SeqCase seq_cases[] = {
     {.name = "faults with memory to spare: not grown",
      .cur_mib = 1024,
      .cache_mib = 0,
-     .steps = {{.at_s = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
-               {.at_s = 2,
+     .steps = {{.at_tick = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
+               {.at_tick = 2,
                 .programs_mib = 150,
                 .faults_per_s = 400,
                 .expect = EXPECT_NONE},
-               {.at_s = 3,
+               {.at_tick = 3,
                 .programs_mib = 150,
                 .faults_per_s = 400,
                 .expect = EXPECT_NONE},
-               {.at_s = 4,
+               {.at_tick = 4,
                 .programs_mib = 150,
                 .faults_per_s = 400,
                 .expect = EXPECT_NONE}}},
     {.name = "faults below the line: released",
      .cur_mib = 1024,
      .cache_mib = 2048,
-     .steps = {{.at_s = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
-               {.at_s = 2,
+     .steps = {{.at_tick = 1, .programs_mib = 150, .expect = EXPECT_SHRINK},
+               {.at_tick = 2,
                 .programs_mib = 150,
                 .faults_per_s = 40,
                 .expect = EXPECT_SHRINK},
-               {.at_s = 3,
+               {.at_tick = 3,
                 .programs_mib = 150,
                 .faults_per_s = 40,
                 .expect = EXPECT_SHRINK}}},
@@ -249,25 +249,25 @@ static const SeqCase seq_cases[] = {
      * it... */
     {.name = "consumer: rate remembered",
      .cur_mib = 400,
-     .steps = {{.at_s = 1, .programs_mib = 100, .expect = EXPECT_SHRINK},
-               {.at_s = 2, .programs_mib = 160, .expect = EXPECT_GROW},
-               {.at_s = 3, .programs_mib = 220, .expect = EXPECT_GROW},
-               {.at_s = 4, .programs_mib = 280, .expect = EXPECT_GROW}}},
+     .steps = {{.at_tick = 1, .programs_mib = 100, .expect = EXPECT_SHRINK},
+               {.at_tick = 2, .programs_mib = 160, .expect = EXPECT_GROW},
+               {.at_tick = 3, .programs_mib = 220, .expect = EXPECT_GROW},
+               {.at_tick = 4, .programs_mib = 280, .expect = EXPECT_GROW}}},
     /* ...but not when its counters went backwards: the guest started
      * again, and nothing learnt before says anything about it now, so its
      * first report after the restart shows no rate yet. */
     {.name = "guest restarted: rate forgotten",
      .cur_mib = 400,
-     .steps = {{.at_s = 1, .programs_mib = 100, .expect = EXPECT_SHRINK},
-               {.at_s = 2,
+     .steps = {{.at_tick = 1, .programs_mib = 100, .expect = EXPECT_SHRINK},
+               {.at_tick = 2,
                 .programs_mib = 160,
                 .faults_per_s = 10,
                 .expect = EXPECT_GROW},
-               {.at_s = 3,
+               {.at_tick = 3,
                 .programs_mib = 220,
                 .faults_per_s = 10,
                 .expect = EXPECT_GROW},
-               {.at_s = 4,
+               {.at_tick = 4,
                 .programs_mib = 280,
                 .restarted = TRUE,
                 .expect = EXPECT_NOT_GROWN}}},
@@ -277,9 +277,11 @@ static const SeqCase seq_cases[] = {
      .cur_mib = 400,
      .cache_mib = 2048,
      .no_first_cache = TRUE,
-     .steps = {{.at_s = 1, .programs_mib = 100, .expect = EXPECT_SHRINK},
-               {.at_s = 2, .programs_mib = 100, .expect = EXPECT_SHRINK}}},
+     .steps = {{.at_tick = 1, .programs_mib = 100, .expect = EXPECT_SHRINK},
+               {.at_tick = 2, .programs_mib = 100, .expect = EXPECT_SHRINK}}},
 };
+
+#define SEQ_TICK_S 2.0
 
 static void run_seq(const SeqCase *c, MemPolicyKind p)
 {
@@ -292,11 +294,13 @@ static void run_seq(const SeqCase *c, MemPolicyKind p)
     guint i;
 
     tm_config(&cfg, p);
-    for (i = 0; i < SEQ_MAX && c->steps[i].at_s > 0; i++) {
+    /* Ticks of the shipped interval, 2 s. */
+    cfg.daemon.interval_s = SEQ_TICK_S;
+    for (i = 0; i < SEQ_MAX && c->steps[i].at_tick > 0; i++) {
         const SeqStep *s = &c->steps[i];
-        guint64 dt = (guint64)(s->at_s - last_t);
+        guint64 dt = (guint64)(SEQ_TICK_S * (s->at_tick - last_t));
         g_autoptr(Snapshot) snap =
-            tm_snapshot(s->at_s, HOST_MIB, HOST_FREE_MIB);
+            tm_snapshot(SEQ_TICK_S * s->at_tick, HOST_MIB, HOST_FREE_MIB);
         g_autoptr(Plan) plan = NULL;
         Report r = {0};
         guint64 new_kib = cur;
@@ -305,7 +309,7 @@ static void run_seq(const SeqCase *c, MemPolicyKind p)
 
         faults = s->restarted ? 0 : faults + s->faults_per_s * dt;
         swapin = s->restarted ? 0 : swapin + s->swapin_kib_s * dt;
-        last_t = s->at_s;
+        last_t = s->at_tick;
         r = (Report){.cur_mib = cur / TM_MIB,
                      .programs_mib = s->programs_mib,
                      .cache_mib =
@@ -318,7 +322,8 @@ static void run_seq(const SeqCase *c, MemPolicyKind p)
         got = what_happened(plan, &new_kib);
         if (!as_expected(got, s->expect)) {
             g_test_message("%s, %s, at %.0f s: %s: %s", c->name,
-                           mem_policy_name(p), s->at_s, expect_name(got),
+                           mem_policy_name(p), SEQ_TICK_S * s->at_tick,
+                           expect_name(got),
                            plan_len(plan) ? plan_get(plan, 0)->reason : "-");
             g_test_fail();
         }
