@@ -508,9 +508,40 @@ static Snapshot *collect_domains(Conn *c, guint what, GError **error)
     return g_steal_pointer(&snap);
 }
 
+/* The capabilities are read once per connection: a host's topology
+ * changes only with CPUs going on- or offline, which the CPU map of every
+ * snapshot shows, and a restarted libvirtd (a new generation) is read
+ * again.  A failure is kept too, so it is told once and not retried
+ * every tick. */
+static void collect_topology(Conn *c, Snapshot *snap)
+{
+    if (!c->topology_read || c->topology_generation != c->generation) {
+        g_autofree char *caps = NULL;
+        g_autoptr(GError) err = NULL;
+
+        g_clear_pointer(&c->topology, topology_unref);
+        g_clear_pointer(&c->topology_problem, g_free);
+        snap->rpc_calls++;
+        caps = virConnectGetCapabilities(c->conn);
+        if (!caps)
+            c->topology_problem = g_strdup_printf(
+                "virConnectGetCapabilities: %s", conn_last_error_message());
+        else if (!(c->topology = topology_from_capabilities(caps, &err)))
+            c->topology_problem = g_strdup(err->message);
+        c->topology_read = TRUE;
+        c->topology_generation = c->generation;
+        snap->topology_read = TRUE;
+    }
+    snap->topology = topology_ref(c->topology);
+    snap->topology_problem = g_strdup(c->topology_problem);
+}
+
 Snapshot *snapshot_collect(Conn *c, guint what, GError **error)
 {
     Snapshot *snap = collect_domains(c, what, error);
+
+    if (snap && (what & COLLECT_TOPOLOGY))
+        collect_topology(c, snap);
 
     if (snap && (what & COLLECT_DEFINITION)) {
         snap->definitions = TRUE;

@@ -17,6 +17,8 @@ typedef enum {
                                      without it npcpus is the online count */
     COLLECT_DEFINITION = 1 << 6,  /* each guest's XML definition, read once
                                      per run of the guest (three calls) */
+    COLLECT_TOPOLOGY = 1 << 7,    /* the host's CPU topology, read once per
+                                     connection (one call) */
 } CollectWhat;
 
 /* The whole host's free memory (virNodeGetMemoryStats over all cells;

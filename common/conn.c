@@ -47,6 +47,8 @@ void conn_free(Conn *c)
     if (!c)
         return;
     conn_drop(c);
+    topology_unref(c->topology);
+    g_free(c->topology_problem);
     if (c->definitions)
         g_hash_table_unref(c->definitions);
     g_free(c->uri);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "complain.h"
+#include "topology.h"
 #include "virt_autoptr.h"
 
 /* What a host said once about its memory stats, so later readings ask
@@ -26,7 +27,14 @@ typedef struct {
      * reconnect, on conn_forget_definitions, and for guests gone. */
     GHashTable *definitions;
     guint definitions_generation;
-    guint64 collects;       /* snapshots taken, to find guests gone */
+    guint64 collects; /* snapshots taken, to find guests gone */
+    /* The host's CPU topology, read once per generation (collect.c);
+     * NULL with topology_problem set when the capabilities did not give
+     * it. */
+    gboolean topology_read;
+    guint topology_generation;
+    Topology *topology;
+    char *topology_problem;
     gint64 next_attempt_us; /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us; /* daemons cap it at one interval, so a

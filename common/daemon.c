@@ -35,6 +35,7 @@ struct DaemonCtx {
     int exit_code;          /* of daemon mode; EXIT_OK unless it had to stop */
     Migrator *migrator;     /* migration requests ([migration]) */
     Complaint tick_trouble; /* non-connection tick failures, rate-limited */
+    Complaint lateness;     /* ticks more than half an interval late */
     guint64 ticks_late;
     gint64 last_start_us; /* of the last tick; 0 after a timer restart */
     Notifier notifier;
@@ -374,8 +375,20 @@ gboolean daemon_tick(DaemonCtx *ctx, gboolean act, GError **error)
     gint64 start = g_get_monotonic_time();
     gboolean ok;
 
-    if (daemon_tick_is_late(ctx->last_start_us, start, dcfg(ctx)->interval_s))
+    if (daemon_tick_is_late(ctx->last_start_us, start, dcfg(ctx)->interval_s)) {
         ctx->ticks_late++;
+        /* A host too busy to run the daemon on time is the operator's to
+         * know: measurements then span more than one interval. */
+        if (complaint_should_log(&ctx->lateness, start))
+            g_message("tick %.2f s late (interval %.3g s): the host did not "
+                      "run the daemon on time; %" G_GUINT64_FORMAT
+                      " late ticks so far",
+                      (double)(start - ctx->last_start_us) / G_USEC_PER_SEC -
+                          dcfg(ctx)->interval_s,
+                      dcfg(ctx)->interval_s, ctx->ticks_late);
+    } else if (ctx->last_start_us > 0 && complaint_release(&ctx->lateness)) {
+        g_message("ticks on time again");
+    }
     ctx->last_start_us = start;
     if (ctx->guard)
         quit_guard_tick_begin(ctx->guard);

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "tsc.h"
-#include "xml_autoptr.h"
+#include "xml_read.h"
 
 GQuark hostcaps_error_quark(void)
 {
@@ -24,56 +24,20 @@ void guest_clock_clear(GuestClock *gc)
     g_clear_pointer(&gc->tsc_mode, g_free);
 }
 
-/* Reads text into a tree without network access or entity expansion, and
- * keeps libxml2 from printing on stderr: the error goes to the caller. */
+/* xml_read_doc(), its error in this module's domain: a document of
+ * another kind is INVALID, one that does not parse is PARSE. */
 static xmlDoc *read_doc(const char *xml, const char *what, const char *root,
                         GError **error)
 {
-    g_autoptr(xmlParserCtxt) pctxt = NULL;
-    g_autoptr(xmlDoc) doc = NULL;
-    xmlNode *top;
-    size_t len;
+    g_autoptr(GError) err = NULL;
+    xmlDoc *doc = xml_read_doc(xml, root, &err);
 
-    if (!xml) {
-        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_PARSE,
-                    "no %s XML to read", what);
-        return NULL;
-    }
-    len = strlen(xml);
-    if (len > G_MAXINT) {
-        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_PARSE,
-                    "%s XML is too large (%zu bytes)", what, len);
-        return NULL;
-    }
-
-    pctxt = xmlNewParserCtxt();
-    if (!pctxt) {
-        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_PARSE,
-                    "cannot allocate an XML parser for %s XML", what);
-        return NULL;
-    }
-    doc = xmlCtxtReadMemory(pctxt, xml, (int)len, NULL, NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR |
-                                XML_PARSE_NOWARNING);
-    if (!doc || !pctxt->wellFormed) {
-        xmlError *xerr = xmlCtxtGetLastError(pctxt);
-        g_autofree char *msg =
-            g_strdup(xerr && xerr->message ? xerr->message : "unknown error");
-
-        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_PARSE,
-                    "%s XML is malformed at line %d: %s", what,
-                    xerr ? xerr->line : 0, g_strchomp(msg));
-        return NULL;
-    }
-
-    top = xmlDocGetRootElement(doc);
-    if (!top || xmlStrcmp(top->name, (const xmlChar *)root) != 0) {
-        g_set_error(error, HOSTCAPS_ERROR, HOSTCAPS_ERROR_INVALID,
-                    "%s XML has root <%s>, expected <%s>", what,
-                    top ? (const char *)top->name : "(none)", root);
-        return NULL;
-    }
-    return g_steal_pointer(&doc);
+    if (!doc)
+        g_set_error(error, HOSTCAPS_ERROR,
+                    err->code == XML_READ_ERROR_ROOT ? HOSTCAPS_ERROR_INVALID
+                                                     : HOSTCAPS_ERROR_PARSE,
+                    "%s %s", what, err->message);
+    return doc;
 }
 
 /* read_doc() of a document whose root is called what, and an XPath

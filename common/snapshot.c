@@ -111,6 +111,8 @@ void snapshot_free(Snapshot *snap)
         return;
     g_ptr_array_unref(snap->domains);
     g_free(snap->node.online);
+    topology_unref(snap->topology);
+    g_free(snap->topology_problem);
     g_free(snap);
 }
 

@@ -7,6 +7,8 @@
 #include <glib.h>
 #include <libvirt/libvirt.h>
 
+#include "topology.h"
+
 /* Which balloon fields a guest reported; a field that is absent is 0. */
 typedef enum {
     BALLOON_HAS_ACTUAL = 1 << 0,
@@ -106,6 +108,12 @@ typedef struct {
     guint rpc_calls;      /* libvirt calls spent taking it */
     gboolean definitions; /* COLLECT_DEFINITION was asked: a live guest
                              without one could not be read */
+    /* With COLLECT_TOPOLOGY: the connection's topology (a reference), or
+     * NULL with topology_problem saying why; topology_read when this
+     * snapshot read it (a new connection), so it is told once. */
+    Topology *topology;
+    char *topology_problem;
+    gboolean topology_read;
     NodeSample node;
     GPtrArray *domains; /* DomainSample*, owned */
 } Snapshot;

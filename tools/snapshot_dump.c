@@ -62,6 +62,48 @@ static void add_balloon(JsonBuilder *b, const DomainSample *d)
     json_builder_end_object(b);
 }
 
+/* Per CPU id its node, socket, core and cache index (null for a CPU
+ * listed without topology), and the whole in one line. */
+static void add_topology(JsonBuilder *b, const Snapshot *snap)
+{
+    const Topology *t = snap->topology;
+    g_autofree char *line = NULL;
+    guint i;
+
+    json_builder_set_member_name(b, "topology");
+    if (!t) {
+        json_builder_begin_object(b);
+        json_add_str(b, "problem", snap->topology_problem);
+        json_builder_end_object(b);
+        return;
+    }
+    line = topology_describe(t);
+    json_builder_begin_object(b);
+    json_add_str(b, "summary", line);
+    json_builder_set_member_name(b, "cpus");
+    json_builder_begin_array(b);
+    for (i = 0; i < t->ncpus; i++) {
+        const TopoCpu *c = &t->cpus[i];
+
+        if (!c->described && c->node == TOPO_NONE)
+            continue;
+        json_builder_begin_object(b);
+        json_add_int(b, "id", i);
+        json_add_int(b, "node", c->node);
+        if (c->described) {
+            json_add_int(b, "socket", c->socket);
+            json_add_int(b, "die", c->die);
+            json_add_int(b, "core", c->core);
+            json_add_int(b, "threads", c->threads);
+            if (c->cache != TOPO_NONE)
+                json_add_int(b, "cache", c->cache);
+        }
+        json_builder_end_object(b);
+    }
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+}
+
 static JsonBuilder *snapshot_to_json(const Snapshot *snap)
 {
     JsonBuilder *b = json_builder_new();
@@ -85,6 +127,7 @@ static JsonBuilder *snapshot_to_json(const Snapshot *snap)
     json_add_int(b, "free_kib", (gint64)snap->node.free_kib);
     json_add_int(b, "cells_free_kib", (gint64)snap->node.cells_free_kib);
     json_builder_end_object(b);
+    add_topology(b, snap);
     json_builder_set_member_name(b, "domains");
     json_builder_begin_array(b);
     for (i = 0; i < snap->domains->len; i++) {
@@ -139,7 +182,8 @@ int main(int argc, char **argv)
     conn->bulk_unsupported = per_domain;
     snap = snapshot_collect(conn,
                             COLLECT_VCPU | COLLECT_AFFINITY | COLLECT_BALLOON |
-                                COLLECT_NODE_MEMORY | COLLECT_NODE_CELLS,
+                                COLLECT_NODE_MEMORY | COLLECT_NODE_CELLS |
+                                COLLECT_TOPOLOGY,
                             &err);
     if (!snap) {
         g_printerr("snapshot_dump: %s\n", err->message);

@@ -1,9 +1,7 @@
 #include "domain_rules.h"
 
-#include <string.h>
-
 #include "cpuset.h"
-#include "xml_autoptr.h"
+#include "xml_read.h"
 
 /* A vCPU number above this in <vcpupin> is a broken definition (libvirt
  * itself allows far fewer vCPUs), not a reason to allocate. */
@@ -37,36 +35,15 @@ static void array_unref0(gpointer a)
         g_array_unref(a);
 }
 
-static xmlXPathObject *eval(xmlXPathContext *x, const char *expr)
-{
-    xmlXPathObject *o = xmlXPathEvalExpression((const xmlChar *)expr, x);
-
-    if (o && o->type == XPATH_NODESET && o->nodesetval &&
-        o->nodesetval->nodeNr > 0)
-        return o;
-    if (o)
-        xmlXPathFreeObject(o);
-    return NULL;
-}
-
-static char *attr(xmlNode *n, const char *name)
-{
-    xmlChar *v = xmlGetProp(n, (const xmlChar *)name);
-    char *out = v ? g_strdup((const char *)v) : NULL;
-
-    xmlFree(v);
-    return out;
-}
-
 static gboolean read_cpuset(DomainRules *r, xmlXPathContext *x)
 {
-    g_autoptr(xmlXPathObject) o = eval(x, "/domain/vcpu[@cpuset]");
+    g_autoptr(xmlXPathObject) o = xml_nodes(x, "/domain/vcpu[@cpuset]");
     g_autofree char *text = NULL;
     g_autoptr(GError) err = NULL;
 
     if (!o)
         return TRUE;
-    text = attr(o->nodesetval->nodeTab[0], "cpuset");
+    text = xml_attr(o->nodesetval->nodeTab[0], "cpuset");
     r->cpuset = cpuset_parse(text, &err);
     if (!r->cpuset) {
         r->problem = g_strdup_printf("<vcpu cpuset>: %s", err->message);
@@ -77,7 +54,7 @@ static gboolean read_cpuset(DomainRules *r, xmlXPathContext *x)
 
 static gboolean read_vcpupins(DomainRules *r, xmlXPathContext *x)
 {
-    g_autoptr(xmlXPathObject) o = eval(x, "/domain/cputune/vcpupin");
+    g_autoptr(xmlXPathObject) o = xml_nodes(x, "/domain/cputune/vcpupin");
     int i;
 
     if (!o)
@@ -85,8 +62,8 @@ static gboolean read_vcpupins(DomainRules *r, xmlXPathContext *x)
     r->vcpupin = g_ptr_array_new_with_free_func(array_unref0);
     for (i = 0; i < o->nodesetval->nodeNr; i++) {
         xmlNode *n = o->nodesetval->nodeTab[i];
-        g_autofree char *num = attr(n, "vcpu");
-        g_autofree char *text = attr(n, "cpuset");
+        g_autofree char *num = xml_attr(n, "vcpu");
+        g_autofree char *text = xml_attr(n, "cpuset");
         g_autoptr(GError) err = NULL;
         guint64 v = 0;
         GArray *ids;
@@ -115,13 +92,13 @@ static gboolean read_vcpupins(DomainRules *r, xmlXPathContext *x)
 static void read_opt_out(DomainRules *r, xmlXPathContext *x)
 {
     g_autoptr(xmlXPathObject) o =
-        eval(x, "/domain/metadata/*[local-name()='guest' and "
-                "namespace-uri()='" DOMAIN_RULES_NS "']");
+        xml_nodes(x, "/domain/metadata/*[local-name()='guest' and "
+                     "namespace-uri()='" DOMAIN_RULES_NS "']");
     g_autofree char *v = NULL;
 
     if (!o)
         return;
-    v = attr(o->nodesetval->nodeTab[0], "vcpu_scheduler");
+    v = xml_attr(o->nodesetval->nodeTab[0], "vcpu_scheduler");
     r->opted_out = g_strcmp0(v, "off") == 0;
 }
 
@@ -130,18 +107,15 @@ DomainRules *domain_rules_from_xml(const char *xml, gboolean read_vcpupin)
     g_autoptr(DomainRules) r = g_new0(DomainRules, 1);
     g_autoptr(xmlDoc) doc = NULL;
     g_autoptr(xmlXPathContext) x = NULL;
-    size_t len = xml ? strlen(xml) : 0;
+    g_autoptr(GError) err = NULL;
 
-    if (len == 0 || len > G_MAXINT) {
-        r->problem = g_strdup("no domain XML");
+    doc = xml_read_doc(xml, "domain", &err);
+    if (!doc) {
+        r->problem = g_strdup_printf("domain %s", err->message);
         return g_steal_pointer(&r);
     }
-    /* No network, no entities, and no printing on stderr. */
-    doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL,
-                        XML_PARSE_NONET | XML_PARSE_NOERROR |
-                            XML_PARSE_NOWARNING);
-    if (!doc || !(x = xmlXPathNewContext(doc))) {
-        r->problem = g_strdup("domain XML does not parse");
+    if (!(x = xmlXPathNewContext(doc))) {
+        r->problem = g_strdup("cannot allocate an XPath context");
         return g_steal_pointer(&r);
     }
     read_opt_out(r, x);

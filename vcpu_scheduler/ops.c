@@ -41,6 +41,13 @@ static void report(const Snapshot *snap, gpointer st)
 
     for (c = 0; c < problems->len; c++)
         g_message("%s", (const char *)g_ptr_array_index(problems, c));
+    if (snap->topology_read && snap->topology) {
+        g_autofree char *topo = topology_describe(snap->topology);
+
+        g_message("host topology: %s", topo);
+    } else if (snap->topology_read) {
+        g_warning("host topology unknown: %s", snap->topology_problem);
+    }
     if (!vcpu_policy_last_util(st, &util, &n))
         return;
     for (c = 0; c < snap->node.npcpus && k < n; c++) {
@@ -102,7 +109,8 @@ const DaemonOps vcpu_scheduler_ops = {
             .options = vcpu_cli_options,
             .config = &vcpu_config_schema,
         },
-    .collect_what = COLLECT_VCPU | COLLECT_AFFINITY | COLLECT_DEFINITION,
+    .collect_what =
+        COLLECT_VCPU | COLLECT_AFFINITY | COLLECT_DEFINITION | COLLECT_TOPOLOGY,
     .check_host = check_host,
     .state_new = state_new,
     .state_free = state_free,

@@ -102,6 +102,7 @@ migrate_request|1|no running guest called g|--guest g --uri test:///default --pe
 snapshot_dump|4|bogus:///nowhere|--uri bogus:///nowhere
 snapshot_dump|2|unexpected argument|extra
 snapshot_dump|0|npcpus|--uri test:///default
+snapshot_dump|0|2 NUMA nodes, 2 sockets, 16 cores, 16 CPUs|--uri test:///default
 tsc_calc|2|--guest-hz|--guest-hz 12x
 tsc_calc|1|does not fit in 64 bits|--guest-tsc 18446744073709551615 --guest-hz 1000000000 --delta-ns 1000000000
 tick_bench|2|--ticks must be >= 1|--ticks 0

@@ -189,6 +189,40 @@ static void test_collect_definitions(void)
     g_rmdir(dir);
 }
 
+/* The topology is read once per connection, and again after a
+ * reconnect; every snapshot holds the connection's. */
+static void test_collect_topology(void)
+{
+    g_autoptr(Conn) conn = conn_new("test:///default", TRUE);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(Snapshot) first = NULL;
+    g_autoptr(Snapshot) second = NULL;
+    g_autoptr(Snapshot) third = NULL;
+    g_autofree char *line = NULL;
+
+    g_assert_true(conn_open_now(conn, &err));
+    first = snapshot_collect(conn, COLLECT_TOPOLOGY, &err);
+    g_assert_no_error(err);
+    second = snapshot_collect(conn, COLLECT_TOPOLOGY, &err);
+    g_assert_no_error(err);
+    g_assert_true(first->topology_read);
+    g_assert_false(second->topology_read);
+    g_assert_nonnull(first->topology);
+    g_assert_null(first->topology_problem);
+    g_assert_true(first->topology == second->topology);
+    g_assert_cmpuint(first->rpc_calls, ==, second->rpc_calls + 1);
+    /* The test driver's capabilities: two cells of 8 CPUs. */
+    line = topology_describe(first->topology);
+    g_assert_cmpstr(line, ==, "2 NUMA nodes, 2 sockets, 16 cores, 16 CPUs");
+
+    conn_drop(conn);
+    third = snapshot_collect(conn, COLLECT_TOPOLOGY, &err);
+    g_assert_no_error(err);
+    g_assert_true(third->topology_read);
+    g_assert_true(third->topology != first->topology);
+    g_assert_cmpuint(third->topology->ncpus, ==, 16);
+}
+
 /* Unreachable URIs fail with the URI in the message. */
 static void test_unreachable(void)
 {
@@ -212,6 +246,7 @@ int main(int argc, char **argv)
     g_test_add_func("/collect/many-domains", test_collect_many);
     g_test_add_func("/collect/sparse-cpus", test_collect_sparse_cpus);
     g_test_add_func("/collect/definitions", test_collect_definitions);
+    g_test_add_func("/collect/topology", test_collect_topology);
     g_test_add_func("/collect/unreachable", test_unreachable);
     return g_test_run();
 }

@@ -7,11 +7,13 @@
 #include "clocksync.h"
 #include "complain.h"
 #include "conn.h"
+#include "cpuset.h"
 #include "daemon.h"
 #include "exit_codes.h"
 #include "hostcaps.h"
 #include "migrate_exec.h"
 #include "tsc.h"
+#include "xml_read.h"
 #include "plan.h"
 #include "snapshot.h"
 
@@ -231,6 +233,9 @@ static void test_error_domains(void)
         {clocksync_error_quark, "aos-clocksync-error-quark"},
         {hostcaps_error_quark, "aos-hostcaps-error-quark"},
         {tsc_error_quark, "aos-tsc-error-quark"},
+        {cpuset_error_quark, "aos-cpuset-error-quark"},
+        {xml_read_error_quark, "aos-xml-read-error-quark"},
+        {topology_error_quark, "aos-topology-error-quark"},
     };
     guint i;
 
