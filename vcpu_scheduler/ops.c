@@ -46,7 +46,8 @@ static void report(const Snapshot *snap, gpointer st)
 
         g_message("host topology: %s", topo);
     } else if (snap->topology_read) {
-        g_warning("host topology unknown: %s", snap->topology_problem);
+        /* Nothing decided yet depends on it: the balance is per pCPU. */
+        g_message("host topology unknown: %s", snap->topology_problem);
     }
     if (!vcpu_policy_last_util(st, &util, &n))
         return;
