@@ -1,4 +1,5 @@
 #include "policy_priv.h"
+#include "stats_period.h"
 
 #include <math.h>
 #include <string.h>
@@ -93,15 +94,34 @@ static double cover_seconds(const MemConfig *cfg)
     return s;
 }
 
-guint64 mem_need_kib(const MemConfig *cfg, double rate_kib_s)
+guint64 mem_need_kib(const MemConfig *cfg, double rate_kib_s,
+                     double report_age_s)
 {
     double rate = MEM_ONSET_RATE_KIB_S;
     double head;
 
-    if (isfinite(rate_kib_s) && rate_kib_s > rate)
-        rate = rate_kib_s;
-    head = MIN(rate * cover_seconds(cfg), (double)MEM_KIB_CAP);
+    if (!isfinite(rate_kib_s) || rate_kib_s < 0)
+        rate_kib_s = 0;
+    if (!isfinite(report_age_s) || report_age_s < 0)
+        report_age_s = 0;
+    rate = MAX(rate, rate_kib_s);
+    /* A report can reach a tick late: the guest's balloon driver makes
+     * it from a timer, which a busy host runs late, and meanwhile the
+     * guest went on consuming.  What it took since is gone already; only
+     * a measured rate says how much (the onset allowance is for what may
+     * start from now on).  A fresh report is at most stale_after_s old. */
+    head = rate * cover_seconds(cfg) + rate_kib_s * MIN(report_age_s, 3600.0);
+    head = MIN(head, (double)MEM_KIB_CAP);
     return mem_kib_add(mem_mib_to_kib(cfg->min_unused_mib), (guint64)head);
+}
+
+/* Seconds between the guest's report and the snapshot, in the whole
+ * seconds the guest stamps; 0 for a stamp ahead of the snapshot. */
+static double report_age_s(const Snapshot *snap, const DomainSample *d)
+{
+    gint64 age = snap->wall_us / G_USEC_PER_SEC - d->balloon.last_update;
+
+    return age > 0 ? (double)age : 0;
 }
 
 static gboolean domain_ballooned(const DomainSample *d)
@@ -504,7 +524,8 @@ static void fill_guest(MemTick *t, MemGuest *g, const DomainSample *d,
     g->used_kib = consistent_used(g);
     update_history(g->gs, t->snap, cfg, g);
 
-    g->need_kib = mem_need_kib(cfg, g->gs->rate_kib_s);
+    g->report_age_s = g->fresh ? report_age_s(t->snap, d) : 0;
+    g->need_kib = mem_need_kib(cfg, g->gs->rate_kib_s, g->report_age_s);
     g->lo_kib = MAX(t->bounds.floor_kib, mem_kib_add(g->used_kib, g->need_kib));
     g->hi_kib = mem_kib_add(g->lo_kib, mem_mib_to_kib(cfg->release_slack_mib));
     g->keep_kib = g->lo_kib;
@@ -825,23 +846,27 @@ void mem_tick_plan_growth(MemTick *t)
     }
 }
 
-static void add_action(Plan *plan, const MemGuest *g, guint64 new_kib,
-                       MemClamp why)
+static void add_action(const MemTick *t, Plan *plan, const MemGuest *g,
+                       guint64 new_kib, MemClamp why)
 {
     BalloonAction *a = balloon_action_add(plan, g->dom->uuid, g->dom->name);
     const char *clamp = mem_clamp_rule(why);
+    g_autofree char *late = NULL;
 
     a->old_kib = g->bg.cur_kib;
     a->new_kib = new_kib;
     a->rule = clamp ? clamp : g->rule;
-    action_set_reason(&a->base,
-                      "%s%sunused %.0f MiB, cache %.0f MiB, used %.0f MiB, "
-                      "rate %.1f MiB/s, need %.0f MiB; %s",
-                      clamp ? g->rule : "", clamp ? " proposal cut; " : "",
-                      kib_to_mib(g->unused_kib), kib_to_mib(g->reclaim_kib),
-                      kib_to_mib(g->used_kib),
-                      kib_to_mib((guint64)g->gs->rate_kib_s),
-                      kib_to_mib(g->need_kib), g->note ? g->note : "");
+    /* A report older than the guest's stats period is worth telling. */
+    if (g->report_age_s > mem_stats_period_s(t->cfg))
+        late = g_strdup_printf(" (report %.0f s old)", g->report_age_s);
+    action_set_reason(
+        &a->base,
+        "%s%sunused %.0f MiB, cache %.0f MiB, used %.0f MiB, "
+        "rate %.1f MiB/s, need %.0f MiB%s; %s",
+        clamp ? g->rule : "", clamp ? " proposal cut; " : "",
+        kib_to_mib(g->unused_kib), kib_to_mib(g->reclaim_kib),
+        kib_to_mib(g->used_kib), kib_to_mib((guint64)g->gs->rate_kib_s),
+        kib_to_mib(g->need_kib), late ? late : "", g->note ? g->note : "");
 }
 
 /* Sends one proposal through the clamp; an action only if it still moves. */
@@ -856,7 +881,7 @@ static gboolean commit_one(MemTick *t, Plan *plan, MemGuest *g)
     g->target_kib = to;
     if (to == g->bg.cur_kib)
         return FALSE;
-    add_action(plan, g, to, why);
+    add_action(t, plan, g, to, why);
     if (to > g->bg.cur_kib) {
         g->gs->grown = TRUE;
         g->gs->last_grow_us = t->snap->mono_us;

@@ -116,11 +116,12 @@ typedef struct {
 typedef struct {
     const DomainSample *dom;
     MemGuestState *gs;
-    gboolean live;      /* running: the only state a balloon is moved in */
-    gboolean ballooned; /* reports actual and unused */
-    gboolean fresh;     /* stats younger than stale_after_s */
-    gboolean settled;   /* balloon no longer inflating to an older target */
-    guint64 cur_kib;    /* the target its balloon is heading for */
+    gboolean live;       /* running: the only state a balloon is moved in */
+    gboolean ballooned;  /* reports actual and unused */
+    gboolean fresh;      /* stats younger than stale_after_s */
+    double report_age_s; /* of a fresh report, whole seconds; else 0 */
+    gboolean settled;    /* balloon no longer inflating to an older target */
+    guint64 cur_kib;     /* the target its balloon is heading for */
     guint64 actual_kib;
     guint64 unused_kib;
     /* Cache its kernel drops cheaply (guest_report.h); 0 when the guest
@@ -134,9 +135,10 @@ typedef struct {
     /* available - unused: both from one guest report, so a balloon move
      * between reports never shows in it; rates are measured on this. */
     guint64 reported_used_kib;
-    guint64 need_kib; /* min_unused + rate * (interval + horizon) */
-    guint64 lo_kib;   /* max(floor, used + need): nothing shrinks below */
-    guint64 hi_kib;   /* lo + slack: growth aims here */
+    /* min_unused + rate * (interval + horizon + age of the report) */
+    guint64 need_kib;
+    guint64 lo_kib; /* max(floor, used + need): nothing shrinks below */
+    guint64 hi_kib; /* lo + slack: growth aims here */
     /* Voluntary shrinks (release, tax) stop here: lo, or the size that
      * ended a squeeze while it is held. */
     guint64 keep_kib;
@@ -207,4 +209,5 @@ double mem_idle_tax_rho(guint shares, guint64 pages_kib, double active,
                         double tax_rate);
 
 /* Headroom a guest needs above what it uses (KiB). */
-guint64 mem_need_kib(const MemConfig *cfg, double rate_kib_s);
+guint64 mem_need_kib(const MemConfig *cfg, double rate_kib_s,
+                     double report_age_s);

@@ -35,6 +35,8 @@ MEM = os.environ.get("MEMORY_COORDINATOR", os.path.join(
     ROOT, "memory_coordinator", "memory_coordinator"))
 PIDFILE = "/run/libvirtd.pid"
 OUTAGES = 5
+RECONNECT_LIMIT_S = 2.5
+SIGTERM_LIMIT_S = 3.0
 
 
 class Daemon:
@@ -136,9 +138,13 @@ def outages(tap, tmp):
            f"both daemons survived {OUTAGES} libvirtd SIGKILLs and exited 0 "
            f"on SIGINT (exit {rcs})")
     worst = max((d for d in delays if d is not None), default=None)
-    tap.ok(None not in delays and worst <= 1.5,
-           f"each reconnect came within one 1 s interval (+0.5 s for the "
-           f"check) of libvirtd answering: worst {worst and round(worst, 2)} s")
+    # The daemons retry on every tick, so one 1 s interval is what is
+    # expected (0.5 s was the worst seen); the bound leaves a busy host
+    # another interval and the check's own polling, and still fails a
+    # daemon that backs off for several ticks.
+    tap.ok(None not in delays and worst <= RECONNECT_LIMIT_S,
+           f"each reconnect came within {RECONNECT_LIMIT_S} s of libvirtd "
+           f"answering (1 s interval): worst {worst and round(worst, 2)} s")
     for name, d in (("vcpu_scheduler", vd), ("memory_coordinator", md)):
         text = d.text()
         lost = count(r"lost connection to", text)
@@ -248,7 +254,9 @@ def sigterm_mid_tick(tap, tmp):
         took = time.monotonic() - t0
     finally:
         os.kill(pid, signal.SIGCONT)
-    tap.ok(took <= 1.0 and rc == 0,
+    # libvirtd stays stopped for longer than the bound, so a daemon that
+    # waited for its call to return could not pass; 0.7 s is usual.
+    tap.ok(took <= SIGTERM_LIMIT_S and rc == 0,
            f"SIGTERM during a tick blocked in libvirt: exit {rc} after "
            f"{took:.2f} s")
 

@@ -173,6 +173,13 @@ def consumer_outcome(log):
     return m.group(2), int(m.group(1))
 
 
+def consumer_stalls(log):
+    """How often the consumer fell behind its rate (its guest stalled) and
+    the longest lag in seconds, from its log."""
+    lags = [float(x) for x in re.findall(r"fell behind by ([\d.]+) s", log)]
+    return len(lags), max(lags, default=0.0)
+
+
 def fileio_outcome(log):
     """{passes, mean_mbps, majflt} from a fileio log, or {} without one."""
     passes = re.findall(r"pass (\d+) done", log)
@@ -283,6 +290,7 @@ def guest_metrics(n, samples, base, started, logs, ooms, needy):
     start = base["actual"] if base else (acts[0] if acts else None)
     final = acts[-1] if acts else None
     outcome, reached = consumer_outcome(logs.get("consumer", ""))
+    stalls, longest_stall = consumer_stalls(logs.get("consumer", ""))
     returned = round(start - final, 1) if acts else None
     # The tick from which the balloon stayed within RETURN_SETTLED_MIB of
     # where it ended: when the memory it gave back had been given.
@@ -326,6 +334,7 @@ def guest_metrics(n, samples, base, started, logs, ooms, needy):
                                   default=None) if rates else None,
         "oom_events": len(ooms),
         "consumer": outcome, "consumer_reached_mib": reached,
+        "consumer_stalls": stalls, "consumer_longest_stall_s": longest_stall,
         "ticks_until_released": released_back(
             samples, n, baseline, release_tick(logs.get("consumer", ""),
                                                started[n]))
@@ -345,7 +354,9 @@ def check_expectations(exp, name, names, per_guest, result, budget, started,
             g = per_guest[n]
             tap.ok(g["consumer"] == "limit",
                    f"{name}: {n}'s consumer grew to its limit "
-                   f"({g['consumer_reached_mib']} MiB, {g['consumer']})")
+                   f"({g['consumer_reached_mib']} MiB, {g['consumer']}; "
+                   f"fell behind its rate {g['consumer_stalls']} times, "
+                   f"longest {g['consumer_longest_stall_s']} s)")
     if exp.get("budget_exhausted"):
         tap.ok(budget and result["peak_held_mib"] >= budget - RESERVE_MIB - 256,
                f"{name}: growth went on until the budget ran out (peak held "

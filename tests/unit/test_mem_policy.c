@@ -886,6 +886,83 @@ static void test_tax_unseen(gconstpointer data)
     config_clear(&mem_config_schema, &cfg);
 }
 
+/* ---- reports that reach the host late -------------------------------- */
+
+/* A guest consumes steadily; from LATE_STALL_AT its reports stop coming (the
+ * host sees its balloon move, but the guest's own numbers and stamp stay
+ * as they were) for stall_s seconds, then come again.  Its memory must
+ * not run out meanwhile: before every tick the guest truly keeps
+ * min_unused.  A tick that reads an old report must count what the guest
+ * took since at its measured rate. */
+typedef struct {
+    const char *name;
+    double rate_mib_s;
+    guint stall_s; /* below stale_after_s: the report still counts */
+} LateCase;
+
+static const LateCase late_cases[] = {
+    {"on time", 30, 0},
+    {"2 s late", 30, 2},
+    {"4 s late", 30, 4},
+    {"6 s late", 30, 6},
+    {"8 s late, slow consumer", 10, 8},
+    {"idle, 8 s late", 0, 8},
+};
+
+/* The guest starts idle at its need, so the balloon stands still and the
+ * policy learns how the guest's numbers relate to the host's. */
+#define LATE_CONSUME_AT 4
+#define LATE_STALL_AT 10
+
+static void test_late_reports(gconstpointer data)
+{
+    const LateCase *c = data;
+    guint p;
+
+    for (p = 0; p < 2; p++) {
+        g_autoptr(MemPolicyState) st = mem_policy_state_new();
+        MemConfig cfg;
+        guint64 cur = 350 * TM_MIB;
+        double used = 150;
+        double lowest = G_MAXDOUBLE;
+        guint64 rep_unused = 0;
+        guint64 rep_available = 0;
+        gint64 rep_stamp = 0;
+        guint tick;
+
+        tm_config(&cfg, (MemPolicyKind)p);
+        for (tick = 0; tick < LATE_STALL_AT + c->stall_s + 4; tick++) {
+            g_autoptr(Snapshot) snap = tm_snapshot(tick, HOST_MIB, 20000);
+            DomainSample *d = tm_guest(snap, "g", 0, 4096, 0);
+            g_autoptr(Plan) plan = NULL;
+            gboolean stalled =
+                tick >= LATE_STALL_AT && tick < LATE_STALL_AT + c->stall_s;
+
+            /* Memory left to the guest just before this tick decides. */
+            lowest = MIN(lowest, (double)cur / TM_MIB - used);
+            d->cur_kib = d->balloon.actual_kib = cur;
+            /* A stalled tick reads the last report, made at the size the
+             * guest had then. */
+            if (!stalled) {
+                rep_unused = mem_kib_sub(cur, (guint64)(used * TM_MIB));
+                rep_available = cur;
+                rep_stamp = d->balloon.last_update;
+            }
+            d->balloon.available_kib = rep_available;
+            d->balloon.unused_kib = d->balloon.usable_kib = rep_unused;
+            d->balloon.last_update = rep_stamp;
+            plan = mem_policy_decide(snap, &cfg, st);
+            cur = tm_target_after(plan, d);
+            if (tick + 1 >= LATE_CONSUME_AT)
+                used += c->rate_mib_s;
+        }
+        g_test_message("%s: lowest unused before a tick %.0f MiB",
+                       p ? "idle-tax" : "course", lowest);
+        g_assert_cmpfloat(lowest, >=, (double)cfg.min_unused_mib);
+        config_clear(&mem_config_schema, &cfg);
+    }
+}
+
 int main(int argc, char **argv)
 {
     guint i;
@@ -903,6 +980,7 @@ int main(int argc, char **argv)
     ADD_TABLE("/mem/policy/pressure-order", order_cases, test_pressure_order);
     ADD_TABLE("/mem/policy/heading", heading_cases, test_heading);
     ADD_TABLE("/mem/policy/tax-unseen", tax_unseen_cases, test_tax_unseen);
+    ADD_TABLE("/mem/policy/late-reports", late_cases, test_late_reports);
 #undef ADD_TABLE
     g_test_add_func("/mem/policy/unballooned-reported-once",
                     test_unballooned_reported_once);
