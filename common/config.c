@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "cpuset.h"
+
 GQuark config_error_quark(void)
 {
     return g_quark_from_static_string("aos-config-error-quark");
@@ -115,6 +117,8 @@ static void clear_field(const ConfigKey *k, gpointer cfg)
         g_clear_pointer(field, g_free);
     else if (k->type == CONFIG_STRLIST)
         g_clear_pointer(field, g_strfreev);
+    else if (k->type == CONFIG_CPULIST)
+        cpu_list_clear((CpuList *)field);
 }
 
 static void dup_field(const ConfigKey *k, gpointer cfg)
@@ -125,6 +129,12 @@ static void dup_field(const ConfigKey *k, gpointer cfg)
         *field = g_strdup(*field);
     else if (k->type == CONFIG_STRLIST)
         *field = g_strdupv(*field);
+    else if (k->type == CONFIG_CPULIST) {
+        /* The struct was copied shallowly: copy what it points to. */
+        CpuList shallow = *(CpuList *)field;
+
+        cpu_list_copy((CpuList *)field, &shallow);
+    }
 }
 
 void config_init(const ConfigSchema *s, gpointer cfg)
@@ -171,6 +181,9 @@ static void compare_field(const ConfigKey *k, gpointer data)
         break;
     case CONFIG_STRLIST:
         c->differ |= !strv_equal(*(char **const *)fa, *(char **const *)fb);
+        break;
+    case CONFIG_CPULIST:
+        c->differ |= !cpu_list_equal((const CpuList *)fa, (const CpuList *)fb);
         break;
     case CONFIG_DOUBLE:
         c->differ |= *(const double *)fa != *(const double *)fb;
@@ -390,6 +403,14 @@ static gboolean load_key(GKeyFile *kf, const ConfigKey *k, const char *origin,
         return load_enum(k, raw, origin, field, error);
     case CONFIG_STRLIST:
         return load_strlist(kf, k, origin, field, error);
+    case CONFIG_CPULIST:
+        if (!cpu_list_set((CpuList *)field, raw, &err)) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "%s: [%s] %s: %s", origin, k->group, k->key,
+                        err->message);
+            return FALSE;
+        }
+        return TRUE;
     }
     g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
                 "%s: [%s] %s = '%s': %s", origin, k->group, k->key, raw,

@@ -64,11 +64,12 @@ typedef enum {
     CONFIG_BOOL,
     CONFIG_ENUM,    /* an int field: the index of the value in names */
     CONFIG_STRLIST, /* ';'-separated, NULL-terminated char ** */
+    CONFIG_CPULIST, /* a CpuList (cpuset.h), parsed when read */
 } ConfigType;
 
 /* One key of a config file and the field it sets.  A struct that has
- * keys owns no pointer other than its CONFIG_STRING and CONFIG_STRLIST
- * fields: copying and freeing go through the tables. */
+ * keys owns no pointer other than its CONFIG_STRING, CONFIG_STRLIST and
+ * CONFIG_CPULIST fields: copying and freeing go through the tables. */
 typedef struct {
     const char *group;
     const char *key;

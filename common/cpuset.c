@@ -1,6 +1,7 @@
 #include "cpuset.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 GQuark cpuset_error_quark(void)
 {
@@ -103,4 +104,36 @@ gboolean cpuset_has(const GArray *ids, guint id)
 {
     return ids &&
            bsearch(&id, ids->data, ids->len, sizeof(guint), cmp_guint) != NULL;
+}
+
+gboolean cpu_list_set(CpuList *list, const char *text, GError **error)
+{
+    GArray *ids = cpuset_parse(text, error);
+
+    if (!ids)
+        return FALSE;
+    cpu_list_clear(list);
+    list->text = g_strdup(text);
+    list->ids = ids;
+    return TRUE;
+}
+
+void cpu_list_clear(CpuList *list)
+{
+    g_clear_pointer(&list->text, g_free);
+    g_clear_pointer(&list->ids, g_array_unref);
+}
+
+void cpu_list_copy(CpuList *dst, const CpuList *src)
+{
+    dst->text = g_strdup(src->text);
+    dst->ids = src->ids ? g_array_copy(src->ids) : NULL;
+}
+
+gboolean cpu_list_equal(const CpuList *a, const CpuList *b)
+{
+    if (!a->ids || !b->ids)
+        return a->ids == b->ids;
+    return a->ids->len == b->ids->len &&
+           memcmp(a->ids->data, b->ids->data, a->ids->len * sizeof(guint)) == 0;
 }

@@ -19,6 +19,23 @@ GArray *cpuset_parse(const char *text,
 /* Whether the sorted array from cpuset_parse holds id. */
 gboolean cpuset_has(const GArray *ids, guint id);
 
+/* A CPU list as a setting: the text as the operator wrote it, for
+ * messages, and its ids, parsed once when the setting is read.  Both NULL
+ * for none. */
+typedef struct {
+    char *text;
+    GArray *ids;
+} CpuList;
+
+/* Sets *list from text, or leaves it untouched and fails. */
+gboolean cpu_list_set(CpuList *list, const char *text,
+                      GError **error) G_GNUC_WARN_UNUSED_RESULT;
+void cpu_list_clear(CpuList *list);
+/* dst gets a deep copy of src; dst holds nothing before. */
+void cpu_list_copy(CpuList *dst, const CpuList *src);
+/* Whether both name the same CPUs, however written ("0-2" and "0,1,2"). */
+gboolean cpu_list_equal(const CpuList *a, const CpuList *b);
+
 #define CPUSET_ERROR (cpuset_error_quark())
 GQuark cpuset_error_quark(void);
 typedef enum {

@@ -705,6 +705,55 @@ static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                     after.sd, freed / 100);
 }
 
+typedef gboolean (*MovableFn)(const PlanVcpu *pv, const AssignItem *it);
+
+/* Balances only the vCPUs movable() selects: every other pinned vCPU
+ * stays where it is, every other unpinned one is left alone.  Returns how
+ * many were selected; with none, nothing is balanced. */
+static guint balance_selected(AssignItem *it, const GArray *vcpus, guint np,
+                              const VcpuConfig *cfg, MovableFn movable,
+                              AssignPrediction *after)
+{
+    guint n = 0;
+    guint i;
+
+    for (i = 0; i < vcpus->len; i++) {
+        if (movable(&g_array_index(vcpus, PlanVcpu, i), &it[i]))
+            n++;
+        else if (it[i].pinned >= 0)
+            it[i].frozen = TRUE;
+        else
+            it[i].fixed = TRUE;
+    }
+    if (n == 0)
+        return 0;
+    assign_balance(it, vcpus->len, np, cfg->sd_threshold / 2);
+    assign_predict(it, vcpus->len, np, TRUE, after);
+    return n;
+}
+
+/* Adds a pin for each selected vCPU the balance gave a target. */
+static void add_selected(Plan *plan, const VcpuPolicyState *st,
+                         const GArray *vcpus, const AssignItem *it,
+                         MovableFn movable, double sd_after)
+{
+    guint i;
+
+    plan_sd(plan)->sd_after = sd_after;
+    for (i = 0; i < vcpus->len; i++) {
+        const PlanVcpu *pv = &g_array_index(vcpus, PlanVcpu, i);
+
+        if (movable(pv, &it[i]) && it[i].target >= 0)
+            add_action(plan, st, pv, &it[i], plan_sd(plan)->sd_before, sd_after,
+                       0);
+    }
+}
+
+static gboolean is_unpinned(const PlanVcpu *pv, const AssignItem *it)
+{
+    return it->pinned < 0 && !it->fixed;
+}
+
 /* On a busy host that measures balanced, pins the vCPUs whose affinity
  * allows several pCPUs, without moving any pinned one.  Their share was
  * counted on the pCPU they happened to run on at sampling time, a guess
@@ -717,21 +766,12 @@ static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
     AssignItem *it = (AssignItem *)items->data;
     AssignPrediction after;
-    guint nfree = 0;
-    guint i;
+    guint nfree = balance_selected(it, vcpus, np, cfg, is_unpinned, &after);
 
-    for (i = 0; i < items->len; i++) {
-        if (it[i].pinned >= 0)
-            it[i].frozen = TRUE;
-        else if (!it[i].fixed)
-            nfree++;
-    }
     if (nfree == 0) {
         set_summary(plan, "balanced sd=%.1f", plan_sd(plan)->sd_before);
         return;
     }
-    assign_balance(it, items->len, np, cfg->sd_threshold / 2);
-    assign_predict(it, items->len, np, TRUE, &after);
     /* The first loaded tick has one sample per vCPU, so the prediction
      * is only as good as the noise allows; a later claim would count as a
      * change after balance. */
@@ -742,18 +782,18 @@ static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                     plan_sd(plan)->sd_before, nfree, after.sd);
         return;
     }
-    plan_sd(plan)->sd_after = after.sd;
-    for (i = 0; i < items->len; i++) {
-        if (it[i].pinned < 0 && !it[i].fixed && it[i].target >= 0)
-            add_action(plan, st, &g_array_index(vcpus, PlanVcpu, i), &it[i],
-                       plan_sd(plan)->sd_before, after.sd, 0);
-    }
+    add_selected(plan, st, vcpus, it, is_unpinned, after.sd);
     /* Pins that follow the measurement are not checked against it: the
      * measurement of unpinned vCPUs was the guess they replace. */
     st->plan_tick = 0;
     set_summary(plan, "balanced sd=%.1f, pin %u unpinned vCPU%s, sd -> %.1f",
                 plan_sd(plan)->sd_before, nfree, nfree == 1 ? "" : "s",
                 after.sd);
+}
+
+static gboolean is_outside(const PlanVcpu *pv, const AssignItem *it)
+{
+    return pv->outside;
 }
 
 /* Places the vCPUs pinned where they may not be (an excluded or offline
@@ -767,29 +807,11 @@ static gboolean place_outside(Plan *plan, const VcpuConfig *cfg,
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, TRUE);
     AssignItem *it = (AssignItem *)items->data;
     AssignPrediction after;
-    guint n = 0;
-    guint i;
+    guint n = balance_selected(it, vcpus, np, cfg, is_outside, &after);
 
-    for (i = 0; i < items->len; i++) {
-        if (g_array_index(vcpus, PlanVcpu, i).outside)
-            n++;
-        else if (it[i].pinned >= 0)
-            it[i].frozen = TRUE;
-        else
-            it[i].fixed = TRUE;
-    }
     if (n == 0)
         return FALSE;
-    assign_balance(it, items->len, np, cfg->sd_threshold / 2);
-    assign_predict(it, items->len, np, TRUE, &after);
-    plan_sd(plan)->sd_after = after.sd;
-    for (i = 0; i < items->len; i++) {
-        const PlanVcpu *pv = &g_array_index(vcpus, PlanVcpu, i);
-
-        if (pv->outside && it[i].target >= 0)
-            add_action(plan, st, pv, &it[i], plan_sd(plan)->sd_before, after.sd,
-                       0);
-    }
+    add_selected(plan, st, vcpus, it, is_outside, after.sd);
     st->plan_tick = 0;
     set_summary(plan,
                 "%u vCPU%s pinned where not allowed (excluded or offline, or "
@@ -864,7 +886,6 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
     g_autoptr(Plan) plan = plan_new();
     g_autoptr(GArray) vcpus = g_array_new(FALSE, FALSE, sizeof(PlanVcpu));
     g_autoptr(GPtrArray) maps = g_ptr_array_new_with_free_func(g_free);
-    g_autoptr(GArray) excluded = NULL;
     g_autofree gint *dense = NULL;
     double overload = cfg->daemon.migration.overload_util;
     guint np;
@@ -879,11 +900,9 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
     plan->detail_free = g_free;
     st->tick++;
     st->has_util = FALSE;
-    /* The syntax was checked on loading; a host without these CPUs is
-     * refused at start (vcpu_check_host), so ids it lacks only vanish. */
-    if (cfg->exclude_cpus && *cfg->exclude_cpus)
-        excluded = cpuset_parse(cfg->exclude_cpus, NULL);
-    dense = number_online(snap, excluded, st);
+    /* A host without the excluded CPUs is refused at start
+     * (vcpu_check_host), so ids it lacks only vanish. */
+    dense = number_online(snap, cfg->exclude_cpus.ids, st);
     np = st->cpu_id->len;
     g_array_set_size(st->util, 0);
     g_array_set_size(st->util, np);
@@ -946,16 +965,13 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
 gboolean vcpu_check_host(const Snapshot *snap, const VcpuConfig *cfg,
                          GError **error)
 {
-    g_autoptr(GArray) ids = NULL;
+    const GArray *ids = cfg->exclude_cpus.ids;
     guint left = 0;
     guint c;
     guint i;
 
-    if (!cfg->exclude_cpus || !*cfg->exclude_cpus)
-        return TRUE;
-    ids = cpuset_parse(cfg->exclude_cpus, error);
     if (!ids)
-        return FALSE;
+        return TRUE;
     for (i = 0; i < ids->len; i++) {
         c = g_array_index(ids, guint, i);
         if (c >= snap->node.npcpus) {
@@ -972,7 +988,7 @@ gboolean vcpu_check_host(const Snapshot *snap, const VcpuConfig *cfg,
         g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
                     "[vcpu] exclude_cpus '%s' leaves no online CPU for the "
                     "guests",
-                    cfg->exclude_cpus);
+                    cfg->exclude_cpus.text);
         return FALSE;
     }
     return TRUE;

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "cpuset.h"
 
 typedef struct {
     DaemonConfig daemon; /* first, as every daemon's config */
@@ -14,9 +15,9 @@ typedef struct {
     guint dwell_ticks;    /* ticks a repinned vCPU stays put */
     double idle_util;     /* below this mean utilisation the host is idle */
     /* CPUs kept from the guests (housekeeping, interrupts), libvirt's
-     * cpuset syntax ("0,64"); NULL for none.  No vCPU is placed on them
+     * cpuset syntax ("0,64"); empty for none.  No vCPU is placed on them
      * and they do not count in the balance. */
-    char *exclude_cpus;
+    CpuList exclude_cpus;
 } VcpuConfig;
 
 extern const ConfigSchema vcpu_config_schema;

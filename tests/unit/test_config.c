@@ -204,6 +204,58 @@ static void test_config_values(void)
     config_clear(&mem_config_schema, &copy);
 }
 
+/* A CPU list is parsed once, when read: the config holds its ids, a copy
+ * owns them, and two spellings of one set are the same setting. */
+static void test_config_cpulist(void)
+{
+    static const char text[] = "[vcpu]\nexclude_cpus = 0-3,^2\n";
+    static const char same[] = "[vcpu]\nexclude_cpus=0,1,3\n";
+    static const char other[] = "[vcpu]\nexclude_cpus=0,1\n";
+    static const char bad[] = "[vcpu]\nexclude_cpus=1-\n";
+    static const guint want[] = {0, 1, 3};
+    VcpuConfig cfg;
+    VcpuConfig copy;
+    VcpuConfig b;
+    VcpuConfig none;
+    g_autoptr(GError) err = NULL;
+
+    config_init(&vcpu_config_schema, &cfg);
+    config_init(&vcpu_config_schema, &none);
+    g_assert_null(cfg.exclude_cpus.ids);
+    g_assert_true(config_load_data(&vcpu_config_schema, &cfg, text,
+                                   sizeof(text) - 1, "cfg", &err));
+    g_assert_no_error(err);
+    g_assert_cmpstr(cfg.exclude_cpus.text, ==, "0-3,^2");
+    g_assert_cmpmem(cfg.exclude_cpus.ids->data,
+                    cfg.exclude_cpus.ids->len * sizeof(guint), want,
+                    sizeof(want));
+    g_assert_false(config_equal(&vcpu_config_schema, &cfg, &none));
+
+    config_copy(&vcpu_config_schema, &copy, &cfg);
+    config_clear(&vcpu_config_schema, &cfg);
+    g_assert_null(cfg.exclude_cpus.ids);
+    g_assert_cmpstr(copy.exclude_cpus.text, ==, "0-3,^2");
+    g_assert_cmpuint(copy.exclude_cpus.ids->len, ==, 3);
+
+    config_init(&vcpu_config_schema, &b);
+    g_assert_true(config_load_data(&vcpu_config_schema, &b, same,
+                                   sizeof(same) - 1, "b", NULL));
+    g_assert_true(config_equal(&vcpu_config_schema, &copy, &b));
+    g_assert_true(config_load_data(&vcpu_config_schema, &b, other,
+                                   sizeof(other) - 1, "b", NULL));
+    g_assert_false(config_equal(&vcpu_config_schema, &copy, &b));
+
+    /* A bad list leaves what was there. */
+    g_assert_false(config_load_data(&vcpu_config_schema, &b, bad,
+                                    sizeof(bad) - 1, "bad", &err));
+    g_assert_error(err, CONFIG_ERROR, CONFIG_ERROR_VALUE);
+    g_assert_nonnull(strstr(err->message, "bad: [vcpu] exclude_cpus: "));
+    g_assert_cmpstr(b.exclude_cpus.text, ==, "0,1");
+    config_clear(&vcpu_config_schema, &b);
+    config_clear(&vcpu_config_schema, &copy);
+    config_clear(&vcpu_config_schema, &none);
+}
+
 typedef struct {
     const char *name;
     const CliSpec *daemon; /* whose options: MEM or VCPU */
@@ -506,6 +558,7 @@ int main(int argc, char **argv)
     g_test_add_func("/config/values", test_config_values);
     g_test_add_func("/config/shipped", test_shipped_configs);
     g_test_add_func("/config/nul-byte", test_config_nul_byte);
+    g_test_add_func("/config/cpulist", test_config_cpulist);
     g_test_add_func("/cli/table", test_cli_table);
     g_test_add_func("/cli/overrides-file", test_cli_overrides_file);
     return g_test_run();
