@@ -289,6 +289,10 @@ fuzz-clean:
 #   make bench BENCH_QUICK=1 [BENCH_RESULTS=DIR]
 #                            no guests, no lock: reuses the scenario results
 #                            in DIR and the last full run's real-guest cost
+#   make bench-lateness      vcpu_scheduler's tick lateness with every pCPU
+#                            saturated by the guests, at the priorities a unit
+#                            could give it (tests/bench/lateness.py; ~3 min);
+#                            table on stdout, build/bench/lateness.json
 # tick_bench measures both daemons' policies, so it links their libraries.
 .PHONY: bench
 TICK_BENCH := $(filter %/tick_bench,$(TOOL_BIN))
@@ -303,4 +307,9 @@ bench:
 	@VCPU_SCHEDULER=$(VCPU_BIN) MEMORY_COORDINATOR=$(MEM_BIN) \
 	    $(PYTHON) tests/bench/bench.py --tick-bench $(TICK_BENCH) \
 	    $(if $(BENCH_QUICK),--quick $(if $(BENCH_RESULTS),--results $(BENCH_RESULTS)))
+
+.PHONY: bench-lateness
+bench-lateness: host-up
+	@mkdir -p $(BUILD)/bench
+	@$(PYTHON) tests/bench/lateness.py --out $(BUILD)/bench/lateness.json
 # ---- end of benchmark ----
