@@ -252,9 +252,12 @@ class Guest:
         out = self.sh(f"{cmd} >>/tmp/{tag}.log 2>&1 </dev/null & echo $!")
         return int(out.split()[-1])
 
-    def burn(self, count, copies=1):
-        """Start `copies` burners counting to `count` (-1 spins)."""
-        return [self.spawn("burner", f"burner {int(count)}") for _ in range(copies)]
+    def burn(self, count, copies=1, per_vcpu=False):
+        """Start `copies` burners counting to `count` (-1 spins); with
+        per_vcpu, copy i is bound to the guest's CPU i (busybox taskset
+        execs the burner, so it keeps the burner's pid and name)."""
+        return [self.spawn("burner", (f"taskset -c {i} " if per_vcpu else "")
+                           + f"burner {int(count)}") for i in range(copies)]
 
     def stop_burn(self):
         self.run("killall -q burner")

@@ -12,7 +12,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "scenarios"))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-import run  # noqa: E402
+import run  # noqa: E402  (first: it puts the monitors on the path)
+import mem_scenario  # noqa: E402
 import tapcases  # noqa: E402
 
 CASES = tapcases.Cases()
@@ -141,8 +142,8 @@ for outcomes, n_att, n_fail, aside in ATTEMPTS:
         run.wait_for_equal_bed = lambda out, name, tap: waits.append(name)
         try:
             tap = Collect()
-            res = run.run_cpu({"name": "x"}, None, None,
-                              types.SimpleNamespace(out=None), tap)
+            res = run.run_cpu_attempts({"name": "x"}, None, None,
+                                          types.SimpleNamespace(out=None), tap)
         finally:
             run.cpu_attempt, run.wait_for_equal_bed = saved
         text = tap.out.getvalue()
@@ -242,6 +243,20 @@ PLACEMENTS = [
      {"a": ANY, "b": ANY, "c": ON0, "d": ON1}, 0.0, []),
     ({"a": "light", "b": None, "c": "light", "d": "light"},
      {"a": ANY, "b": ANY, "c": ON0, "d": ON1}, None, ["a"]),
+    # two vCPUs each, one burner per vCPU: split, each pCPU has 71.9
+    ({"a": "equal", "b": "light", "c": None, "d": None},
+     {"a": ON0 + ON1, "b": ON1 + ON0, "c": ANY + ANY, "d": ANY + ANY},
+     0.0, []),
+    # both vCPUs of the equal guest together: 83 against 60.8
+    ({"a": "equal", "b": "light", "c": None, "d": None},
+     {"a": ON0 + ON0, "b": ON1 + ON1, "c": ANY + ANY, "d": ANY + ANY},
+     11.1, []),
+    # more vCPUs than pCPUs: three light against two equal
+    ({"a": "light", "b": "equal", "c": "equal", "d": None},
+     {"a": ON0 + ON0 + ON0, "b": ON1, "c": ON1, "d": ANY}, 4.1, []),
+    # one vCPU of a loaded guest left free is loose
+    ({"a": "light", "b": None, "c": None, "d": None},
+     {"a": ON0 + ANY, "b": ANY, "c": ANY, "d": ANY}, None, ["a"]),
 ]
 
 for loads, pins, want, loose in PLACEMENTS:
@@ -253,6 +268,17 @@ for loads, pins, want, loose in PLACEMENTS:
     case(f"placement sd of {loads} pinned {pins}")(check)
 
 
+@case("vCPUs per guest: one count, a list in guest order, or 1")
+def _():
+    names = ["v1", "v2", "v3", "v4"]
+    got = (run.wanted_vcpus({}, names), run.wanted_vcpus({"vcpus": 2}, names),
+           run.wanted_vcpus({"vcpus": [3, 2]}, names))
+    want = ({"v1": 1, "v2": 1, "v3": 1, "v4": 1},
+            {"v1": 2, "v2": 2, "v3": 2, "v4": 2},
+            {"v1": 3, "v2": 2, "v3": 1, "v4": 1})
+    return got == want, f"{got}, want {want}"
+
+
 @case("declared loads: the last change at or before the tick")
 def _():
     sc = {"loads": [{"at": 0, "guests": "all", "load": "light"},
@@ -262,6 +288,25 @@ def _():
     want = ({"v1": "light", "v2": "light", "v3": "light", "v4": "light"},
             {"v1": "heavy", "v2": "heavy", "v3": "light", "v4": "light"})
     return got == want, f"{got}, want {want}"
+
+
+CONSUMER_LOGS = [
+    ("consumer: start rate=60 MB/s limit=1500 MB hold=5 s\n"
+     "consumer: reached 1500 MB at 25.1 s (limit)\n",
+     (("limit", 1500), (0, 0.0))),
+    ("consumer: fell behind by 1.2 s at 300 MB\n"
+     "consumer: fell behind by 2.8 s at 410 MB\n"
+     "consumer: reached 466 MB at 12.0 s (low memory)\n",
+     (("low memory", 466), (2, 2.8))),
+    ("", ((None, 0), (0, 0.0))),
+]
+
+for text, want in CONSUMER_LOGS:
+    def check(text=text, want=want):
+        got = (mem_scenario.consumer_outcome(text),
+               mem_scenario.consumer_stalls(text))
+        return got == want, f"{got}, want {want}"
+    case(f"consumer log: outcome and stalls {want}")(check)
 
 
 if __name__ == "__main__":
