@@ -108,8 +108,17 @@ gboolean cpuset_has(const GArray *ids, guint id)
 
 gboolean cpu_list_set(CpuList *list, const char *text, GError **error)
 {
-    GArray *ids = cpuset_parse(text, error);
+    const char *p = text ? text : "";
+    GArray *ids;
 
+    while (g_ascii_isspace(*p))
+        p++;
+    /* "key=" with nothing after it is how an operator clears a list. */
+    if (*p == '\0') {
+        cpu_list_clear(list);
+        return TRUE;
+    }
+    ids = cpuset_parse(text, error);
     if (!ids)
         return FALSE;
     cpu_list_clear(list);

@@ -27,7 +27,8 @@ typedef struct {
     GArray *ids;
 } CpuList;
 
-/* Sets *list from text, or leaves it untouched and fails. */
+/* Sets *list from text (empty or blank: none), or leaves it untouched and
+ * fails. */
 gboolean cpu_list_set(CpuList *list, const char *text,
                       GError **error) G_GNUC_WARN_UNUSED_RESULT;
 void cpu_list_clear(CpuList *list);

@@ -212,6 +212,8 @@ static void test_config_cpulist(void)
     static const char same[] = "[vcpu]\nexclude_cpus=0,1,3\n";
     static const char other[] = "[vcpu]\nexclude_cpus=0,1\n";
     static const char bad[] = "[vcpu]\nexclude_cpus=1-\n";
+    static const char cleared[] = "[vcpu]\nexclude_cpus=\n";
+    static const char blank[] = "[vcpu]\nexclude_cpus= \t \n";
     static const guint want[] = {0, 1, 3};
     VcpuConfig cfg;
     VcpuConfig copy;
@@ -251,6 +253,17 @@ static void test_config_cpulist(void)
     g_assert_error(err, CONFIG_ERROR, CONFIG_ERROR_VALUE);
     g_assert_nonnull(strstr(err->message, "bad: [vcpu] exclude_cpus: "));
     g_assert_cmpstr(b.exclude_cpus.text, ==, "0,1");
+
+    /* "exclude_cpus=" with nothing, or blanks, clears the list. */
+    g_assert_true(config_load_data(&vcpu_config_schema, &b, cleared,
+                                   sizeof(cleared) - 1, "b", NULL));
+    g_assert_null(b.exclude_cpus.ids);
+    g_assert_true(config_equal(&vcpu_config_schema, &b, &none));
+    g_assert_true(config_load_data(&vcpu_config_schema, &b, other,
+                                   sizeof(other) - 1, "b", NULL));
+    g_assert_true(config_load_data(&vcpu_config_schema, &b, blank,
+                                   sizeof(blank) - 1, "b", NULL));
+    g_assert_null(b.exclude_cpus.ids);
     config_clear(&vcpu_config_schema, &b);
     config_clear(&vcpu_config_schema, &copy);
     config_clear(&vcpu_config_schema, &none);
