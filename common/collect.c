@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event_loop.h"
+
 /* Copies one bulk-stats typed parameter into the sample if it is one we
  * know; returns FALSE for names we ignore. */
 static gboolean take_vcpu_param(DomainSample *d, const virTypedParameter *p)
@@ -155,6 +157,77 @@ static gboolean collect_domain_slow(Snapshot *snap, virDomainPtr dom,
     return TRUE;
 }
 
+/* Listens for the events that say a kept affinity changed, once per
+ * connection. */
+static void watch_affinity(Conn *c)
+{
+    g_autoptr(GError) err = NULL;
+
+    if (!c->affinity)
+        c->affinity = affinity_cache_new();
+    if (c->affinity_generation == c->generation)
+        return;
+    c->affinity_generation = c->generation;
+    if (affinity_cache_watch(c->affinity, c->conn, &err))
+        g_debug("vCPU affinity is kept between ticks and read again after "
+                "libvirt's tunable and lifecycle events");
+    else if (event_loop_running())
+        g_message("vCPU affinity is read for every guest on every tick: %s",
+                  err->message);
+}
+
+/* "1,0,2-3": each vCPU's pCPU, or its range when it may run on several. */
+static char *describe_pins(const DomainSample *d, gsize maplen)
+{
+    GString *s = g_string_new(NULL);
+    guint k;
+
+    for (k = 0; k < d->nvcpus; k++) {
+        const guint8 *map = d->vcpus[k].cpumap;
+        gint one = cpumap_single(map, maplen, (guint)maplen * 8);
+
+        if (k)
+            g_string_append_c(s, ',');
+        if (one >= 0)
+            g_string_append_printf(s, "%d", one);
+        else
+            g_string_append_printf(
+                s, "%u CPUs", cpumap_count(map, maplen, (guint)maplen * 8));
+    }
+    return g_string_free(s, FALSE);
+}
+
+/* The affinity a bulk record lacks: kept from an earlier snapshot when
+ * nothing says it changed, else read (one call).  FALSE when the
+ * connection failed; a guest that vanished is left out. */
+static gboolean collect_affinity(Conn *c, Snapshot *snap, virDomainPtr dom,
+                                 DomainSample *d)
+{
+    gsize maplen = snapshot_maplen(snap);
+    g_autofree char *why = NULL;
+    guint token;
+
+    if (affinity_cache_take(c->affinity, d, maplen, snap->mono_us, &token,
+                            &why)) {
+        snap->affinity_kept++;
+        return TRUE;
+    }
+    if (!fill_vcpus(dom, d, maplen, FALSE, &snap->rpc_calls)) {
+        if (!vanished())
+            return FALSE;
+        g_ptr_array_remove(snap->domains, d);
+        return TRUE;
+    }
+    if (why) {
+        g_autofree char *pins = describe_pins(d, maplen);
+
+        g_debug("%s: vCPU affinity read again (%s): pCPUs %s", d->name, why,
+                pins);
+    }
+    affinity_cache_keep(c->affinity, d, maplen, snap->mono_us, token);
+    return TRUE;
+}
+
 static DomainSample *sample_from_record(Snapshot *snap,
                                         virDomainStatsRecordPtr r, guint what)
 {
@@ -229,15 +302,18 @@ static gboolean collect_bulk(Conn *c, Snapshot *snap, guint what,
         return FALSE;
     }
     snap->bulk = TRUE;
+    if (what & COLLECT_AFFINITY)
+        watch_affinity(c);
     for (i = 0; i < n && ok; i++) {
         DomainSample *d = sample_from_record(snap, records[i], what);
         if (!d)
             ok = collect_domain_slow(snap, records[i]->dom, what, NULL);
         else if (what & COLLECT_AFFINITY)
-            ok =
-                collect_domain_slow(snap, records[i]->dom, COLLECT_AFFINITY, d);
+            ok = collect_affinity(c, snap, records[i]->dom, d);
     }
     virDomainStatsRecordListFree(records);
+    if (ok && (what & COLLECT_AFFINITY))
+        affinity_cache_sweep(c->affinity);
     if (!ok)
         g_set_error(error, CONN_ERROR, CONN_ERROR_CALL,
                     "reading domain stats: %s", conn_last_error_message());

@@ -30,6 +30,9 @@ Conn *conn_new(const char *uri, gboolean readonly)
 
 void conn_drop(Conn *c)
 {
+    /* Its event callbacks go before the connection they belong to. */
+    if (c->affinity)
+        affinity_cache_unwatch(c->affinity);
     if (c->conn) {
         virConnectClose(c->conn);
         c->conn = NULL;
@@ -42,11 +45,18 @@ void conn_forget_definitions(Conn *c)
         g_hash_table_remove_all(c->definitions);
 }
 
+void conn_forget_affinity(Conn *c, const char *uuid, const char *why)
+{
+    if (c && c->affinity)
+        affinity_cache_forget(c->affinity, uuid, why);
+}
+
 void conn_free(Conn *c)
 {
     if (!c)
         return;
     conn_drop(c);
+    affinity_cache_unref(c->affinity);
     topology_unref(c->topology);
     g_free(c->topology_problem);
     if (c->definitions)

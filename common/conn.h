@@ -2,6 +2,7 @@
  * and one "lost" and one "recovered" line per outage. */
 #pragma once
 
+#include "affinity_cache.h"
 #include "complain.h"
 #include "topology.h"
 #include "virt_autoptr.h"
@@ -35,6 +36,10 @@ typedef struct {
     guint topology_generation;
     Topology *topology;
     char *topology_problem;
+    /* vCPU affinity kept between snapshots (collect.c), listening to
+     * the connection of affinity_generation; made on first use. */
+    AffinityCache *affinity;
+    guint affinity_generation;
     gint64 next_attempt_us; /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us; /* daemons cap it at one interval, so a
@@ -59,6 +64,10 @@ void conn_drop(Conn *c);
 /* Forgets the domain definitions read so far, so the next snapshot reads
  * them again (SIGHUP: an operator's change is taken at once). */
 void conn_forget_definitions(Conn *c);
+
+/* A guest's vCPU affinity changed by the caller's hand (why says how):
+ * the next snapshot reads it again. */
+void conn_forget_affinity(Conn *c, const char *uuid, const char *why);
 
 /* Opens once with no retry, for --once and tools. */
 gboolean conn_open_now(Conn *c, GError **error);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "event_loop.h"
 #include "json_out.h"
 #include "migrate_exec.h"
 #include "notify.h"
@@ -133,6 +134,11 @@ virDomainPtr daemon_lookup_domain(DaemonCtx *ctx, const Action *a,
     return dom;
 }
 
+void daemon_forget_affinity(DaemonCtx *ctx, const Action *a)
+{
+    conn_forget_affinity(ctx->conn, a->uuid, "pinned by this daemon");
+}
+
 gconstpointer daemon_ctx_config(const DaemonCtx *ctx)
 {
     return ctx->cfg;
@@ -232,9 +238,10 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, Snapshot **snap_out,
     plan = *plan_out = ctx->ops->decide(snap, ctx->cfg, ctx->state);
     if (ctx->ops->report)
         ctx->ops->report(snap, ctx->state);
-    g_debug("tick %" G_GUINT64_FORMAT ": %u domains, %u libvirt calls, %s",
+    g_debug("tick %" G_GUINT64_FORMAT
+            ": %u domains, %u libvirt calls (affinity kept for %u), %s",
             ctx->ticks, snap->domains->len, snap->rpc_calls,
-            plan->summary ? plan->summary : "");
+            snap->affinity_kept, plan->summary ? plan->summary : "");
     if (!act)
         return TRUE;
     if (dcfg(ctx)->dry_run) {
@@ -674,6 +681,11 @@ int daemon_main(const DaemonOps *ops, int argc, char **argv)
      * both daemons down with SIGPIPE until this was ignored. */
     signal(SIGPIPE, SIG_IGN);
     g_log_set_writer_func(log_writer, (gpointer)ops->cli.prog, NULL);
+    /* Before any connection opens, or it would deliver no events. */
+    if (!event_loop_start(&err)) {
+        g_warning("%s; going on without libvirt's events", err->message);
+        g_clear_error(&err);
+    }
     ctx = daemon_ctx_new(ops, argc, argv, &rc, &err);
     if (!ctx) {
         if (err) {

@@ -56,6 +56,10 @@ int daemon_main(const DaemonOps *ops, int argc, char **argv);
 virDomainPtr daemon_lookup_domain(DaemonCtx *ctx, const Action *a,
                                   gboolean *vanished);
 
+/* The action's domain had a vCPU pinned (or tried): the next snapshot
+ * reads its affinity again instead of keeping the earlier one. */
+void daemon_forget_affinity(DaemonCtx *ctx, const Action *a);
+
 /* Writes one applied (or failed) action to the log and the decision log,
  * and counts it. */
 void daemon_log_action(DaemonCtx *ctx, const Action *a, gboolean ok,

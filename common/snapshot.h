@@ -106,6 +106,7 @@ typedef struct {
     gboolean
         bulk; /* TRUE when one virConnectGetAllDomainStats call filled it */
     guint rpc_calls;      /* libvirt calls spent taking it */
+    guint affinity_kept;  /* guests whose affinity was not read again */
     gboolean definitions; /* COLLECT_DEFINITION was asked: a live guest
                              without one could not be read */
     /* With COLLECT_TOPOLOGY: the connection's topology (a reference), or

@@ -44,6 +44,8 @@ guint vcpu_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
             continue;
         }
         ok = pin_one(dom, a, maplen, &error_text);
+        /* Failed too: a call whose reply was lost may still have pinned. */
+        daemon_forget_affinity(ctx, &a->base);
         if (!ok && conn_error_is_vanished_domain(conn_last_error_code())) {
             vcpu_policy_note_applied(st, a, FALSE);
             continue;
