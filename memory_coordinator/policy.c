@@ -272,6 +272,12 @@ static void learn_reserve(MemGuestState *gs, const DomainSample *d)
     guint64 cap =
         (guint64)((double)MIN(d->max_kib, MEM_KIB_CAP) * MEM_RESERVE_SHARE);
 
+    /* The kernel's watermarks scale with its memory: a reserve learnt at
+     * another maximum (memory hot-plugged, or a guest redefined and
+     * started under the same UUID) is not this one's, nor a seed for
+     * guests of the new size. */
+    if (gs->max_kib != d->max_kib)
+        gs->reserve_kib = 0;
     gs->max_kib = d->max_kib;
     if (!d->has_balloon_stats)
         return;
