@@ -118,6 +118,24 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event,
     return 0;
 }
 
+/* One callback for eventID, holding a reference to c that libvirt drops
+ * when the callback is removed; -1 with error set when refused. */
+static int register_callback(AffinityCache *c, virConnectPtr conn, int eventID,
+                             virConnectDomainEventGenericCallback cb,
+                             const char *what, GError **error)
+{
+    int id = virConnectDomainEventRegisterAny(
+        conn, NULL, eventID, cb, affinity_cache_ref(c), unref_callback_data);
+
+    if (id < 0) {
+        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "%s events: %s", what,
+                    conn_last_error_message());
+        /* A refused registration never calls its free function. */
+        affinity_cache_unref(c);
+    }
+    return id;
+}
+
 gboolean affinity_cache_watch(AffinityCache *c, virConnectPtr conn,
                               GError **error)
 {
@@ -130,24 +148,15 @@ gboolean affinity_cache_watch(AffinityCache *c, virConnectPtr conn,
                             "no libvirt event loop in this process");
         return FALSE;
     }
-    tunable = virConnectDomainEventRegisterAny(
-        conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
-        VIR_DOMAIN_EVENT_CALLBACK(on_tunable), affinity_cache_ref(c),
-        unref_callback_data);
-    if (tunable < 0) {
-        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "tunable events: %s",
-                    conn_last_error_message());
-        affinity_cache_unref(c);
+    tunable = register_callback(c, conn, VIR_DOMAIN_EVENT_ID_TUNABLE,
+                                VIR_DOMAIN_EVENT_CALLBACK(on_tunable),
+                                "tunable", error);
+    if (tunable < 0)
         return FALSE;
-    }
-    lifecycle = virConnectDomainEventRegisterAny(
-        conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-        VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), affinity_cache_ref(c),
-        unref_callback_data);
+    lifecycle = register_callback(c, conn, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                  VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle),
+                                  "lifecycle", error);
     if (lifecycle < 0) {
-        g_set_error(error, CONN_ERROR, CONN_ERROR_CALL, "lifecycle events: %s",
-                    conn_last_error_message());
-        affinity_cache_unref(c);
         virConnectDomainEventDeregisterAny(conn, tunable);
         return FALSE;
     }
@@ -180,16 +189,6 @@ void affinity_cache_unwatch(AffinityCache *c)
     virConnectDomainEventDeregisterAny(conn, tunable);
     virConnectDomainEventDeregisterAny(conn, lifecycle);
     virConnectClose(conn);
-}
-
-gboolean affinity_cache_watching(AffinityCache *c)
-{
-    gboolean on;
-
-    g_mutex_lock(&c->lock);
-    on = c->conn != NULL;
-    g_mutex_unlock(&c->lock);
-    return on;
 }
 
 /* Why a kept copy no longer serves, or NULL when it does. */

@@ -41,7 +41,6 @@ gboolean affinity_cache_watch(AffinityCache *cache, virConnectPtr conn,
                               GError **error) G_GNUC_WARN_UNUSED_RESULT;
 /* Stops listening and forgets everything; before conn is closed. */
 void affinity_cache_unwatch(AffinityCache *cache);
-gboolean affinity_cache_watching(AffinityCache *cache);
 
 /* Fills d's vCPUs' cpumaps and last pCPUs from the kept copy and returns
  * TRUE when it is still good.  Otherwise FALSE: *token is to be passed to

@@ -65,6 +65,10 @@ class Run:
         return [tuple(int(x) for x in m.groups())
                 for m in TICK.finditer(self.text())]
 
+    def wait_ticks(self, n):
+        """The tick lines once there are n of them (or all after 30 s)."""
+        return wait_for(lambda: len(self.ticks()) >= n and self.ticks(), 30)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -94,7 +98,7 @@ try:
             d.pinVcpu(v, cpumap(ncpus, {(i + v) % ncpus}))
     run = Run(tmp, "pinned")
     runs.append(run)
-    ticks = wait_for(lambda: len(run.ticks()) >= 5 and run.ticks(), 30)
+    ticks = run.wait_ticks(5)
     later = [t for t in ticks if t[0] >= 2]
     tap.note("ticks (number, domains, calls, affinity kept): "
              + ", ".join(str(t) for t in ticks[:6]))
@@ -129,7 +133,7 @@ try:
     free.pinVcpu(0, cpumap(ncpus, set(range(ncpus))))
     run = Run(tmp, "free")
     runs.append(run)
-    ticks = wait_for(lambda: len(run.ticks()) >= 4 and run.ticks(), 30)
+    ticks = run.wait_ticks(4)
     later = [t for t in ticks if t[0] >= 2]
     tap.note("ticks with one guest free: "
              + ", ".join(str(t) for t in ticks[:5]))
