@@ -80,6 +80,56 @@ for ratios, bal, pins, moves, want in CHANGES:
          f"speeds {ratios}")(check)
 
 
+def sd_ticks(ratios, sds):
+    return [dict(t, sd=sd) for t, sd in zip(ticks_of(ratios), sds)]
+
+
+# The first balanced tick of a phase starting at 0: (ratios per tick,
+# measured sd per tick, placement sd per tick, expected (tick, how)).
+BALANCED = [
+    # measured balance counts whatever the speed
+    ([1.0, 1.0, 1.0], [9.0, 4.0, 3.0], {}, (2, "measured")),
+    ([1.0, 1.7, 1.7], [9.0, 9.0, 3.0], {}, (3, "measured")),
+    # a slow pCPU's tick with a balanced placement counts as placed...
+    ([1.0, 1.7, 1.7], [9.0, 9.0, 9.0], {1: 0.0, 2: 0.0, 3: 0.0},
+     (2, "placed")),
+    # ... but not at equal speed: then the measurement has to show it
+    ([1.0, 1.0, 1.0], [9.0, 9.0, 9.0], {1: 0.0, 2: 0.0, 3: 0.0},
+     (None, None)),
+    ([1.0, 1.3, 1.0], [9.0, 9.0, 9.0], {2: 0.0}, (None, None)),
+    # nor with an unbalanced or loose placement
+    ([1.7, 1.7, 1.7], [9.0, 9.0, 9.0], {1: 19.6, 2: None, 3: 5.1},
+     (None, None)),
+    ([1.7, 1.7, 1.7], [9.0, 9.0, 9.0], {1: 19.6, 2: 5.0}, (2, "placed")),
+    # no probe sample is no witness
+    ([None, None], [9.0, 9.0], {1: 0.0, 2: 0.0}, (None, None)),
+]
+
+for ratios, sds, placed, want in BALANCED:
+    def check(ratios=ratios, sds=sds, placed=placed, want=want):
+        got = run.balanced_tick(sd_ticks(ratios, sds), 0, len(ratios), placed)
+        return got == want, f"{got}, want {want}"
+    case(f"balanced tick of sds {sds} placed {placed} at speeds "
+         f"{ratios}")(check)
+
+
+# Pin changes of a run that should make none: (ratios per tick, changes by
+# tick, expected (decided at equal speed, answering the host)).
+NO_CHANGES = [
+    ([1.0] * 10, {}, ([], [])),
+    ([1.0] * 10, {7: 2}, ([(7, 2)], [])),
+    ([1.0, 1.0, 1.7, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], {7: 2},
+     ([], [(7, 2)])),
+    ([1.0, 1.7] + [1.0] * 8, {7: 2, 9: 2}, ([(9, 2)], [(7, 2)])),
+]
+
+for ratios, changes, want in NO_CHANGES:
+    def check(ratios=ratios, changes=changes, want=want):
+        got = run.split_by_speed(ticks_of(ratios), changes)
+        return got == want, f"{got}, want {want}"
+    case(f"changes {changes} split by speeds {ratios}")(check)
+
+
 @case("tick speed: median of the rounds in the tick, slowest pCPU")
 def _():
     samples = [(10.1, [800, 300]), (10.4, [900, 300]), (10.7, [300, 310]),
