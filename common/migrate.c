@@ -614,3 +614,37 @@ gboolean migrate_predict_advance(const MigrateTimeData *td, guint64 guest_hz,
     *new_tsc = n;
     return TRUE;
 }
+
+/* A copy that runs is never paused or resumed on a guess: only an answer
+ * from the peer lets the source resume, and only two running copies make
+ * us pause one (the peer's, since libvirt reported the job failed and the
+ * source is where the guest is known to be). */
+MigrateSettle migrate_settle_after_failure(gboolean source_known, int state,
+                                           int reason, gboolean peer_asked,
+                                           gboolean dest_running)
+{
+    if (!source_known)
+        return MIGRATE_SETTLE_NOTHING;
+    if (state == VIR_DOMAIN_RUNNING)
+        return peer_asked && dest_running ? MIGRATE_SETTLE_PAUSE_DEST
+                                          : MIGRATE_SETTLE_NOTHING;
+    if (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_MIGRATION)
+        return peer_asked && !dest_running ? MIGRATE_SETTLE_RESUME_SOURCE
+                                           : MIGRATE_SETTLE_HOLD_SOURCE;
+    return MIGRATE_SETTLE_NOTHING;
+}
+
+const char *migrate_settle_name(MigrateSettle s)
+{
+    switch (s) {
+    case MIGRATE_SETTLE_NOTHING:
+        return "nothing";
+    case MIGRATE_SETTLE_RESUME_SOURCE:
+        return "resume-source";
+    case MIGRATE_SETTLE_HOLD_SOURCE:
+        return "hold-source";
+    case MIGRATE_SETTLE_PAUSE_DEST:
+        return "pause-destination";
+    }
+    return "?";
+}

@@ -195,3 +195,21 @@ gboolean migrate_predict_advance(const MigrateTimeData *td, guint64 guest_hz,
                                  guint64 downtime_ns, guint64 *ticks,
                                  guint64 *new_tsc,
                                  GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
+/* After a failed migration, what keeps exactly one running copy of the
+ * guest, from the source's state and what the peer answered. */
+typedef enum {
+    MIGRATE_SETTLE_NOTHING,       /* one copy runs, or nothing is known */
+    MIGRATE_SETTLE_RESUME_SOURCE, /* paused by the job, not run by the peer */
+    MIGRATE_SETTLE_HOLD_SOURCE,   /* paused by the job; the peer runs it or
+                                     could not be asked: stay paused */
+    MIGRATE_SETTLE_PAUSE_DEST,    /* running on both: pause the peer's */
+} MigrateSettle;
+
+/* source_known: its state could be read; state and reason as
+ * virDomainGetState gives them (virDomainState, virDomainPausedReason);
+ * peer_asked: the peer answered; dest_running: it runs the guest. */
+MigrateSettle migrate_settle_after_failure(gboolean source_known, int state,
+                                           int reason, gboolean peer_asked,
+                                           gboolean dest_running);
+const char *migrate_settle_name(MigrateSettle s);

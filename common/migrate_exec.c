@@ -89,6 +89,9 @@ typedef struct {
     gboolean dest_has_freq;
     guint64 dest_tsc_hz;
     char *source_state;
+    gboolean persistent;  /* moved with its definition */
+    gboolean dest_paused; /* a second copy on the peer, paused by us */
+    gboolean source_held; /* left paused here: the peer's copy may run */
 
     /* Main thread only. */
     GThread *thread;
@@ -574,48 +577,50 @@ static const char *state_name(int state)
     return "unknown";
 }
 
-/* After a failure: the guest must still run on the source.  libvirt
- * resumes it itself; one left paused by the migration is resumed here. */
-static void keep_on_source(virDomainPtr dom, MigrateJob *j)
-{
-    int state = 0;
-    int reason = 0;
-
-    if (virDomainGetState(dom, &state, &reason, 0) < 0) {
-        j->source_state = g_strdup("unknown");
-        return;
-    }
-    if (state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_MIGRATION &&
-        virDomainResume(dom) == 0 &&
-        virDomainGetState(dom, &state, &reason, 0) < 0)
-        state = VIR_DOMAIN_NOSTATE;
-    j->source_state = g_strdup(state_name(state));
-}
-
-/* What the destination runs: its state, and the TSC frequency in its XML. */
-static void check_destination(MigrateJob *j)
+/* The guest on the peer, NULL when the peer does not hold it or could
+ * not be asked (*asked FALSE); its state goes to dest_state and
+ * dest_running.  The domain keeps its connection open. */
+static virDomainPtr find_on_peer(MigrateJob *j, gboolean *asked)
 {
     g_autoptr(virConnect) c = virConnectOpen(j->peer_uri);
     g_autoptr(virDomain) dom = NULL;
-    g_autofree char *xml = NULL;
-    g_auto(GuestClock) gc = {0};
     int state = 0;
     int reason = 0;
 
+    *asked = FALSE;
     if (!c) {
         j->dest_state =
             g_strdup_printf("unknown: %s", conn_last_error_message());
-        return;
+        return NULL;
     }
     dom = virDomainLookupByUUIDString(c, j->uuid);
     if (!dom) {
+        *asked = TRUE;
         j->dest_state = g_strdup("gone");
+        return NULL;
+    }
+    if (virDomainGetState(dom, &state, &reason, 0) < 0) {
+        j->dest_state =
+            g_strdup_printf("unknown: %s", conn_last_error_message());
+        return NULL;
+    }
+    *asked = TRUE;
+    j->dest_running = state == VIR_DOMAIN_RUNNING;
+    j->dest_state = g_strdup(state_name(state));
+    return g_steal_pointer(&dom);
+}
+
+/* After a success: the job stats (if the source had none) and the TSC
+ * frequency the destination runs the guest with. */
+static void check_destination(MigrateJob *j)
+{
+    gboolean asked;
+    g_autoptr(virDomain) dom = find_on_peer(j, &asked);
+    g_autofree char *xml = NULL;
+    g_auto(GuestClock) gc = {0};
+
+    if (!dom)
         return;
-    }
-    if (virDomainGetState(dom, &state, &reason, 0) == 0) {
-        j->dest_running = state == VIR_DOMAIN_RUNNING;
-        j->dest_state = g_strdup(state_name(state));
-    }
     if (!j->have_stats)
         read_job_stats(dom, j, "destination");
     xml = virDomainGetXMLDesc(dom, 0);
@@ -626,6 +631,45 @@ static void check_destination(MigrateJob *j)
     }
 }
 
+/* After a failure the guest must run on exactly one host; the rule is
+ * migrate_settle_after_failure's.  One disk written by two running copies
+ * is lost, so a source the job left paused waits for the peer's word,
+ * and two running copies (libvirt resumed the source after the peer had
+ * started its copy, a reply lost after the peer's finish) become one by
+ * pausing the peer's, which stops its writes and keeps both states for
+ * the operator to choose from. */
+static void settle_after_failure(virDomainPtr dom, MigrateJob *j)
+{
+    int state = VIR_DOMAIN_NOSTATE;
+    int reason = 0;
+    gboolean known = virDomainGetState(dom, &state, &reason, 0) == 0;
+    gboolean asked;
+    g_autoptr(virDomain) dest = find_on_peer(j, &asked);
+
+    switch (migrate_settle_after_failure(known, state, reason, asked,
+                                         j->dest_running)) {
+    case MIGRATE_SETTLE_RESUME_SOURCE:
+        if (virDomainResume(dom) < 0 ||
+            virDomainGetState(dom, &state, &reason, 0) < 0)
+            state = VIR_DOMAIN_NOSTATE;
+        break;
+    case MIGRATE_SETTLE_HOLD_SOURCE:
+        j->source_held = TRUE;
+        break;
+    case MIGRATE_SETTLE_PAUSE_DEST:
+        if (virDomainSuspend(dest) == 0) {
+            j->dest_paused = TRUE;
+            j->dest_running = FALSE;
+            g_free(j->dest_state);
+            j->dest_state = g_strdup("paused: it ran here and there");
+        }
+        break;
+    case MIGRATE_SETTLE_NOTHING:
+        break;
+    }
+    j->source_state = g_strdup(known ? state_name(state) : "unknown");
+}
+
 static gpointer job_run(gpointer data)
 {
     MigrateJob *j = data;
@@ -634,6 +678,8 @@ static gpointer job_run(gpointer data)
     virTypedParameterPtr params = NULL;
     int nparams = 0;
     int maxparams = 0;
+    unsigned int flags =
+        VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_ABORT_ON_ERROR;
     gint64 t0;
     int rc;
 
@@ -649,17 +695,21 @@ static gpointer job_run(gpointer data)
                                                 VIR_MIGRATE_PARAM_DEST_XML,
                                                 j->dest_xml) < 0)) {
         j->error = g_strdup(conn_last_error_message());
-        keep_on_source(dom, j);
+        settle_after_failure(dom, j);
         goto cleanup;
     }
+    /* A persistent guest's definition goes with it: left here, an
+     * autostart or an operator's start would run a second copy on the
+     * same disk.  A transient guest stays transient. */
+    j->persistent = virDomainIsPersistent(dom) == 1;
+    if (j->persistent)
+        flags |= VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE;
     t0 = g_get_monotonic_time();
-    rc = virDomainMigrateToURI3(dom, j->peer_uri, params, nparams,
-                                VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER |
-                                    VIR_MIGRATE_ABORT_ON_ERROR);
+    rc = virDomainMigrateToURI3(dom, j->peer_uri, params, nparams, flags);
     j->call_us = g_get_monotonic_time() - t0;
     if (rc < 0) {
         j->error = g_strdup(conn_last_error_message());
-        keep_on_source(dom, j);
+        settle_after_failure(dom, j);
         goto cleanup;
     }
     j->ok = TRUE;
@@ -673,6 +723,8 @@ cleanup:
 }
 
 /* ---- Following and finishing ------------------------------------------ */
+
+static void abort_job(MigrateJob *j, virConnectPtr conn, const char *why);
 
 static void follow_job(Migrator *m, Conn *conn)
 {
@@ -705,15 +757,61 @@ static void follow_job(Migrator *m, Conn *conn)
                 (double)remaining / (1024.0 * 1024.0), iteration);
     }
     virTypedParamsFree(params, nparams);
-    if (running_s > MIGRATE_MAX_S && !j->aborted) {
-        j->aborted = TRUE;
-        g_warning("migration of %s to %s has run %.0f s, more than %d s: "
-                  "aborting it; the guest stays on this host",
-                  j->name, j->peer_uri, running_s, MIGRATE_MAX_S);
-        if (virDomainAbortJob(dom) < 0)
-            g_warning("cannot abort the migration of %s: %s", j->name,
-                      conn_last_error_message());
+    if (running_s > MIGRATE_MAX_S) {
+        g_autofree char *why = g_strdup_printf(
+            "it has run %.0f s, more than %d s", running_s, MIGRATE_MAX_S);
+
+        abort_job(j, conn->conn, why);
     }
+}
+
+/* Aborts the job in flight, once; libvirt then resumes the guest on this
+ * host (settle_after_failure checks it).  conn may be NULL: a connection
+ * of its own is opened (the daemon's may be closed by then). */
+static void abort_job(MigrateJob *j, virConnectPtr conn, const char *why)
+{
+    g_autoptr(virConnect) own = NULL;
+    g_autoptr(virDomain) dom = NULL;
+
+    if (j->aborted)
+        return;
+    j->aborted = TRUE;
+    g_warning("aborting the migration of %s to %s (%s); the guest stays on "
+              "this host",
+              j->name, j->peer_uri, why);
+    if (!conn)
+        conn = own = virConnectOpen(j->src_uri);
+    dom = conn ? virDomainLookupByUUIDString(conn, j->uuid) : NULL;
+    if (!dom || virDomainAbortJob(dom) < 0)
+        g_warning("cannot abort the migration of %s: %s", j->name,
+                  conn_last_error_message());
+}
+
+/* Lets go of a job whose worker is still inside libvirt after its abort:
+ * the worker owns it from here, and the process is about to end. */
+static void abandon_job(Migrator *m)
+{
+    g_thread_unref(m->job->thread);
+    m->job = NULL;
+}
+
+/* Aborts the job in flight and waits up to MIGRATE_STOP_WAIT_S for it to
+ * end.  TRUE when it has: the caller then finishes it. */
+static gboolean stop_job(Migrator *m, const char *why)
+{
+    gint64 deadline =
+        g_get_monotonic_time() + (gint64)MIGRATE_STOP_WAIT_S * G_USEC_PER_SEC;
+
+    abort_job(m->job, NULL, why);
+    while (!g_atomic_int_get(&m->job->done) &&
+           g_get_monotonic_time() < deadline)
+        g_usleep(G_USEC_PER_SEC / 10);
+    if (g_atomic_int_get(&m->job->done))
+        return TRUE;
+    g_warning("the migration of %s to %s did not end within %d s of its "
+              "abort; libvirt still runs it",
+              m->job->name, m->job->peer_uri, MIGRATE_STOP_WAIT_S);
+    return FALSE;
 }
 
 static void finish_job(Migrator *m, const MigrationConfig *cfg)
@@ -765,17 +863,32 @@ static void finish_job(Migrator *m, const MigrationConfig *cfg)
         json_add_str(b, "tsc_advance", NULL);
     }
     json_add_u64(b, "pinned_hz", j->pin_hz);
+    json_add_bool(b, "persistent", j->persistent);
+    json_add_bool(b, "aborted", j->aborted);
+    json_add_bool(b, "dest_running", j->dest_running);
+    json_add_str(b, "dest_state", j->dest_state);
     if (j->ok) {
-        json_add_bool(b, "dest_running", j->dest_running);
-        json_add_str(b, "dest_state", j->dest_state);
         if (j->dest_clock_known && j->dest_has_freq)
             json_add_u64(b, "dest_tsc_hz", j->dest_tsc_hz);
         else
             json_add_str(b, "dest_tsc_hz", NULL);
     } else {
         json_add_str(b, "source_state", j->source_state);
+        json_add_bool(b, "source_held_paused", j->source_held);
+        json_add_bool(b, "dest_paused", j->dest_paused);
     }
     emit(m, cfg, b);
+    if (j->source_held)
+        g_warning("%s is left paused on this host after its failed "
+                  "migration: %s could not be seen not to run it (%s); "
+                  "resume it here (virsh resume) only once it is known not "
+                  "to run there",
+                  j->name, j->peer_uri, j->dest_state);
+    if (j->dest_paused)
+        g_warning("%s ran on both this host and %s after its failed "
+                  "migration; the copy on %s is paused: keep one copy, "
+                  "destroy the other",
+                  j->name, j->peer_uri, j->peer_uri);
 
     a = (MigrateAction *)plan_add(plan, &migrate_action, j->uuid, j->name);
     a->peer_uri = g_strdup(j->peer_uri);
@@ -1048,12 +1161,13 @@ void migrator_tick(Migrator *m, Conn *conn, const MigrationConfig *cfg,
 
 gboolean migrator_request_named(Migrator *m, Conn *conn,
                                 const MigrationConfig *cfg, const char *name,
-                                GError **error)
+                                QuitGuard *stop, GError **error)
 {
     MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MANUAL};
     g_autoptr(Snapshot) snap = NULL;
     g_autofree char *failure = NULL;
     gboolean ok;
+    guint n;
 
     if (m->job) {
         g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_BUSY,
@@ -1070,9 +1184,22 @@ gboolean migrator_request_named(Migrator *m, Conn *conn,
     }
     if (!m->job)
         return TRUE;
-    while (!g_atomic_int_get(&m->job->done)) {
-        follow_job(m, conn);
-        g_usleep(G_USEC_PER_SEC / 2);
+    for (n = 0; !g_atomic_int_get(&m->job->done); n++) {
+        if (stop && quit_guard_requested(stop)) {
+            if (!stop_job(m, "a stop was asked for")) {
+                g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_FAILED,
+                            "the migration of %s did not end within %d s "
+                            "of its abort",
+                            name, MIGRATE_STOP_WAIT_S);
+                abandon_job(m);
+                return FALSE;
+            }
+            break;
+        }
+        /* Progress every half second; a stop is seen within 0.1 s. */
+        if (n % 5 == 0)
+            follow_job(m, conn);
+        g_usleep(G_USEC_PER_SEC / 10);
     }
     ok = m->job->ok;
     if (!ok)
@@ -1087,12 +1214,13 @@ void migrator_free(Migrator *m)
 {
     if (!m)
         return;
+    /* A stopping daemon or tool does not leave a job behind: libvirt
+     * would go on with it, unwatched and unrecorded. */
     if (m->job) {
-        g_message("waiting for the migration of %s to %s to end", m->job->name,
-                  m->job->peer_uri);
-        while (!g_atomic_int_get(&m->job->done))
-            g_usleep(G_USEC_PER_SEC / 10);
-        finish_job(m, NULL);
+        if (g_atomic_int_get(&m->job->done) || stop_job(m, "stopping"))
+            finish_job(m, NULL);
+        else
+            abandon_job(m);
     }
     migrate_state_free(m->st);
     g_hash_table_unref(m->peers);

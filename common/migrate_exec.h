@@ -7,9 +7,12 @@
  * own, so the daemon keeps ticking; each tick follows the job through
  * virDomainGetJobStats and, once it has ended, records the downtime from
  * the completed job's stats and the guest TSC advance the time-data maths
- * predicts for it.  A failed migration leaves the guest running on the
- * source: libvirt resumes it there, and a guest left paused by the failed
- * job is resumed here.
+ * predicts for it.  A persistent guest moves with its definition
+ * (PERSIST_DEST | UNDEFINE_SOURCE), so only one host can start it.  A
+ * failed migration leaves the guest running on exactly one host: libvirt
+ * resumes it on the source, a guest it left paused there is resumed here
+ * once the peer is seen not to run it, and a copy the peer runs while the
+ * source runs too is paused.  A stop aborts the job in flight.
  *
  * JSON lines go to cfg->advise_log (stdout when unset):
  *   {"event": "request", ...}     one per request, advise or execute
@@ -20,6 +23,7 @@
 
 #include "conn.h"
 #include "migrate.h"
+#include "quit_guard.h"
 
 #define MIGRATE_ERROR (migrate_error_quark())
 GQuark migrate_error_quark(void);
@@ -32,6 +36,10 @@ typedef enum {
 /* A migration running longer than this is aborted; the guest stays on the
  * source. */
 #define MIGRATE_MAX_S 600
+/* How long a stop waits for an aborted migration to end.  An abort ends
+ * a pre-copy job within about a second (QEMU cancels between two writes);
+ * a service manager's stop time-out (90 s by default) is far longer. */
+#define MIGRATE_STOP_WAIT_S 10
 
 typedef struct Migrator Migrator;
 
@@ -41,7 +49,8 @@ typedef void (*MigratorActionFunc)(gpointer data, const Action *a, gboolean ok,
 
 Migrator *migrator_new(const char *daemon_name, MigratorActionFunc on_action,
                        gpointer data);
-/* Waits for a migration in flight to end, and records it. */
+/* Aborts a migration in flight, waits up to MIGRATE_STOP_WAIT_S for it to
+ * end, and records it. */
 void migrator_free(Migrator *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Migrator, migrator_free)
 
@@ -56,10 +65,12 @@ void migrator_tick(Migrator *m, Conn *conn, const MigrationConfig *cfg,
 
 /* One request for the guest called name, as an operator asks for it: the
  * same checks and the same execution, without a trigger.  In execute mode
- * it waits for the migration to end.  TRUE when the request was written
- * (advise) or the guest was migrated (execute). */
+ * it waits for the migration to end, or, once stop (may be NULL) has seen
+ * a quit signal, aborts it.  TRUE when the request was written (advise)
+ * or the guest was migrated (execute). */
 gboolean migrator_request_named(Migrator *m, Conn *conn,
                                 const MigrationConfig *cfg, const char *name,
+                                QuitGuard *stop,
                                 GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 /* TRUE while a migration is in flight. */

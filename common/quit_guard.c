@@ -15,6 +15,7 @@ struct QuitGuard {
     gboolean requested;
     guint grace_ms;
     int exit_status; /* without a loop: the run was cut short */
+    gboolean polled; /* only records the request */
     GFunc on_quit;   /* set before the loop runs, read on the guard thread */
     gpointer on_quit_data;
 };
@@ -31,6 +32,12 @@ static gboolean on_signal(gpointer data)
     gint64 deadline;
 
     g_mutex_lock(&g->lock);
+    if (g->polled) {
+        g_message("signal received, stopping");
+        g->requested = TRUE;
+        g_mutex_unlock(&g->lock);
+        return G_SOURCE_CONTINUE;
+    }
     if (g->loop)
         g_message("signal received, exiting");
     else
@@ -93,6 +100,16 @@ QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status)
     watch(g, SIGINT);
     watch(g, SIGTERM);
     g->thread = g_thread_new("quit-guard", guard_thread, g);
+    return g;
+}
+
+QuitGuard *quit_guard_new_polled(void)
+{
+    QuitGuard *g = quit_guard_new(NULL, 0, 0);
+
+    g_mutex_lock(&g->lock);
+    g->polled = TRUE;
+    g_mutex_unlock(&g->lock);
     return g;
 }
 

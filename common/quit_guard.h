@@ -22,6 +22,10 @@ QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status);
  * before the tick in progress ends: a tick blocked in libvirt may never
  * end, and the service manager should hear of the stop at once. */
 void quit_guard_on_quit(QuitGuard *g, GFunc fn, gpointer data);
+/* A guard that only records the signal, for a caller that polls
+ * quit_guard_requested() and winds down on its own (migrate_request
+ * aborting its migration); it never exits the process. */
+QuitGuard *quit_guard_new_polled(void);
 void quit_guard_free(QuitGuard *g);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(QuitGuard, quit_guard_free)
 

@@ -115,6 +115,7 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(Conn) conn = NULL;
     g_autoptr(Migrator) m = NULL;
+    g_autoptr(QuitGuard) guard = NULL;
     DaemonConfig cfg = {0};
     g_autofree char *exits = exit_codes_help();
     int rc = EXIT_OK;
@@ -147,8 +148,12 @@ int main(int argc, char **argv)
         rc = EXIT_LIBVIRT;
         goto cleanup;
     }
+    /* SIGINT or SIGTERM during the migration aborts it (migrator), rather
+     * than leave libvirt running it with nobody watching. */
+    guard = quit_guard_new_polled();
     m = migrator_new("migrate_request", NULL, NULL);
-    if (!migrator_request_named(m, conn, &cfg.migration, o.guest, &err)) {
+    if (!migrator_request_named(m, conn, &cfg.migration, o.guest, guard,
+                                &err)) {
         g_printerr("migrate_request: %s\n", err->message);
         /* The snapshot it decides on is libvirt's too. */
         rc = err->domain == CONN_ERROR ? EXIT_LIBVIRT : EXIT_RUNTIME;
@@ -156,6 +161,7 @@ int main(int argc, char **argv)
 
 cleanup:
     g_clear_pointer(&m, migrator_free);
+    g_clear_pointer(&guard, quit_guard_free);
     config_clear(&request_schema, &cfg);
     cli_entries_free(entries);
     return rc;

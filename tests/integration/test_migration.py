@@ -13,11 +13,14 @@ qemu+tcp://127.0.0.1:16599/system.
       execute (this machine's ntp_adjtime says unsynchronised);
   (a) memory_coordinator, under a budget too small for its guests, in
       execute mode, live-migrates a guest to the peer, where it keeps
-      running with balloon stats; downtime and predicted TSC advance;
+      running with balloon stats; downtime and predicted TSC advance; its
+      definition went with it, so `virsh start` of it here fails;
   timing: the same guest migrated by our execute path (tools/migrate_request)
       and by a plain `virsh migrate --live --p2p`, in the same run;
   churn: both daemons keep running, without an error storm, while a guest
       is live-migrated away and back under them, and adopt it again;
+  stop: SIGTERM to migrate_request while its job runs (held at 1 MiB/s)
+      aborts the job within 10 s; the guest runs here only, still defined;
   (b) a guest with an explicit TSC frequency of the host's +150 ppm is
       migrated and keeps its frequency in the destination XML.
 
@@ -74,7 +77,7 @@ MIGRATE_REQUEST = os.environ.get(
 # and enough for three.
 BUDGET_MIB = 1100
 
-tap = Tap(23)
+tap = Tap(25)
 # The test host's TSC frequency from its capabilities; None when unknown.
 HOST_HZ = None
 tmp = tempfile.mkdtemp(prefix="aos-migration-")
@@ -202,11 +205,98 @@ def all_home(host, peer):
 def migrate_back(name, host, peer):
     """From the peer to the test host.  The test host's libvirtd is not
     reachable from the peer's namespace, so this client drives it (not
-    peer-to-peer).  Returns the seconds it took."""
+    peer-to-peer).  A guest defined on the peer (our execute path moves
+    the definition) brings its definition home.  Returns the seconds it
+    took."""
     t0 = time.monotonic()
-    peer.lookupByName(name).migrate(host, libvirt.VIR_MIGRATE_LIVE, None,
-                                    "tcp://127.0.0.1", 0)
+    dom = peer.lookupByName(name)
+    flags = libvirt.VIR_MIGRATE_LIVE
+    if dom.isPersistent():
+        flags |= (libvirt.VIR_MIGRATE_PERSIST_DEST
+                  | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    dom.migrate(host, flags, None, "tcp://127.0.0.1", 0)
     return time.monotonic() - t0
+
+
+def defined_on(conn, name):
+    """Whether conn holds a definition of name: persistent, running or not."""
+    try:
+        return bool(conn.lookupByName(name).isPersistent())
+    except libvirt.libvirtError:
+        return False
+
+
+def start_refused(name):
+    """`virsh start name` on the test host, which must fail for a guest
+    whose definition went with it; (refused, what virsh said)."""
+    r = subprocess.run(["virsh", "-c", URI, "start", name],
+                       capture_output=True, text=True, timeout=60)
+    said = (r.stdout + r.stderr).strip()
+    if r.returncode == 0:
+        # A second copy now runs on the same disk: end it at once.
+        subprocess.run(["virsh", "-c", URI, "destroy", name],
+                       capture_output=True, text=True, timeout=60)
+        said += "; a second copy ran here, destroyed"
+    return r.returncode != 0, said
+
+
+def aborted_by_sigterm(host, peer, name):
+    """migrate_request moving name at 1 MiB/s, so that it is still
+    running, gets SIGTERM: it must abort the job within
+    MIGRATE_STOP_WAIT_S (10 s) and leave the guest running here only,
+    still defined here.  Returns (checks passed, description)."""
+    dom = host.lookupByName(name)
+    speed = dom.migrateGetMaxSpeed()
+    log = os.path.join(tmp, "sigterm.jsonl")
+    args = [MIGRATE_REQUEST, "--mode", "execute", "--guest", name, "--peer",
+            PEER_URI, "--log", log, "--allow-unsynced-clock"]
+    if HOST_HZ is None:
+        args.append("--allow-unknown-tsc")
+    running = False
+    took = None
+    rc = None
+    err = ""
+    try:
+        dom.migrateSetMaxSpeed(1)
+        with open(os.path.join(tmp, "sigterm.log"), "w") as f:
+            p = subprocess.Popen(args, stdout=f, stderr=f)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and p.poll() is None:
+            if dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE:
+                running = True
+                break
+            time.sleep(0.2)
+        time.sleep(2)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=60)
+            took = time.monotonic() - t0
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    finally:
+        dom.migrateSetMaxSpeed(speed)
+    with open(os.path.join(tmp, "sigterm.log")) as f:
+        err = f.read()
+    for ln in err.splitlines():
+        if "abort" in ln or "stop" in ln:
+            note(f"sigterm: {ln}")
+    res = [j for j in jlines(log) if j["event"] == "result"]
+    res = res[-1] if res else {}
+    note(f"sigterm: result {res}")
+    here = name in running_names(host)
+    there = name in running_names(peer)
+    ok = (running and took is not None and took <= 10.0 and rc == 1
+          and here and not there and defined_on(host, name)
+          and res.get("aborted") and res.get("ok") is False
+          and res.get("source_state") == "running")
+    took_s = "no exit" if took is None else f"{took:.1f} s"
+    return ok, (f"SIGTERM to migrate_request mid-job ({'a job ran' if running else 'no job seen'}): "
+                f"the job was aborted and the tool exited {rc} after "
+                f"{took_s}; {name} runs {'here' if here else 'not here'}"
+                f"{' and on the peer' if there else ', not on the peer'}, "
+                f"defined here: {defined_on(host, name)}")
 
 
 def completed_downtime(conns, name):
@@ -610,7 +700,7 @@ advise_log={vlog}
     if synced is not False:
         migrate_back("aos_vm4", host, peer)
 
-    # 11-15 ------------------------------ (a) the daemon migrates a guest
+    # 11-16 ------------------------------ (a) the daemon migrates a guest
     conf, log = write_conf("execute", [PEER_URI], trigger_ticks=3)
     t0 = time.monotonic()
     rc, ran, err, lines = run_daemon(
@@ -642,6 +732,12 @@ advise_log={vlog}
            f"({ran:.1f} s after the daemon started)")
     tap.ok(moved in peer_running and balloon_alive(peer, moved),
            f"(a) {moved} keeps its balloon stats on the peer")
+    refused, said = start_refused(moved) if moved else (False, "")
+    note(f"virsh start {moved} here after its migration: {said}")
+    tap.ok(res.get("persistent") and moved and defined_on(peer, moved)
+           and not defined_on(host, moved) and refused,
+           f"(a) {moved}'s definition went with it: persistent on the peer, "
+           f"gone here, and `virsh start {moved}` here fails")
     down_ms = res.get("downtime_ms")
     adv = res.get("tsc_advance")
     expect_adv = (down_ms * 1000000 * hz // 10**9
@@ -661,7 +757,7 @@ advise_log={vlog}
     # Without a migration above, the comparison still runs on one guest.
     moved = moved or GUESTS[-1]
 
-    # 16-17 --------------------------- our execute path vs virsh, same guest
+    # 17-18 --------------------------- our execute path vs virsh, same guest
     if moved and moved in running_names(peer):
         back = migrate_back(moved, host, peer)
         note(f"{moved} migrated back in {back:.2f} s")
@@ -700,10 +796,14 @@ advise_log={vlog}
     if moved in running_names(peer):
         migrate_back(moved, host, peer)
 
-    # 18-19 ---------------- churn: a guest migrated away and back mid-run
+    # 19-20 ---------------- churn: a guest migrated away and back mid-run
     migrated_mid_run(host, peer, moved)
 
-    # 20-22 ----------------------------- (b) explicit TSC frequency +150 ppm
+    # 21 ----------------------------- a stop aborts the job in flight
+    ok, what = aborted_by_sigterm(host, peer, moved)
+    tap.ok(ok, what)
+
+    # 22-24 ----------------------------- (b) explicit TSC frequency +150 ppm
     freq = hz * 1000150 // 1000000 if hz else 2000000000
     console, xml = tsc_guest_xml(host, freq)
     booted = False

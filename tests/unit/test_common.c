@@ -1,6 +1,8 @@
 /* Pure pieces of common/: cpumaps, rate-limited complaints, plans,
  * balloon figures, the exit status table. */
 #include <math.h>
+#include <signal.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "cli.h"
@@ -15,6 +17,7 @@
 #include "tsc.h"
 #include "xml_read.h"
 #include "plan.h"
+#include "quit_guard.h"
 #include "snapshot.h"
 
 typedef struct {
@@ -244,9 +247,24 @@ static void test_error_domains(void)
                         domains[i].name);
 }
 
+/* A polled guard records SIGTERM and leaves the process running, so
+ * that migrate_request can abort its migration before it exits. */
+static void test_quit_guard_polled(void)
+{
+    g_autoptr(QuitGuard) g = quit_guard_new_polled();
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    g_assert_false(quit_guard_requested(g));
+    g_assert_cmpint(kill(getpid(), SIGTERM), ==, 0);
+    while (!quit_guard_requested(g) && g_get_monotonic_time() < deadline)
+        g_usleep(10 * 1000);
+    g_assert_true(quit_guard_requested(g));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/common/quit-guard-polled", test_quit_guard_polled);
     g_test_add_func("/common/cpumap", test_cpumap_table);
     g_test_add_func("/common/snapshot", test_snapshot_domains);
     g_test_add_func("/common/complaint", test_complaint_rate);

@@ -997,6 +997,58 @@ static void test_cpu_overload(void)
     }
 }
 
+/* ---- after a failed migration ------------------------------------------ */
+
+static void test_settle_table(void)
+{
+    static const struct {
+        const char *name;
+        gboolean source_known;
+        int state;
+        int reason;
+        gboolean peer_asked;
+        gboolean dest_running;
+        MigrateSettle want;
+    } rows[] = {
+        {"libvirt resumed the source, the peer dropped its copy", TRUE,
+         VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_MIGRATION_CANCELED, TRUE, FALSE,
+         MIGRATE_SETTLE_NOTHING},
+        {"source running, peer unreachable: nothing to guess", TRUE,
+         VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED, FALSE, FALSE,
+         MIGRATE_SETTLE_NOTHING},
+        {"running on both: the peer's copy is paused", TRUE, VIR_DOMAIN_RUNNING,
+         VIR_DOMAIN_RUNNING_MIGRATION_CANCELED, TRUE, TRUE,
+         MIGRATE_SETTLE_PAUSE_DEST},
+        {"paused by the job, the peer holds none", TRUE, VIR_DOMAIN_PAUSED,
+         VIR_DOMAIN_PAUSED_MIGRATION, TRUE, FALSE,
+         MIGRATE_SETTLE_RESUME_SOURCE},
+        {"paused by the job, the peer runs it: stays paused", TRUE,
+         VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION, TRUE, TRUE,
+         MIGRATE_SETTLE_HOLD_SOURCE},
+        {"paused by the job, the peer not answering: stays paused", TRUE,
+         VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_MIGRATION, FALSE, FALSE,
+         MIGRATE_SETTLE_HOLD_SOURCE},
+        {"paused by the operator: left as it is", TRUE, VIR_DOMAIN_PAUSED,
+         VIR_DOMAIN_PAUSED_USER, TRUE, FALSE, MIGRATE_SETTLE_NOTHING},
+        {"shut off here: nothing to resume", TRUE, VIR_DOMAIN_SHUTOFF, 0, TRUE,
+         FALSE, MIGRATE_SETTLE_NOTHING},
+        {"source state unreadable", FALSE, VIR_DOMAIN_NOSTATE, 0, TRUE, TRUE,
+         MIGRATE_SETTLE_NOTHING},
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(rows); i++) {
+        MigrateSettle got = migrate_settle_after_failure(
+            rows[i].source_known, rows[i].state, rows[i].reason,
+            rows[i].peer_asked, rows[i].dest_running);
+
+        if (got != rows[i].want)
+            g_error("%s: got %s, want %s", rows[i].name,
+                    migrate_settle_name(got),
+                    migrate_settle_name(rows[i].want));
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1011,5 +1063,6 @@ int main(int argc, char **argv)
     g_test_add_func("/migrate/time-data", test_time_data);
     g_test_add_func("/migrate/signal/memory-deficit", test_memory_deficit);
     g_test_add_func("/migrate/signal/cpu-overload", test_cpu_overload);
+    g_test_add_func("/migrate/settle-after-failure", test_settle_table);
     return g_test_run();
 }
