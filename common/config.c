@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpuset.h"
+#include "peer_entry.h"
 
 GQuark config_error_quark(void)
 {
@@ -72,6 +73,46 @@ const ConfigSchema daemon_config_schema = {
     .size = sizeof(DaemonConfig),
 };
 
+/* Every peer entry a URI (peer_entry.h) listed once; in execute mode each
+ * names the host UUID its capabilities must show, so that a guest's
+ * memory goes only to the host the operator meant. */
+static gboolean peers_valid(const MigrationConfig *m, GError **error)
+{
+    g_autoptr(GHashTable) seen =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    guint i;
+
+    for (i = 0; m->peers && m->peers[i]; i++) {
+        g_autofree char *uri = NULL;
+        g_autofree char *uuid = NULL;
+        g_autofree char *why = NULL;
+
+        if (!m->peers[i][0])
+            continue;
+        why = peer_entry_parse(m->peers[i], &uri, &uuid);
+        if (why) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "[migration] peers: '%s': %s", m->peers[i], why);
+            return FALSE;
+        }
+        if (!g_hash_table_add(seen, g_steal_pointer(&uri))) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "[migration] peers: '%s' is listed twice", m->peers[i]);
+            return FALSE;
+        }
+        if (!uuid && m->migration_mode == MIGRATION_EXECUTE) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "[migration] peers: '%s' names no host UUID, which "
+                        "mode=execute needs: write it as URI=UUID, the UUID "
+                        "being the <host><uuid> of the peer's `virsh "
+                        "capabilities`",
+                        m->peers[i]);
+            return FALSE;
+        }
+    }
+    return TRUE;
+}
+
 static gboolean daemon_validate(const DaemonConfig *d, GError **error)
 {
     if (d->interval_s < 0.05 || d->interval_s > 86400 ||
@@ -89,7 +130,7 @@ static gboolean daemon_validate(const DaemonConfig *d, GError **error)
                     migration_mode_name(d->migration.migration_mode));
         return FALSE;
     }
-    return TRUE;
+    return peers_valid(&d->migration, error);
 }
 
 /* ---- Walking the tables ------------------------------------------------ */

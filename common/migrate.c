@@ -330,6 +330,7 @@ void migrate_peer_free(MigratePeer *p)
     if (!p)
         return;
     g_free(p->uri);
+    g_free(p->expected_uuid);
     g_free(p->error);
     g_free(p);
 }
@@ -402,6 +403,15 @@ static gboolean peer_usable(MigrateDecision *d, const MigratePeer *p,
     if (!p->facts_ok) {
         refuse(d, "peer %s skipped: its capabilities could not be read: %s",
                p->uri, p->error ? p->error : "unknown error");
+        return FALSE;
+    }
+    if (p->expected_uuid &&
+        g_ascii_strcasecmp(p->expected_uuid, p->facts.host_uuid) != 0) {
+        refuse(d,
+               "peer %s refused: its capabilities show host UUID %s, not "
+               "the %s its entry names",
+               p->uri, p->facts.host_uuid[0] ? p->facts.host_uuid : "(none)",
+               p->expected_uuid);
         return FALSE;
     }
     if (source && source->host_uuid[0] &&

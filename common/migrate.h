@@ -118,6 +118,7 @@ GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
 
 typedef struct {
     char *uri;
+    char *expected_uuid; /* the host UUID its entry names, or NULL */
     gboolean reachable;
     char *error;       /* why it was not probed or did not answer */
     gboolean facts_ok; /* capabilities read and parsed */

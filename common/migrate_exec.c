@@ -8,6 +8,7 @@
 
 #include "collect.h"
 #include "json_out.h"
+#include "peer_entry.h"
 
 /* Where libvirt's system QEMU driver keeps the pid of each guest's QEMU;
  * its start time is the guest's boot time for the time-data snapshot. */
@@ -1066,9 +1067,21 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
                                cfg->allow_unsynced_clock, NULL))
         any = FALSE;
     for (i = 0; any && cfg->peers && cfg->peers[i]; i++) {
+        g_autofree char *uri = NULL;
+        g_autofree char *uuid = NULL;
+        g_autofree char *refused = NULL;
+        MigratePeer *p;
+
         if (!cfg->peers[i][0])
             continue;
-        g_ptr_array_add(peers, probe_peer(m, cfg->peers[i], now));
+        /* Refused when the config was read; a peer is never probed
+         * under a URI that did not pass. */
+        refused = peer_entry_parse(cfg->peers[i], &uri, &uuid);
+        if (refused)
+            continue;
+        p = probe_peer(m, uri, now);
+        p->expected_uuid = g_steal_pointer(&uuid);
+        g_ptr_array_add(peers, p);
     }
     migrate_decide(trig, guests, peers, have_source ? &source : NULL,
                    have_clock ? &cs : NULL, cfg, &d);

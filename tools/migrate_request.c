@@ -94,7 +94,9 @@ int main(int argc, char **argv)
         {"guest", 'g', 0, G_OPTION_ARG_STRING, &o.guest,
          "name of the guest to move (required)", "NAME"},
         {"peer", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &o.peers,
-         "libvirt URI of a peer (repeatable; default: the config's)", "URI"},
+         "libvirt URI of a peer, =UUID its host UUID (repeatable; execute "
+         "mode needs the UUID; default: the config's)",
+         "URI[=UUID]"},
         {"mode", 'm', 0, G_OPTION_ARG_STRING, &o.mode,
          "advise (default) or execute", "MODE"},
         {"config", 'f', 0, G_OPTION_ARG_FILENAME, &o.config,

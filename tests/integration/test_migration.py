@@ -11,6 +11,8 @@ qemu+tcp://127.0.0.1:16599/system.
       spinning guests, writes a request for one of them (no migration);
   clock: without allow_unsynced_clock an unsynchronised host refuses to
       execute (this machine's ntp_adjtime says unsynchronised);
+  identity: execute mode with the peer listed under another host's UUID
+      (URI=UUID) is refused with both UUIDs and moves nothing;
   (a) memory_coordinator, under a budget too small for its guests, in
       execute mode, live-migrates a guest to the peer, where it keeps
       running with balloon stats; downtime and predicted TSC advance; its
@@ -61,6 +63,11 @@ import libvirt  # noqa: E402
 PEER_URI = "qemu+tcp://127.0.0.1:16599/system"
 UNREACHABLE_URI = "qemu+tcp://127.0.0.1:1/system"
 TEST_URI = "test:///default"
+# A host UUID no host here has.
+WRONG_UUID = "00000000-0000-4000-8000-00000000dead"
+# The peer's entry with its host UUID (URI=UUID), as execute mode needs
+# it; set once the peer is up.
+PEER_ENTRY = None
 GUESTS = [f"aos_vm{i}" for i in range(1, 5)]
 TSC_GUEST = "aos_tsc1"
 PEER_SH = os.path.join(ROOT, "tests", "host", "peer.sh")
@@ -77,7 +84,7 @@ MIGRATE_REQUEST = os.environ.get(
 # and enough for three.
 BUDGET_MIB = 1100
 
-tap = Tap(25)
+tap = Tap(26)
 # The test host's TSC frequency from its capabilities; None when unknown.
 HOST_HZ = None
 tmp = tempfile.mkdtemp(prefix="aos-migration-")
@@ -106,7 +113,7 @@ def unknown_tsc_line(allow=True):
 
 
 def write_conf(name, peers, trigger_ticks=3, interval=1, budget=BUDGET_MIB,
-               allow_unknown=True):
+               allow_unknown=True, mode="execute"):
     path = os.path.join(tmp, f"{name}.conf")
     log = os.path.join(tmp, f"{name}.jsonl")
     with open(path, "w") as f:
@@ -116,7 +123,7 @@ interval={interval}
 [memory]
 guest_budget_mib={budget}
 [migration]
-mode=execute
+mode={mode}
 peers={';'.join(peers)}
 trigger_ticks={trigger_ticks}
 cooldown_s=300
@@ -249,7 +256,7 @@ def aborted_by_sigterm(host, peer, name):
     speed = dom.migrateGetMaxSpeed()
     log = os.path.join(tmp, "sigterm.jsonl")
     args = [MIGRATE_REQUEST, "--mode", "execute", "--guest", name, "--peer",
-            PEER_URI, "--log", log, "--allow-unsynced-clock"]
+            PEER_ENTRY, "--log", log, "--allow-unsynced-clock"]
     if HOST_HZ is None:
         args.append("--allow-unknown-tsc")
     running = False
@@ -398,9 +405,9 @@ def dest_tsc_freq(conn, name):
     return int(t.get("frequency")) if t is not None and t.get("frequency") else None
 
 
-def run_tool(name, log, extra=()):
+def run_tool(name, log, extra=(), peer=None):
     args = [MIGRATE_REQUEST, "--mode", "execute", "--guest", name, "--peer",
-            PEER_URI, "--log", log, *extra]
+            peer or PEER_ENTRY, "--log", log, *extra]
     if HOST_HZ is None:
         args.append("--allow-unknown-tsc")
     t0 = time.monotonic()
@@ -568,6 +575,8 @@ def body(host, hz):
     peer_hz = host_tsc_hz(peer) if peer else None
     peer_uuid = ET.fromstring(peer.getCapabilities()).findtext("./host/uuid") if peer else None
     host_uuid = ET.fromstring(host.getCapabilities()).findtext("./host/uuid")
+    global PEER_ENTRY
+    PEER_ENTRY = f"{PEER_URI}={peer_uuid}"
     tap.ok(up and peer is not None and peer_hz == hz and peer_uuid != host_uuid,
            f"peer answers on {PEER_URI}: TSC {peer_hz} Hz, host UUID "
            f"{peer_uuid} (test host {host_uuid})"
@@ -577,7 +586,8 @@ def body(host, hz):
         tap.bail("no peer")
 
     # 2-5 ------------------------------------------ (d) unreachable peer
-    conf, log = write_conf("unreachable", [UNREACHABLE_URI], trigger_ticks=1,
+    conf, log = write_conf("unreachable", [f"{UNREACHABLE_URI}={WRONG_UUID}"],
+                           trigger_ticks=1,
                            interval=0.5)
     rc, ran, err, lines = run_daemon("unreachable", conf, log, seconds=12)
     probes = err.count(f"probing migration peer {UNREACHABLE_URI}")
@@ -603,8 +613,10 @@ def body(host, hz):
     set_512(host, GUESTS)
 
     # 6-7 ------------------------------------------ (c) no TSC frequency
+    # Advise mode: the test driver's capabilities carry no host UUID, which
+    # execute mode would refuse first.
     conf, log = write_conf("test-driver", [TEST_URI], trigger_ticks=2,
-                           allow_unknown=False)
+                           allow_unknown=False, mode="advise")
     rc, ran, err, lines = run_daemon(
         "test-driver", conf, log, timeout=30,
         until=lambda ls: any(j["event"] == "no-request" for j in ls))
@@ -700,8 +712,20 @@ advise_log={vlog}
     if synced is not False:
         migrate_back("aos_vm4", host, peer)
 
-    # 11-16 ------------------------------ (a) the daemon migrates a guest
-    conf, log = write_conf("execute", [PEER_URI], trigger_ticks=3)
+    # 11 ------------------------------------------ a peer's identity
+    wlog = os.path.join(tmp, "wrong-uuid.jsonl")
+    rc_w, _, err = run_tool("aos_vm4", wlog, ["--allow-unsynced-clock"],
+                            peer=f"{PEER_URI}={WRONG_UUID}")
+    want = (f"peer {PEER_URI} refused: its capabilities show host UUID "
+            f"{peer_uuid}, not the {WRONG_UUID} its entry names")
+    note(f"wrong UUID: exit {rc_w}: {err.strip()}")
+    tap.ok(rc_w == 1 and want in err and all_home(host, peer)
+           and not any(j["event"] == "request" for j in jlines(wlog)),
+           "execute mode with the peer listed under another host's UUID: "
+           "refused with both UUIDs, nothing requested, the guests stay put")
+
+    # 12-17 ------------------------------ (a) the daemon migrates a guest
+    conf, log = write_conf("execute", [PEER_ENTRY], trigger_ticks=3)
     t0 = time.monotonic()
     rc, ran, err, lines = run_daemon(
         "execute", conf, log, timeout=120,
@@ -757,7 +781,7 @@ advise_log={vlog}
     # Without a migration above, the comparison still runs on one guest.
     moved = moved or GUESTS[-1]
 
-    # 17-18 --------------------------- our execute path vs virsh, same guest
+    # 18-19 --------------------------- our execute path vs virsh, same guest
     if moved and moved in running_names(peer):
         back = migrate_back(moved, host, peer)
         note(f"{moved} migrated back in {back:.2f} s")
@@ -796,14 +820,14 @@ advise_log={vlog}
     if moved in running_names(peer):
         migrate_back(moved, host, peer)
 
-    # 19-20 ---------------- churn: a guest migrated away and back mid-run
+    # 20-21 ---------------- churn: a guest migrated away and back mid-run
     migrated_mid_run(host, peer, moved)
 
-    # 21 ----------------------------- a stop aborts the job in flight
+    # 22 ----------------------------- a stop aborts the job in flight
     ok, what = aborted_by_sigterm(host, peer, moved)
     tap.ok(ok, what)
 
-    # 22-24 ----------------------------- (b) explicit TSC frequency +150 ppm
+    # 23-25 ----------------------------- (b) explicit TSC frequency +150 ppm
     freq = hz * 1000150 // 1000000 if hz else 2000000000
     console, xml = tsc_guest_xml(host, freq)
     booted = False

@@ -98,6 +98,8 @@ migrate_request|3|[memory] host_reserve_mib|--guest g --config $tmp/bad-value.co
 migrate_request|4|test:///nonexistent.xml|--guest g --config $tmp/memory.conf --uri test:///nonexistent.xml --peer test:///default
 migrate_request|2|--guest is required|--uri test:///default
 migrate_request|2|expected advise or execute|--guest g --mode sometimes
+migrate_request|2|names no host UUID, which mode=execute needs|--guest g --uri test:///default --mode execute --peer test:///default
+migrate_request|2|no_verify turns off the check|--guest g --uri test:///default --peer qemu+tls://b/system?no_verify=1
 migrate_request|1|no running guest called g|--guest g --uri test:///default --peer test:///default
 snapshot_dump|4|bogus:///nowhere|--uri bogus:///nowhere
 snapshot_dump|2|unexpected argument|extra

@@ -16,6 +16,7 @@
 #include "migrate_exec.h"
 #include "tsc.h"
 #include "xml_read.h"
+#include "peer_entry.h"
 #include "plan.h"
 #include "quit_guard.h"
 #include "snapshot.h"
@@ -261,10 +262,57 @@ static void test_quit_guard_polled(void)
     g_assert_true(quit_guard_requested(g));
 }
 
+/* [migration] peers entries: where the URI ends and the UUID begins. */
+static void test_peer_entries(void)
+{
+    static const struct {
+        const char *entry;
+        const char *uri;  /* NULL: refused */
+        const char *uuid; /* NULL: none named */
+        const char *why;  /* in the refusal */
+    } rows[] = {
+        {"qemu+tcp://b/system", "qemu+tcp://b/system", NULL, NULL},
+        {"qemu+tcp://b/system=4C4C4544-0042-4A10-8051-B2C04F4E3232",
+         "qemu+tcp://b/system", "4c4c4544-0042-4a10-8051-b2c04f4e3232", NULL},
+        /* a query's own '=' is the URI's, not a UUID */
+        {"qemu+ssh://b/system?keyfile=/root/k",
+         "qemu+ssh://b/system?keyfile="
+         "/root/k",
+         NULL, NULL},
+        {"qemu+ssh://b/system?keyfile=/k=4c4c4544-0042-4a10-8051-b2c04f4e3232",
+         "qemu+ssh://b/system?keyfile=/k",
+         "4c4c4544-0042-4a10-8051-b2c04f4e3232", NULL},
+        /* not a UUID: all of it is the URI */
+        {"qemu+tcp://b/system=4c4c4544", "qemu+tcp://b/system=4c4c4544", NULL,
+         NULL},
+        {" test:///default ", "test:///default", NULL, NULL},
+        {"qemu+tls://b/system?no_verify=1", NULL, NULL, "no_verify"},
+        {"qemu+tls://b/system?pkipath=/p&NO_VERIFY=0", NULL, NULL, "no_verify"},
+        {"=4c4c4544-0042-4a10-8051-b2c04f4e3232", NULL, NULL, "no URI"},
+        {"qemu+tcp://b:port/system", NULL, NULL, "not a URI"},
+    };
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(rows); i++) {
+        g_autofree char *uri = NULL;
+        g_autofree char *uuid = NULL;
+        g_autofree char *why = peer_entry_parse(rows[i].entry, &uri, &uuid);
+
+        g_test_message("%s -> %s / %s / %s", rows[i].entry, uri, uuid, why);
+        g_assert_cmpstr(uri, ==, rows[i].uri);
+        g_assert_cmpstr(uuid, ==, rows[i].uuid);
+        if (rows[i].why)
+            g_assert_nonnull(why && strstr(why, rows[i].why));
+        else
+            g_assert_null(why);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/common/quit-guard-polled", test_quit_guard_polled);
+    g_test_add_func("/common/peer-entries", test_peer_entries);
     g_test_add_func("/common/cpumap", test_cpumap_table);
     g_test_add_func("/common/snapshot", test_snapshot_domains);
     g_test_add_func("/common/complaint", test_complaint_rate);

@@ -45,6 +45,32 @@ static const ConfigCase config_cases[] = {
      .daemon = VCPU,
      .text = "[migration]\nmode=advise\npeers=test:///default\n",
      .ok = TRUE},
+    {.name = "execute-peer-with-uuid",
+     .daemon = MEM,
+     .text = "[migration]\nmode=execute\npeers=qemu+tcp://b/system="
+             "4C4C4544-0042-4a10-8051-b2c04f4e3232;qemu+tcp://c/system?"
+             "keyfile=/k=4c4c4544-0042-4a10-8051-b2c04f4e3233\n",
+     .ok = TRUE},
+    {.name = "execute-peer-without-uuid",
+     .daemon = MEM,
+     .text = "[migration]\nmode=execute\npeers=qemu+tcp://b/system="
+             "4c4c4544-0042-4a10-8051-b2c04f4e3232;test:///default\n",
+     .needle = "[migration] peers: 'test:///default' names no host UUID, "
+               "which mode=execute needs"},
+    {.name = "peer-no-verify",
+     .daemon = VCPU,
+     .text = "[migration]\nmode=advise\npeers=qemu+tls://b/system?"
+             "no_verify=1\n",
+     .needle = "no_verify turns off the check of the peer's certificate"},
+    {.name = "peer-listed-twice",
+     .daemon = VCPU,
+     .text = "[migration]\nmode=advise\npeers=qemu+tcp://b/system;"
+             "qemu+tcp://b/system=4c4c4544-0042-4a10-8051-b2c04f4e3232\n",
+     .needle = "is listed twice"},
+    {.name = "peer-not-a-uri",
+     .daemon = VCPU,
+     .text = "[migration]\nmode=advise\npeers=qemu+tcp://b:port/system\n",
+     .needle = "not a URI"},
     {.name = "not-keyfile",
      .daemon = MEM,
      .text = "this is not a key file\n",

@@ -601,7 +601,8 @@ typedef struct {
     const char *uuid; /* overrides the fixture's host UUID */
     guint64 free_mib;
     guint vcpus;
-    guint ncpus; /* 0: from the capabilities */
+    guint ncpus;          /* 0: from the capabilities */
+    const char *expected; /* the host UUID its entry names, or NULL */
 } TPeer;
 
 typedef struct {
@@ -735,6 +736,20 @@ static const PeerCase peer_cases[] = {
      .refusals = {NULL},
      .needs_pin = TRUE,
      .pin_hz = 2596120000},
+    {.what = "a peer showing another host UUID than its entry names is "
+             "refused; one showing it (in any case) is taken",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://moved/system", NEAR,
+                "33333333-2222-4333-8444-555555555555", 16384, 0, 0,
+                "44444444-2222-4333-8444-555555555555"},
+               {"qemu+tcp://meant/system", NEAR,
+                "55555555-2222-4333-8444-555555555555", 8192, 0, 0,
+                "55555555-2222-4333-8444-555555555555"}},
+     .expect = "qemu+tcp://meant/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE,
+     .refusals = {"peer qemu+tcp://moved/system refused: its capabilities "
+                  "show host UUID 33333333-2222-4333-8444-555555555555, not "
+                  "the 44444444-2222-4333-8444-555555555555 its entry names"}},
     {.what = "invtsc with its own frequency: nothing to pin",
      .domain = "invtsc-pinned.xml",
      .peers = {{"qemu+tcp://twin/system", SOURCE_CAPS,
@@ -769,9 +784,11 @@ static void test_peer_table(void)
         for (i = 0; i < G_N_ELEMENTS(pc->peers) && pc->peers[i].uri; i++) {
             const TPeer *tp = &pc->peers[i];
 
-            g_ptr_array_add(peers,
-                            make_peer(tp->uri, tp->caps, tp->uuid, tp->free_mib,
-                                      tp->vcpus, tp->ncpus));
+            MigratePeer *p = make_peer(tp->uri, tp->caps, tp->uuid,
+                                       tp->free_mib, tp->vcpus, tp->ncpus);
+
+            p->expected_uuid = g_strdup(tp->expected);
+            g_ptr_array_add(peers, p);
         }
         g_test_message("case: %s", pc->what);
         migrate_decide(&trig, guests, peers, &source, &synced, &cfg.migration,
