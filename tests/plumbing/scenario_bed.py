@@ -130,6 +130,35 @@ for ratios, changes, want in NO_CHANGES:
     case(f"changes {changes} split by speeds {ratios}")(check)
 
 
+def fault_samples(per_tick):
+    """Samples whose guest v1's major-fault counter grows by per_tick[k]."""
+    out, total = [], 0
+    for k, d in enumerate(per_tick, start=1):
+        total += d
+        out.append({"k": k, "guests": {"v1": {"majflt": total},
+                                       "v2": {"majflt": 0}}})
+    return out
+
+
+FR = {"guests": "first", "last_ticks": 3, "per_s": 100}
+# (major faults per tick, whether a refault run may end)
+# (a rate needs two samples: the first tick gives none)
+SETTLED = [
+    ([0, 2000, 0, 0], False),         # 2 quiet ticks of 3
+    ([0, 2000, 2000, 0, 0, 0], True),
+    ([0, 2000, 0, 0, 250], True),     # the mean of the last 3 is 83...
+    ([0, 2000, 0, 350, 0], False),    # ... and here 117
+    ([0, 0, 0], False),               # too short to judge
+]
+
+for per_tick, want in SETTLED:
+    def check(per_tick=per_tick, want=want):
+        got = mem_scenario.faults_settled(fault_samples(per_tick),
+                                          ["v1", "v2"], FR, run.subset)
+        return got == want, f"{got}, want {want}"
+    case(f"refault run may end after faults {per_tick}: {want}")(check)
+
+
 @case("tick speed: median of the rounds in the tick, slowest pCPU")
 def _():
     samples = [(10.1, [800, 300]), (10.4, [900, 300]), (10.7, [300, 310]),
