@@ -86,13 +86,17 @@ static void watch(QuitGuard *g, int signum)
     g_source_unref(s);
 }
 
-QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status)
+/* polled is set before the signals are watched: a signal arriving
+ * between the two would otherwise take the exiting path. */
+static QuitGuard *guard_new(GMainLoop *loop, guint grace_ms, int exit_status,
+                            gboolean polled)
 {
     QuitGuard *g = g_new0(QuitGuard, 1);
 
     g->exit_status = exit_status;
     g->loop = loop ? g_main_loop_ref(loop) : NULL;
     g->grace_ms = grace_ms;
+    g->polled = polled;
     g_mutex_init(&g->lock);
     g_cond_init(&g->idle);
     g->context = g_main_context_new();
@@ -103,14 +107,14 @@ QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status)
     return g;
 }
 
+QuitGuard *quit_guard_new(GMainLoop *loop, guint grace_ms, int exit_status)
+{
+    return guard_new(loop, grace_ms, exit_status, FALSE);
+}
+
 QuitGuard *quit_guard_new_polled(void)
 {
-    QuitGuard *g = quit_guard_new(NULL, 0, 0);
-
-    g_mutex_lock(&g->lock);
-    g->polled = TRUE;
-    g_mutex_unlock(&g->lock);
-    return g;
+    return guard_new(NULL, 0, 0, TRUE);
 }
 
 void quit_guard_on_quit(QuitGuard *g, GFunc fn, gpointer data)

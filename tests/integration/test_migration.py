@@ -255,10 +255,7 @@ def aborted_by_sigterm(host, peer, name):
     dom = host.lookupByName(name)
     speed = dom.migrateGetMaxSpeed()
     log = os.path.join(tmp, "sigterm.jsonl")
-    args = [MIGRATE_REQUEST, "--mode", "execute", "--guest", name, "--peer",
-            PEER_ENTRY, "--log", log, "--allow-unsynced-clock"]
-    if HOST_HZ is None:
-        args.append("--allow-unknown-tsc")
+    args = tool_args(name, log, ["--allow-unsynced-clock"])
     running = False
     took = None
     rc = None
@@ -405,11 +402,17 @@ def dest_tsc_freq(conn, name):
     return int(t.get("frequency")) if t is not None and t.get("frequency") else None
 
 
-def run_tool(name, log, extra=(), peer=None):
+def tool_args(name, log, extra=(), peer=None):
+    """migrate_request in execute mode, moving name to the peer."""
     args = [MIGRATE_REQUEST, "--mode", "execute", "--guest", name, "--peer",
             peer or PEER_ENTRY, "--log", log, *extra]
     if HOST_HZ is None:
         args.append("--allow-unknown-tsc")
+    return args
+
+
+def run_tool(name, log, extra=(), peer=None):
+    args = tool_args(name, log, extra, peer)
     t0 = time.monotonic()
     r = subprocess.run(args, capture_output=True, text=True, timeout=300)
     return r.returncode, time.monotonic() - t0, r.stderr
