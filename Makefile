@@ -41,6 +41,8 @@ COMMON_SRC := $(wildcard common/*.c)
 VCPU_SRC := $(filter-out vcpu_scheduler/main.c,$(wildcard vcpu_scheduler/*.c))
 MEM_SRC := $(filter-out memory_coordinator/main.c,$(wildcard memory_coordinator/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+# The topology host simulator, shared by the unit tests and its bench.
+SIM_SRC := $(filter-out %/topo_bench.c,$(wildcard tests/sim/*.c))
 PLUMB_SRC := $(wildcard tests/plumbing/test_*.c)
 GUEST_SRC := $(wildcard tests/guest/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
@@ -49,6 +51,7 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 VCPU_OBJ := $(VCPU_SRC:%.c=$(BUILD)/%.o)
 MEM_OBJ := $(MEM_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+SIM_OBJ := $(SIM_SRC:%.c=$(BUILD)/%.o)
 PLUMB_BIN := $(PLUMB_SRC:tests/plumbing/%.c=$(BUILD)/tests/plumbing/%)
 GUEST_BIN := $(GUEST_SRC:tests/guest/%.c=build/guest/%)
 HOST_TOOL_SRC := $(wildcard tests/host/*.c)
@@ -81,7 +84,7 @@ all: $(DAEMONS) $(TOOL_BIN)
 
 $(BUILD)/vcpu_scheduler/%.o: LOGDOM = vcpu_scheduler
 $(BUILD)/memory_coordinator/%.o: LOGDOM = memory_coordinator
-$(BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h tests/unit/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h tests/unit/*.h tests/sim/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
@@ -91,6 +94,8 @@ $(BUILD)/libcommon.a: $(COMMON_OBJ)
 $(BUILD)/libvcpu.a: $(VCPU_OBJ) | $(BUILD)/libcommon.a
 	$(AR) rcs $@ $^
 $(BUILD)/libmem.a: $(MEM_OBJ) | $(BUILD)/libcommon.a
+	$(AR) rcs $@ $^
+$(BUILD)/libsim.a: $(SIM_OBJ)
 	$(AR) rcs $@ $^
 
 $(VCPU_BIN): $(BUILD)/vcpu_scheduler/main.o $(BUILD)/libvcpu.a $(BUILD)/libcommon.a
@@ -103,7 +108,8 @@ tools/% $(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvcpu.a $(BUILD)/libmem.a $(BUILD)/libcommon.a
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsim.a $(BUILD)/libvcpu.a $(BUILD)/libmem.a \
+        $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -149,7 +155,7 @@ host-down:
 	@tests/host/down.sh
 
 format:
-	clang-format -i $(wildcard common/*.[ch] vcpu_scheduler/*.[ch] memory_coordinator/*.[ch] tests/unit/*.[ch] tests/guest/*.c tools/*.c)
+	clang-format -i $(wildcard common/*.[ch] vcpu_scheduler/*.[ch] memory_coordinator/*.[ch] tests/unit/*.[ch] tests/sim/*.[ch] tests/guest/*.c tools/*.c)
 
 install: all
 	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
@@ -289,6 +295,8 @@ fuzz-clean:
 #   make bench BENCH_QUICK=1 [BENCH_RESULTS=DIR]
 #                            no guests, no lock: reuses the scenario results
 #                            in DIR and the last full run's real-guest cost
+#   make bench-topology      vcpu_scheduler's policy on simulated hosts with a
+#                            topology, per granularity (tests/sim/topo_bench.c)
 #   make bench-lateness      vcpu_scheduler's tick lateness with every pCPU
 #                            saturated by the guests, at the priorities a unit
 #                            could give it (tests/bench/lateness.py; ~3 min);
@@ -308,6 +316,16 @@ bench:
 	    $(PYTHON) tests/bench/bench.py --tick-bench $(TICK_BENCH) \
 	    $(if $(BENCH_QUICK),--quick $(if $(BENCH_RESULTS),--results $(BENCH_RESULTS)))
 
+# topo_bench: the vCPU policy at each granularity on simulated hosts from
+# the topology fixtures, and its decide time at 256 CPUs / 2,000 vCPUs
+# (tests/sim; ~3 s).  Tables on stdout and in build/bench/topology.md.
+$(BUILD)/bench/topo_bench: $(BUILD)/tests/sim/topo_bench.o $(BUILD)/libsim.a $(BUILD)/libvcpu.a \
+        $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+.PHONY: bench-topology
+bench-topology: $(BUILD)/bench/topo_bench
+	@$(BUILD)/bench/topo_bench --fixtures tests/fixtures/caps | tee $(BUILD)/bench/topology.md
 .PHONY: bench-lateness
 bench-lateness: host-up
 	@mkdir -p $(BUILD)/bench

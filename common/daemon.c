@@ -221,7 +221,7 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, Snapshot **snap_out,
     if (ctx->ops->check_host) {
         g_autoptr(GError) bad = NULL;
 
-        if (!ctx->ops->check_host(snap, ctx->cfg, &bad)) {
+        if (!ctx->ops->check_host(snap, ctx->cfg, ctx->ticks == 0, &bad)) {
             g_set_error(error, DAEMON_ERROR, DAEMON_ERROR_HOST_SETTINGS, "%s",
                         bad->message);
             return FALSE;

@@ -26,9 +26,10 @@ typedef struct {
     /* Checks the settings against the host a snapshot shows (optional; no
      * I/O).  Settings the host cannot meet stop a daemon on its first
      * snapshot with exit 3; later (after SIGHUP) the tick is skipped and
-     * says why. */
+     * says why.  first: this is the daemon's first snapshot, when what
+     * only the start can refuse is checked too. */
     gboolean (*check_host)(const Snapshot *snap, gconstpointer cfg,
-                           GError **error);
+                           gboolean first, GError **error);
     /* The policy: no I/O.  cfg is the daemon's config struct. */
     Plan *(*decide)(const Snapshot *snap, gconstpointer cfg, gpointer state);
     /* Carries the plan out; returns the number of actions that failed. */

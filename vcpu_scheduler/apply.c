@@ -5,7 +5,14 @@ static gboolean pin_one(virDomainPtr dom, const PinAction *a, gsize maplen,
 {
     g_autofree unsigned char *map = g_malloc0(maplen);
 
-    cpumap_set(map, maplen, a->to_pcpu);
+    if (a->to_cpus) {
+        guint i;
+
+        for (i = 0; i < a->to_cpus->len; i++)
+            cpumap_set(map, maplen, g_array_index(a->to_cpus, guint, i));
+    } else {
+        cpumap_set(map, maplen, a->to_pcpu);
+    }
     /* The running guest only, as VIR_DOMAIN_AFFECT_LIVE would: QEMU's
      * driver pins live with this call too, and a guest that stopped since
      * the snapshot refuses it instead of having its config changed. */

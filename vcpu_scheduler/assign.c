@@ -31,7 +31,9 @@ typedef struct {
     AssignItem *items;
     guint n;
     guint np;
+    const AssignHost *host;
     double *demand;       /* uncapped sum of loads per pCPU */
+    double *core_demand;  /* per shared core: its slots' capped demand */
     GArray **members;     /* per pCPU: indices of the items targeted there */
     guint *slot;          /* item -> its index in members[target] */
     gboolean constrained; /* some item may not go everywhere */
@@ -56,16 +58,37 @@ typedef struct {
     gint cost; /* change in the number of pin changes */
 } Candidate;
 
-static double capped(double d)
+static double cap_of(const AssignHost *h, guint p)
 {
-    if (d < 0)
-        return 0;
-    return d < ASSIGN_CAPACITY ? d : ASSIGN_CAPACITY;
+    return h->capacity ? h->capacity[p] : ASSIGN_CAPACITY;
 }
 
-static double over_sq(double d)
+static gint core_of(const AssignHost *h, guint p)
 {
-    double o = d - ASSIGN_CAPACITY;
+    return h->core ? h->core[p] : -1;
+}
+
+/* Demand slot p can run. */
+static double capped(const AssignHost *h, guint p, double d)
+{
+    double cap = cap_of(h, p);
+
+    if (d < 0)
+        return 0;
+    return d < cap ? d : cap;
+}
+
+/* Utilisation in percent of the slot's capacity. */
+static double util_of(const AssignHost *h, guint p, double d)
+{
+    double cap = cap_of(h, p);
+
+    return cap > 0 ? 100.0 * capped(h, p, d) / cap : 0;
+}
+
+static double over_sq(double d, double cap)
+{
+    double o = d - cap;
 
     return o > 0 ? o * o : 0;
 }
@@ -97,34 +120,65 @@ static double sd_of_sums(double s1, double s2, guint np)
 void assign_predict(const AssignItem *items, guint n, guint npcpus,
                     gboolean use_target, AssignPrediction *out)
 {
+    AssignHost h = {.n = npcpus};
+
+    assign_predict_on(items, n, &h, use_target, out);
+}
+
+void assign_predict_on(const AssignItem *items, guint n, const AssignHost *h,
+                       gboolean use_target, AssignPrediction *out)
+{
+    g_autofree double *demand = NULL;
     g_autofree double *util = NULL;
+    g_autofree double *core = NULL;
     guint i;
 
     out->sd = 0;
     out->unmet = 0;
-    if (npcpus == 0)
+    if (h->n == 0)
         return;
-    util = g_new0(double, npcpus);
+    demand = g_new0(double, h->n);
+    util = g_new0(double, h->n);
+    core = g_new0(double, h->ncores ? h->ncores : 1);
     for (i = 0; i < n; i++) {
         gint p = use_target
                      ? items[i].target
                      : (items[i].pinned >= 0 ? items[i].pinned : items[i].hint);
 
-        if (p >= 0 && (guint)p < npcpus)
-            util[p] += items[i].load;
+        if (p >= 0 && (guint)p < h->n)
+            demand[p] += items[i].load;
     }
-    for (i = 0; i < npcpus; i++) {
-        if (util[i] > ASSIGN_CAPACITY)
-            out->unmet += util[i] - ASSIGN_CAPACITY;
-        util[i] = capped(util[i]);
+    for (i = 0; i < h->n; i++) {
+        double run = capped(h, i, demand[i]);
+
+        out->unmet += demand[i] - run;
+        if (core_of(h, i) >= 0)
+            core[core_of(h, i)] += run;
+        util[i] = util_of(h, i, demand[i]);
     }
-    out->sd = util_stddev(util, npcpus);
+    /* Threads of one core run no more than the core does. */
+    for (i = 0; i < h->ncores; i++)
+        if (core[i] > h->core_capacity[i])
+            out->unmet += core[i] - h->core_capacity[i];
+    out->sd = util_stddev(util, h->n);
+}
+
+/* Moves d of demand onto (or, negative, off) slot p. */
+static void board_add(Board *b, guint p, double d)
+{
+    gint c = core_of(b->host, p);
+
+    if (c >= 0)
+        b->core_demand[c] -= capped(b->host, p, b->demand[p]);
+    b->demand[p] += d;
+    if (c >= 0)
+        b->core_demand[c] += capped(b->host, p, b->demand[p]);
 }
 
 static void board_put(Board *b, guint i, guint p)
 {
     b->items[i].target = (gint)p;
-    b->demand[p] += b->items[i].load;
+    board_add(b, p, b->items[i].load);
     b->slot[i] = b->members[p]->len;
     g_array_append_val(b->members[p], i);
 }
@@ -138,7 +192,7 @@ static void board_take(Board *b, guint i)
     g_array_index(m, guint, b->slot[i]) = last;
     b->slot[last] = b->slot[i];
     g_array_set_size(m, m->len - 1);
-    b->demand[p] -= b->items[i].load;
+    board_add(b, p, -b->items[i].load);
     b->items[i].target = -1;
 }
 
@@ -149,15 +203,19 @@ gboolean assign_may_go(const AssignItem *it, guint p)
     return !it->allowed || (it->allowed[p / 8] >> (p % 8)) & 1;
 }
 
-static void board_init(Board *b, AssignItem *items, guint n, guint np)
+static void board_init(Board *b, AssignItem *items, guint n,
+                       const AssignHost *h)
 {
+    guint np = h->n;
     guint i;
 
     b->items = items;
     b->n = n;
     b->np = np;
+    b->host = h;
     b->constrained = FALSE;
     b->demand = g_new0(double, np);
+    b->core_demand = g_new0(double, h->ncores ? h->ncores : 1);
     b->members = g_new0(GArray *, np);
     b->slot = g_new0(guint, n ? n : 1);
     for (i = 0; i < np; i++)
@@ -182,37 +240,78 @@ static void board_clear(Board *b)
         g_array_unref(b->members[i]);
     g_free(b->members);
     g_free(b->demand);
+    g_free(b->core_demand);
     g_free(b->slot);
+}
+
+static double core_over(const Board *b)
+{
+    double over = 0;
+    guint c;
+
+    for (c = 0; c < b->host->ncores; c++)
+        over += over_sq(b->core_demand[c], b->host->core_capacity[c]);
+    return over;
 }
 
 static void board_sums(const Board *b, Sums *s)
 {
     guint p;
 
-    s->s1 = s->s2 = s->over = 0;
+    s->s1 = s->s2 = 0;
+    s->over = core_over(b);
     for (p = 0; p < b->np; p++) {
-        double c = capped(b->demand[p]);
+        double u = util_of(b->host, p, b->demand[p]);
 
-        s->s1 += c;
-        s->s2 += c * c;
-        s->over += over_sq(b->demand[p]);
+        s->s1 += u;
+        s->s2 += u * u;
+        s->over += over_sq(b->demand[p], cap_of(b->host, p));
     }
+}
+
+/* Change in a shared core's over-demand when its slot p goes from
+ * demand d to d + x. */
+static double core_over_change(const Board *b, guint p, double d, double x)
+{
+    const AssignHost *h = b->host;
+    gint c = core_of(h, p);
+    double cd;
+
+    if (c < 0)
+        return 0;
+    cd = b->core_demand[c];
+    return over_sq(cd - capped(h, p, d) + capped(h, p, d + x),
+                   h->core_capacity[c]) -
+           over_sq(cd, h->core_capacity[c]);
 }
 
 /* Objective after shifting x of load from pCPU a to pCPU c. */
 static void shifted(const Board *b, const Sums *s, guint a, guint c, double x,
                     double *sd, double *over)
 {
+    const AssignHost *h = b->host;
     double da = b->demand[a];
     double dc = b->demand[c];
-    double ca = capped(da), cc = capped(dc);
-    double na = capped(da - x), nc = capped(dc + x);
-    double s1 = s->s1 - ca - cc + na + nc;
-    double s2 = s->s2 - ca * ca - cc * cc + na * na + nc * nc;
+    double ua = util_of(h, a, da), uc = util_of(h, c, dc);
+    double na = util_of(h, a, da - x), nc = util_of(h, c, dc + x);
+    double s1 = s->s1 - ua - uc + na + nc;
+    double s2 = s->s2 - ua * ua - uc * uc + na * na + nc * nc;
+    gint core_a = core_of(h, a);
 
     *sd = sd_of_sums(s1, s2, b->np);
-    *over =
-        s->over - over_sq(da) - over_sq(dc) + over_sq(da - x) + over_sq(dc + x);
+    *over = s->over - over_sq(da, cap_of(h, a)) - over_sq(dc, cap_of(h, c)) +
+            over_sq(da - x, cap_of(h, a)) + over_sq(dc + x, cap_of(h, c));
+    if (core_a >= 0 && core_a == core_of(h, c)) {
+        /* Both threads of one core: its demand changes by the capping. */
+        double cd = b->core_demand[core_a];
+        double nd = cd - capped(h, a, da) + capped(h, a, da - x) -
+                    capped(h, c, dc) + capped(h, c, dc + x);
+
+        *over += over_sq(nd, h->core_capacity[core_a]) -
+                 over_sq(cd, h->core_capacity[core_a]);
+    } else {
+        *over += core_over_change(b, a, da, -x) + core_over_change(b, c, dc, x);
+    }
 }
 
 static gint move_cost(const AssignItem *it, guint to)
@@ -328,13 +427,44 @@ static gint by_load_desc(gconstpointer pa, gconstpointer pb, gpointer data)
     return a < b ? -1 : a > b;
 }
 
+/* Share of its capacity slot p is asked for. */
+static double fill(const Board *b, guint p)
+{
+    double cap = cap_of(b->host, p);
+
+    return cap > 0 ? b->demand[p] / cap : G_MAXDOUBLE;
+}
+
+/* Share of its capacity the core slot p shares is asked for, 0 when it
+ * shares none. */
+static double core_fill(const Board *b, guint p)
+{
+    gint c = core_of(b->host, p);
+
+    return c >= 0 ? b->core_demand[c] / b->host->core_capacity[c] : 0;
+}
+
+/* Whether slot p is less loaded than q: by share of capacity, then by the
+ * share of its core, so an idle thread of an idle core comes first. */
+static gboolean lighter(const Board *b, guint p, guint q)
+{
+    double fp = fill(b, p);
+    double fq = fill(b, q);
+
+    if (fp < fq - EPS)
+        return TRUE;
+    if (fp > fq + EPS)
+        return FALSE;
+    return core_fill(b, p) < core_fill(b, q) - EPS;
+}
+
 static guint least_loaded(const Board *b)
 {
     guint best = 0;
     guint p;
 
     for (p = 1; p < b->np; p++) {
-        if (b->demand[p] < b->demand[best])
+        if (lighter(b, p, best))
             best = p;
     }
     return best;
@@ -346,7 +476,7 @@ static guint most_loaded(const Board *b)
     guint p;
 
     for (p = 1; p < b->np; p++) {
-        if (b->demand[p] > b->demand[best])
+        if (lighter(b, best, p))
             best = p;
     }
     return best;
@@ -360,7 +490,7 @@ static gint least_loaded_for(const Board *b, guint k)
 
     for (p = 0; p < b->np; p++) {
         if (assign_may_go(&b->items[k], p) &&
-            (best < 0 || b->demand[p] < b->demand[best]))
+            (best < 0 || lighter(b, p, (guint)best)))
             best = (gint)p;
     }
     return best;
@@ -388,7 +518,7 @@ static void place_free(Board *b)
             continue;
         if (hint >= 0 && (guint)hint < b->np &&
             assign_may_go(&b->items[k], (guint)hint) &&
-            b->demand[hint] <= b->demand[p] + EPS)
+            !lighter(b, (guint)p, (guint)hint))
             p = hint;
         board_put(b, k, (guint)p);
     }
@@ -444,6 +574,15 @@ static gboolean improve_once(Board *b, double target_sd)
 
 guint assign_balance(AssignItem *items, guint n, guint npcpus, double target_sd)
 {
+    AssignHost h = {.n = npcpus};
+
+    return assign_balance_on(items, n, &h, target_sd);
+}
+
+guint assign_balance_on(AssignItem *items, guint n, const AssignHost *h,
+                        double target_sd)
+{
+    guint npcpus = h->n;
     Board b;
     guint moves = 0;
     guint limit;
@@ -451,7 +590,7 @@ guint assign_balance(AssignItem *items, guint n, guint npcpus, double target_sd)
 
     g_return_val_if_fail(npcpus > 0, 0);
 
-    board_init(&b, items, n, npcpus);
+    board_init(&b, items, n, h);
     place_free(&b);
     /* Every step strictly improves (sd, over-demand), so this bound only
      * guards against floating-point surprises. */

@@ -34,10 +34,27 @@ typedef struct {
     double unmet; /* demand above capacity, summed over pCPUs, percent */
 } AssignPrediction;
 
+/* Where items go: n slots (a pCPU, or a group of CPUs the host kernel
+ * balances within), each with its capacity.  At cpu granularity on an SMT
+ * host, slots that are threads of one core also share that core's
+ * capacity (slots.h). */
+typedef struct {
+    guint n;
+    const double *capacity; /* per slot, percent; NULL: ASSIGN_CAPACITY */
+    const gint *core;       /* per slot: its shared core, -1: none; or NULL */
+    guint ncores;
+    const double *core_capacity;
+} AssignHost;
+
 /* Predicts pCPU utilisation with every item on its target (use_target) or
  * where it is now (pinned, else hint; items with neither are left out). */
 void assign_predict(const AssignItem *items, guint n, guint npcpus,
                     gboolean use_target, AssignPrediction *out);
+/* The same on slots: sd of each slot's utilisation in percent of its
+ * capacity, unmet demand in percent of one thread, a shared core's
+ * included. */
+void assign_predict_on(const AssignItem *items, guint n, const AssignHost *h,
+                       gboolean use_target, AssignPrediction *out);
 
 /* Whether the item may be placed on pCPU p. */
 gboolean assign_may_go(const AssignItem *it, guint p);
@@ -51,3 +68,8 @@ gboolean assign_may_go(const AssignItem *it, guint p);
  * at least 1. */
 guint assign_balance(AssignItem *items, guint n, guint npcpus,
                      double target_sd);
+/* The same on slots; demand above a shared core's capacity counts as
+ * over-demand, so two busy threads of one core are parted when another
+ * core has room. */
+guint assign_balance_on(AssignItem *items, guint n, const AssignHost *h,
+                        double target_sd);

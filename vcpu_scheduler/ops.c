@@ -25,9 +25,9 @@ static guint apply(DaemonCtx *ctx, gconstpointer cfg, const Snapshot *snap,
 }
 
 static gboolean check_host(const Snapshot *snap, gconstpointer cfg,
-                           GError **error)
+                           gboolean first, GError **error)
 {
-    return vcpu_check_host(snap, cfg, error);
+    return vcpu_check_host(snap, cfg, first, error);
 }
 
 static void report(const Snapshot *snap, gpointer st)
@@ -51,9 +51,10 @@ static void report(const Snapshot *snap, gpointer st)
     }
     if (!vcpu_policy_last_util(st, &util, &n))
         return;
-    for (c = 0; c < snap->node.npcpus && k < n; c++) {
-        if (snapshot_cpu_online(snap, c))
-            g_string_append_printf(line, " %u:%.1f%%", c, util[k++]);
+    for (k = 0; k < n; k++) {
+        g_autofree char *label = vcpu_policy_slot_label(st, k);
+
+        g_string_append_printf(line, " %s:%.1f%%", label, util[k]);
     }
     g_debug("pCPU utilisation%s (sd %.2f)", line->str, util_stddev(util, n));
 }
@@ -66,8 +67,7 @@ static void figures(const Snapshot *snap, const Plan *plan, gconstpointer cfg,
     const VcpuConfig *c = cfg;
     const double *util = NULL;
     guint n = 0;
-    guint k = 0;
-    guint cpu;
+    guint k;
     double sd;
 
     if (!vcpu_policy_last_util(st, &util, &n)) {
@@ -80,16 +80,15 @@ static void figures(const Snapshot *snap, const Plan *plan, gconstpointer cfg,
                            c->sd_threshold);
     if (!m)
         return;
-    for (cpu = 0; cpu < snap->node.npcpus && k < n; cpu++) {
-        g_autofree char *id = NULL;
+    for (k = 0; k < n; k++) {
+        g_autofree char *id = vcpu_policy_slot_label(st, k);
 
-        if (!snapshot_cpu_online(snap, cpu))
-            continue;
-        id = g_strdup_printf("%u", cpu);
+        /* "pcpu" is one CPU, or the group vCPUs are pinned to ("0,32"). */
         metrics_add(m, METRIC_GAUGE, "pcpu_utilisation_ratio",
-                    "Share of the tick's interval the pCPU spent running "
-                    "guests' vCPUs, per online pCPU.",
-                    util[k++] / 100.0, "pcpu", id, NULL);
+                    "Share of its capacity the pCPU (or group of CPUs) "
+                    "spent running guests' vCPUs, per place a vCPU is "
+                    "pinned to.",
+                    util[k] / 100.0, "pcpu", id, NULL);
     }
     metrics_add(m, METRIC_GAUGE, "pcpu_utilisation_stddev_ratio",
                 "Population standard deviation of the online pCPUs' "

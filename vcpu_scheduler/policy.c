@@ -17,6 +17,7 @@
 #include "cpuset.h"
 #include "domain_rules.h"
 #include "estimate.h"
+#include "slots.h"
 
 /* Imbalance this many times the threshold cannot be noise: act on it at
  * once, even on vCPUs still dwelling.  Smaller imbalance must be seen on
@@ -83,11 +84,15 @@ struct VcpuPolicyState {
     GHashTable *domains; /* uuid -> DomTrack* */
     guint64 tick;
     guint unbalanced_ticks;
-    /* The policy sees online pCPUs only, numbered densely in the order of
-     * their ids, so an offline CPU is never a target and never counts as
-     * an idle pCPU in sd. */
-    GArray *cpu_id; /* guint: CPU id of online pCPU k, this tick */
-    GArray *util;   /* double per online pCPU, from the last decision */
+    /* The policy sees slots only (slots.h): online CPUs that are not
+     * excluded, alone or grouped, so an offline CPU is never a target and
+     * never counts as an idle pCPU in sd.  This tick's. */
+    Slots *slots;
+    AssignHost host;  /* the slots as the assignment sees them */
+    double *slot_cap; /* per slot, for host */
+    gint *slot_core;  /* per slot, for host */
+    gboolean fallback_told;
+    GArray *util; /* double per slot, percent of its capacity */
     gboolean has_util;
     GPtrArray *new_problems; /* "guest: why", not yet taken by the daemon */
 
@@ -112,18 +117,21 @@ typedef struct {
     const DomainSample *dom;
     const VcpuSample *vs;
     VcpuTrack *track;
-    gint pinned;   /* online pCPU (dense), -1 when its affinity allows
-                      several, or only an offline one */
-    gint hint;     /* online pCPU (dense) it last ran on, or -1 */
-    guint allowed; /* online pCPUs its affinity allows */
+    gint pinned;   /* slot its affinity is exactly, -1 when none */
+    gint hint;     /* slot of the pCPU it last ran on, or -1 */
+    guint allowed; /* usable CPUs its affinity allows */
     double ran;    /* share of a pCPU it ran this tick, -1 when unknown */
-    /* What the guest's definition and the config allow: the dense pCPUs
-     * it may be placed on (NULL: any), or nowhere new (fixed). */
+    /* What the guest's definition and the config allow: the slots it may
+     * be placed on (NULL: any), or nowhere new (fixed). */
     const guint8 *may;
     gboolean fixed;
     gboolean outside; /* pinned where it may not be: placed again */
-    gsize vs_maplen;  /* of vs->cpumap */
-    guint np;         /* CPU ids in the snapshot */
+    /* Its guest is kept in NUMA node home, and it is free or pinned in
+     * another node: placed within home, whatever the balance. */
+    gboolean away;
+    gint home;
+    gsize vs_maplen; /* of vs->cpumap */
+    guint np;        /* CPU ids in the snapshot */
 } PlanVcpu;
 
 /* What one tick measured. */
@@ -152,7 +160,6 @@ VcpuPolicyState *vcpu_policy_state_new(void)
     st->domains =
         g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dom_track_free);
     st->util = g_array_new(FALSE, TRUE, sizeof(double));
-    st->cpu_id = g_array_new(FALSE, TRUE, sizeof(guint));
     st->new_problems = g_ptr_array_new_with_free_func(g_free);
     return st;
 }
@@ -163,9 +170,18 @@ void vcpu_policy_state_free(VcpuPolicyState *st)
         return;
     g_hash_table_unref(st->domains);
     g_array_unref(st->util);
-    g_array_unref(st->cpu_id);
+    slots_free(st->slots);
+    g_free(st->slot_cap);
+    g_free(st->slot_core);
     g_ptr_array_unref(st->new_problems);
     g_free(st);
+}
+
+char *vcpu_policy_slot_label(const VcpuPolicyState *st, guint k)
+{
+    if (!st->slots || k >= st->slots->n)
+        return NULL;
+    return slots_label(st->slots, k);
 }
 
 gboolean vcpu_policy_last_util(const VcpuPolicyState *st, const double **util,
@@ -295,46 +311,50 @@ GPtrArray *vcpu_policy_take_new_problems(VcpuPolicyState *st)
     return out;
 }
 
-/* Numbers the snapshot's online pCPUs that are not excluded densely into
- * st->cpu_id; returns dense[cpu] for every CPU id, -1 for one that is
- * offline or excluded: such a CPU is never a target and does not count
- * in the balance. */
-static gint *number_online(const Snapshot *snap, const GArray *excluded,
-                           VcpuPolicyState *st)
+/* This tick's slots, from the snapshot's online CPUs that are not
+ * excluded: such a CPU is never a target and does not count in the
+ * balance.  A granularity the topology cannot give falls back to cpu, told
+ * once. */
+static void build_slots(const Snapshot *snap, const VcpuConfig *cfg,
+                        VcpuPolicyState *st)
 {
-    guint np = snap->node.npcpus;
-    gint *dense = g_new(gint, np ? np : 1);
-    guint c;
+    Slots *s;
+    guint k;
 
-    g_array_set_size(st->cpu_id, 0);
-    for (c = 0; c < np; c++) {
-        dense[c] = -1;
-        if (!snapshot_cpu_online(snap, c) || cpuset_has(excluded, c))
-            continue;
-        dense[c] = (gint)st->cpu_id->len;
-        g_array_append_val(st->cpu_id, c);
+    slots_free(st->slots);
+    s = st->slots = slots_build(snap, cfg->exclude_cpus.ids, cfg->granularity);
+    if (s->fallback && !st->fallback_told)
+        g_ptr_array_add(st->new_problems,
+                        g_strdup_printf("granularity %s is not possible: %s; "
+                                        "vCPUs are pinned to single CPUs",
+                                        granularity_names[cfg->granularity],
+                                        s->fallback));
+    st->fallback_told = s->fallback != NULL;
+    g_free(st->slot_cap);
+    g_free(st->slot_core);
+    st->slot_cap = g_new(double, s->n ? s->n : 1);
+    st->slot_core = g_new(gint, s->n ? s->n : 1);
+    for (k = 0; k < s->n; k++) {
+        st->slot_cap[k] = s->slot[k].capacity;
+        st->slot_core[k] = s->slot[k].core;
     }
-    return dense;
+    st->host = (AssignHost){
+        .n = s->n,
+        .capacity = st->slot_cap,
+        .core = st->slot_core,
+        .ncores = s->ncores,
+        .core_capacity = s->core_capacity,
+    };
 }
 
-/* The online pCPU (dense) a cpumap pins to, -1 unless it allows exactly
- * one online pCPU and no offline one. */
-static gint pinned_online(const guint8 *map, gsize maplen, guint np,
-                          const gint *dense)
-{
-    gint c = np ? cpumap_single(map, maplen, np) : -1;
-
-    return c >= 0 ? dense[c] : -1;
-}
-
-static guint count_online(const guint8 *map, gsize maplen, guint np,
-                          const gint *dense)
+/* Usable CPUs (in a slot) the cpumap allows. */
+static guint count_usable(const Slots *s, const guint8 *map, gsize maplen)
 {
     guint n = 0;
     guint c;
 
-    for (c = 0; c < np; c++)
-        n += dense[c] >= 0 && cpumap_has(map, maplen, c);
+    for (c = 0; c < s->npcpus; c++)
+        n += s->slot_of[c] >= 0 && cpumap_has(map, maplen, c);
     return n;
 }
 
@@ -366,10 +386,10 @@ static const DomainRules *rules_of(VcpuPolicyState *st, const Snapshot *snap,
 
 /* Where a vCPU may go: fixed when its guest opted out or its rules are
  * unknown, or when its definition allows exactly one CPU (it is never
- * moved) or none that is online and not excluded; else the dense map of
- * what it allows, NULL for everything. */
-static void limit_vcpu(PlanVcpu *pv, const DomainRules *rules, guint np,
-                       const gint *dense, guint nonline, GPtrArray *maps)
+ * moved) or no whole slot; else the map of the slots it allows, NULL for
+ * every one. */
+static void limit_vcpu(PlanVcpu *pv, const DomainRules *rules, const Slots *s,
+                       GPtrArray *maps)
 {
     const GArray *ids;
     guint8 *map;
@@ -391,13 +411,19 @@ static void limit_vcpu(PlanVcpu *pv, const DomainRules *rules, guint np,
         pv->outside = FALSE;
         return;
     }
-    map = g_malloc0((nonline + 7) / 8 + 1);
+    map = g_malloc0((s->n + 7) / 8 + 1);
     g_ptr_array_add(maps, map);
-    for (i = 0; i < ids->len; i++) {
-        guint c = g_array_index(ids, guint, i);
+    /* A slot is allowed when all of its CPUs are: the vCPU may run on
+     * any of them. */
+    for (i = 0; i < s->n; i++) {
+        const GArray *cpus = s->slot[i].cpus;
+        guint j;
 
-        if (c < np && dense[c] >= 0) {
-            map[dense[c] / 8] |= (guint8)(1u << (dense[c] % 8));
+        for (j = 0; j < cpus->len; j++)
+            if (!cpuset_has(ids, g_array_index(cpus, guint, j)))
+                break;
+        if (j == cpus->len) {
+            map[i / 8] |= (guint8)(1u << (i % 8));
             n++;
         }
     }
@@ -418,11 +444,10 @@ static void limit_vcpu(PlanVcpu *pv, const DomainRules *rules, guint np,
 /* Samples every vCPU: adds its share to the pCPU it is pinned to, else the
  * one it last ran on, and lists those with a demand estimate. */
 static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
-                    const gint *dense, GArray *vcpus, GPtrArray *maps,
-                    Measurement *m)
+                    GArray *vcpus, GPtrArray *maps, Measurement *m)
 {
+    const Slots *s = st->slots;
     guint np = snap->node.npcpus;
-    guint nonline = st->cpu_id->len;
     gsize maplen = snapshot_maplen(snap);
     guint i;
     guint k;
@@ -452,13 +477,13 @@ static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
                            .np = np};
             gint at;
 
-            pv.pinned = pinned_online(vs->cpumap, maplen, np, dense);
-            /* Pinned to one CPU that is excluded (or offline). */
-            pv.outside = pv.pinned < 0 && np &&
-                         cpumap_single(vs->cpumap, maplen, np) >= 0;
-            pv.allowed = count_online(vs->cpumap, maplen, np, dense);
+            pv.pinned = np ? slots_match(s, vs->cpumap, maplen) : -1;
+            pv.allowed = count_usable(s, vs->cpumap, maplen);
+            /* Pinned only to CPUs that are excluded (or offline). */
+            pv.outside = pv.allowed == 0 && np &&
+                         cpumap_count(vs->cpumap, maplen, np) > 0;
             pv.hint = vs->last_pcpu >= 0 && (guint)vs->last_pcpu < np
-                          ? dense[vs->last_pcpu]
+                          ? s->slot_of[vs->last_pcpu]
                           : -1;
             if (take_sample(t, vs, snap->mono_us, &pv.ran)) {
                 m->sampled++;
@@ -467,8 +492,8 @@ static void measure(const Snapshot *snap, VcpuPolicyState *st, double *util,
                 if (at >= 0)
                     util[at] += pv.ran;
             }
-            limit_vcpu(&pv, rules, np, dense, nonline, maps);
-            if (t->load.valid && nonline > 0)
+            limit_vcpu(&pv, rules, s, maps);
+            if (t->load.valid && s->n > 0)
                 g_array_append_val(vcpus, pv);
         }
     }
@@ -539,20 +564,38 @@ static GArray *build_items(const GArray *vcpus, const VcpuConfig *cfg,
     return items;
 }
 
+/* A slot in words: "pCPU 3" ("3" bare), or "CPUs 0,32" for a group. */
+static char *slot_words(const Slots *s, guint k, gboolean bare)
+{
+    g_autofree char *label = slots_label(s, k);
+
+    if (s->slot[k].cpus->len > 1)
+        return g_strdup_printf("CPUs %s", label);
+    return bare ? g_steal_pointer(&label) : g_strdup_printf("pCPU %s", label);
+}
+
 static void add_action(Plan *plan, const VcpuPolicyState *st,
                        const PlanVcpu *pv, const AssignItem *it,
                        double sd_before, double sd_after, double freed)
 {
     PinAction *a = pin_action_add(plan, pv->dom->uuid, pv->dom->name);
-    const guint *id = (const guint *)st->cpu_id->data;
+    const Slots *s = st->slots;
+    const Slot *to = &s->slot[it->target];
     g_autofree char *ran = NULL;
     g_autofree char *why = NULL;
+    g_autofree char *to_words = slot_words(s, (guint)it->target, TRUE);
+    g_autofree char *from_words = NULL;
 
     a->vcpu = pv->vs->number;
-    a->from_pcpu = pv->pinned >= 0 ? (gint)id[pv->pinned] : -1;
-    if (pv->outside)
-        a->from_pcpu = cpumap_single(pv->vs->cpumap, pv->vs_maplen, pv->np);
-    a->to_pcpu = id[it->target];
+    a->from_pcpu = cpumap_single(pv->vs->cpumap, pv->vs_maplen, pv->np);
+    a->to_pcpu = g_array_index(to->cpus, guint, 0);
+    if (to->cpus->len > 1) {
+        g_autofree char *label = slots_label(s, (guint)it->target);
+
+        pin_action_set_group(a, to->cpus, label);
+    }
+    if (pv->pinned >= 0)
+        from_words = slot_words(s, (guint)pv->pinned, FALSE);
     ran =
         pv->ran >= 0 ? g_strdup_printf("%.0f%%", pv->ran) : g_strdup("unknown");
     if (freed >= MIN_FREED_DEMAND)
@@ -563,22 +606,32 @@ static void add_action(Plan *plan, const VcpuPolicyState *st,
         why = g_strdup_printf("sd %.1f -> %.1f predicted", sd_before, sd_after);
     if (pv->outside)
         action_set_reason(&a->base,
-                          "moves from pCPU %d to %u: it may not run on "
+                          "moves from pCPU %d to %s: it may not run on "
                           "pCPU %d (excluded, offline, or outside its "
                           "guest's definition); demand %.0f%% (ran %s); %s",
-                          a->from_pcpu, a->to_pcpu, a->from_pcpu, it->load, ran,
+                          a->from_pcpu, to_words, a->from_pcpu, it->load, ran,
+                          why);
+    else if (pv->away)
+        action_set_reason(&a->base,
+                          "kept in NUMA node %d with the rest of its guest: "
+                          "pinned to %s (last ran on %d); demand %.0f%% (ran "
+                          "%s); %s",
+                          pv->home, to_words, pv->vs->last_pcpu, it->load, ran,
                           why);
     else if (pv->pinned >= 0)
         action_set_reason(&a->base,
-                          "demand %.0f%% (ran %s) moves from pCPU %d to %u; "
+                          "demand %.0f%% (ran %s) moves from %s to %s; "
                           "%s",
-                          it->load, ran, a->from_pcpu, a->to_pcpu, why);
-    else
+                          it->load, ran, from_words, to_words, why);
+    else {
+        g_autofree char *to_place = slot_words(s, (guint)it->target, FALSE);
+
         action_set_reason(&a->base,
-                          "pinned to pCPU %u (affinity allowed %u online "
+                          "pinned to %s (affinity allowed %u online "
                           "pCPUs, last ran on %d); demand %.0f%% (ran %s); %s",
-                          a->to_pcpu, pv->allowed, pv->vs->last_pcpu, it->load,
+                          to_place, pv->allowed, pv->vs->last_pcpu, it->load,
                           ran, why);
+    }
 }
 
 const VcpuPlanSd *vcpu_plan_sd(const Plan *plan)
@@ -603,11 +656,17 @@ static void note_plan(VcpuPolicyState *st, Plan *plan, double total)
 
 /* How far the predicted sd may be off through the wobble of the load
  * estimates alone.  sd is at most 1/sqrt(np) times the root of the summed
- * squared errors per pCPU, and a gain compares two such predictions. */
-static double noise_margin(const GArray *vcpus, guint np)
+ * squared errors per pCPU, and a gain compares two such predictions;
+ * slots larger than one thread shrink an error by their capacity. */
+static double noise_margin(const GArray *vcpus, const AssignHost *h)
 {
     double sum = 0;
+    double cap = 0;
     guint i;
+
+    for (i = 0; i < h->n; i++)
+        cap += h->capacity ? h->capacity[i] : ASSIGN_CAPACITY;
+    cap = h->n ? cap / h->n : ASSIGN_CAPACITY;
 
     for (i = 0; i < vcpus->len; i++) {
         double s =
@@ -615,14 +674,14 @@ static double noise_margin(const GArray *vcpus, guint np)
 
         sum += s * s;
     }
-    return 2 * sqrt(sum) / sqrt((double)np);
+    return 2 * sqrt(sum) / sqrt((double)h->n) * ASSIGN_CAPACITY / cap;
 }
 
 /* Plans a balanced assignment for an unbalanced host, or says why not. */
 static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
-                      const GArray *vcpus, guint np, double total,
-                      gboolean gross)
+                      const GArray *vcpus, double total, gboolean gross)
 {
+    const AssignHost *h = &st->host;
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, gross);
     AssignItem *it = (AssignItem *)items->data;
     double sd_before = plan_sd(plan)->sd_before;
@@ -640,7 +699,7 @@ static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
      * them ends the guessing, and only the measurement can judge it. */
     for (i = 0; i < items->len; i++)
         unpinned |= it[i].pinned < 0 && !it[i].fixed;
-    assign_predict(it, items->len, np, FALSE, &now);
+    assign_predict_on(it, items->len, h, FALSE, &now);
     /* One noisy tick can read unbalanced twice in a row; the smoothed
      * loads of the same placement show whether the imbalance is real. */
     if (!unpinned && now.sd <= cfg->sd_threshold &&
@@ -651,8 +710,8 @@ static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                     sd_before, now.sd);
         return;
     }
-    moves = assign_balance(it, items->len, np, cfg->sd_threshold / 2);
-    assign_predict(it, items->len, np, TRUE, &after);
+    moves = assign_balance_on(it, items->len, h, cfg->sd_threshold / 2);
+    assign_predict_on(it, items->len, h, TRUE, &after);
     if (moves == 0) {
         set_summary(plan, "unbalanced sd=%.1f, no better assignment",
                     sd_before);
@@ -671,7 +730,7 @@ static void rebalance(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
     sd_gain = sd_before - after.sd;
     if (!unpinned) {
         sd_gain = MIN(sd_gain, now.sd - after.sd);
-        need += noise_margin(vcpus, np);
+        need += noise_margin(vcpus, h);
     }
     freed = now.unmet - after.unmet;
     /* Pinning unpinned vCPUs into a balanced placement is worth doing
@@ -710,9 +769,9 @@ typedef gboolean (*MovableFn)(const PlanVcpu *pv, const AssignItem *it);
 /* Balances only the vCPUs movable() selects: every other pinned vCPU
  * stays where it is, every other unpinned one is left alone.  Returns how
  * many were selected; with none, nothing is balanced. */
-static guint balance_selected(AssignItem *it, const GArray *vcpus, guint np,
-                              const VcpuConfig *cfg, MovableFn movable,
-                              AssignPrediction *after)
+static guint balance_selected(AssignItem *it, const GArray *vcpus,
+                              const AssignHost *h, const VcpuConfig *cfg,
+                              MovableFn movable, AssignPrediction *after)
 {
     guint n = 0;
     guint i;
@@ -727,8 +786,8 @@ static guint balance_selected(AssignItem *it, const GArray *vcpus, guint np,
     }
     if (n == 0)
         return 0;
-    assign_balance(it, vcpus->len, np, cfg->sd_threshold / 2);
-    assign_predict(it, vcpus->len, np, TRUE, after);
+    assign_balance_on(it, vcpus->len, h, cfg->sd_threshold / 2);
+    assign_predict_on(it, vcpus->len, h, TRUE, after);
     return n;
 }
 
@@ -761,12 +820,13 @@ static gboolean is_unpinned(const PlanVcpu *pv, const AssignItem *it)
  * measurement becomes exact, so no later tick finds a false imbalance to
  * repin for. */
 static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
-                       const GArray *vcpus, guint np)
+                       const GArray *vcpus)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
     AssignItem *it = (AssignItem *)items->data;
     AssignPrediction after;
-    guint nfree = balance_selected(it, vcpus, np, cfg, is_unpinned, &after);
+    guint nfree =
+        balance_selected(it, vcpus, &st->host, cfg, is_unpinned, &after);
 
     if (nfree == 0) {
         set_summary(plan, "balanced sd=%.1f", plan_sd(plan)->sd_before);
@@ -775,7 +835,7 @@ static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
     /* The first loaded tick has one sample per vCPU, so the prediction
      * is only as good as the noise allows; a later claim would count as a
      * change after balance. */
-    if (after.sd > cfg->sd_threshold + noise_margin(vcpus, np)) {
+    if (after.sd > cfg->sd_threshold + noise_margin(vcpus, &st->host)) {
         set_summary(plan,
                     "balanced sd=%.1f, %u unpinned vCPUs left as they are "
                     "(pinning them predicts sd %.1f)",
@@ -791,32 +851,70 @@ static void claim_free(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
                 after.sd);
 }
 
+/* Places the vCPUs movable() selects within what they allow, moving
+ * nothing else, whatever the balance (dwell included), and plans their
+ * pins; returns how many.  Such a plan is not checked against the next
+ * measurement: it was not made for sd. */
+static guint place_only(Plan *plan, const VcpuConfig *cfg, VcpuPolicyState *st,
+                        const GArray *vcpus, MovableFn movable,
+                        AssignPrediction *after)
+{
+    g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, TRUE);
+    AssignItem *it = (AssignItem *)items->data;
+    guint n = balance_selected(it, vcpus, &st->host, cfg, movable, after);
+
+    if (n == 0)
+        return 0;
+    add_selected(plan, st, vcpus, it, movable, after->sd);
+    st->plan_tick = 0;
+    return n;
+}
+
 static gboolean is_outside(const PlanVcpu *pv, const AssignItem *it)
 {
     return pv->outside;
 }
 
 /* Places the vCPUs pinned where they may not be (an excluded or offline
- * CPU, or outside their guest's definition) within what they allow,
- * moving nothing else, whatever the balance: a rule is not traded for sd.
- * FALSE when there were none. */
+ * CPU, or outside their guest's definition) within what they allow: a
+ * rule is not traded for sd.  FALSE when there were none. */
 static gboolean place_outside(Plan *plan, const VcpuConfig *cfg,
-                              VcpuPolicyState *st, const GArray *vcpus,
-                              guint np)
+                              VcpuPolicyState *st, const GArray *vcpus)
 {
-    g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, TRUE);
-    AssignItem *it = (AssignItem *)items->data;
     AssignPrediction after;
-    guint n = balance_selected(it, vcpus, np, cfg, is_outside, &after);
+    guint n = place_only(plan, cfg, st, vcpus, is_outside, &after);
 
     if (n == 0)
         return FALSE;
-    add_selected(plan, st, vcpus, it, is_outside, after.sd);
-    st->plan_tick = 0;
     set_summary(plan,
                 "%u vCPU%s pinned where not allowed (excluded or offline, or "
                 "outside the guest's definition) placed within what %s",
                 n, n == 1 ? "" : "s", n == 1 ? "it allows" : "they allow");
+    return TRUE;
+}
+
+static gboolean is_away(const PlanVcpu *pv, const AssignItem *it)
+{
+    return pv->away;
+}
+
+/* Pins the vCPUs of guests kept in one NUMA node that are free or pinned
+ * in another node within that node: a free vCPU can be run anywhere by
+ * the host kernel, and the locality is the point.  FALSE when there were
+ * none. */
+static gboolean place_in_nodes(Plan *plan, const VcpuConfig *cfg,
+                               VcpuPolicyState *st, const GArray *vcpus)
+{
+    AssignPrediction after;
+    guint n = place_only(plan, cfg, st, vcpus, is_away, &after);
+
+    if (n == 0)
+        return FALSE;
+    set_summary(plan,
+                "%u vCPU%s placed within the NUMA node of %s guest, sd "
+                "%.1f -> %.1f",
+                n, n == 1 ? "" : "s", n == 1 ? "its" : "their",
+                plan_sd(plan)->sd_before, after.sd);
     return TRUE;
 }
 
@@ -837,12 +935,13 @@ static gboolean any_unpinned(const GArray *vcpus)
  * not make a host idle: on a large host a few saturated pCPUs hardly move
  * the mean. */
 static double waiting_demand(const GArray *vcpus, const VcpuConfig *cfg,
-                             const VcpuPolicyState *st, guint np)
+                             const VcpuPolicyState *st)
 {
     g_autoptr(GArray) items = build_items(vcpus, cfg, st->tick, FALSE);
     AssignPrediction now;
 
-    assign_predict((AssignItem *)items->data, items->len, np, FALSE, &now);
+    assign_predict_on((AssignItem *)items->data, items->len, &st->host, FALSE,
+                      &now);
     return now.unmet;
 }
 
@@ -880,13 +979,199 @@ static gboolean check_hold(VcpuPolicyState *st, const VcpuConfig *cfg,
     return st->hold_until != 0;
 }
 
+/* The node slot k is in, -1 when none or k is -1. */
+static gint node_of(const Slots *s, gint k)
+{
+    return k >= 0 ? s->slot[k].node : -1;
+}
+
+/* Whether the guest's vCPUs first..last-1 fit node j: each may use a slot
+ * there, they are no more than its CPUs, and their demand no more than
+ * its capacity. */
+static gboolean guest_fits(const GArray *vcpus, guint first, guint last,
+                           const Slots *s, guint j, double load)
+{
+    guint cpus = 0;
+    guint i;
+    guint k;
+
+    for (k = 0; k < s->n; k++)
+        cpus += s->slot[k].node == (gint)j ? s->slot[k].cpus->len : 0;
+    if (last - first > cpus || load > s->node_capacity[j])
+        return FALSE;
+    for (i = first; i < last; i++) {
+        const PlanVcpu *pv = &g_array_index(vcpus, PlanVcpu, i);
+        gboolean any = FALSE;
+
+        for (k = 0; k < s->n && !any; k++)
+            any = s->slot[k].node == (gint)j &&
+                  (!pv->may || (pv->may[k / 8] >> (k % 8)) & 1);
+        if (!any)
+            return FALSE;
+    }
+    return TRUE;
+}
+
+/* Limits the vCPUs of the guest first..last-1 to the slots of node j. */
+static void limit_to_node(GArray *vcpus, guint first, guint last,
+                          const Slots *s, guint j, GPtrArray *maps)
+{
+    guint i;
+    guint k;
+
+    for (i = first; i < last; i++) {
+        PlanVcpu *pv = &g_array_index(vcpus, PlanVcpu, i);
+        guint8 *map;
+
+        if (pv->fixed)
+            continue;
+        map = g_malloc0((s->n + 7) / 8 + 1);
+        g_ptr_array_add(maps, map);
+        for (k = 0; k < s->n; k++)
+            if (s->slot[k].node == (gint)j &&
+                (!pv->may || (pv->may[k / 8] >> (k % 8)) & 1))
+                map[k / 8] |= (guint8)(1u << (k % 8));
+        pv->may = map;
+        pv->home = (gint)j;
+        pv->away = pv->pinned < 0;
+        /* Pinned in another node: placed again, counted where it is. */
+        if (node_of(s, pv->pinned) >= 0 && node_of(s, pv->pinned) != (gint)j) {
+            pv->hint = pv->pinned;
+            pv->pinned = -1;
+            pv->away = TRUE;
+        }
+    }
+}
+
+/* One NUMA node per guest where one can hold it, since a guest whose
+ * vCPUs span nodes reaches half its memory across the interconnect.  A
+ * guest pinned within one node stays there (its memory is there) unless
+ * some node is asked for more than its capacity; a guest that is not yet
+ * (new, free, or spread) goes where the nodes are least filled, largest
+ * first; one that fits no node is left to span them.  The vCPU balance
+ * then works within each guest's node. */
+static void keep_guests_in_nodes(GArray *vcpus, VcpuPolicyState *st,
+                                 GPtrArray *maps)
+{
+    const Slots *s = st->slots;
+    guint nn = s->nnodes;
+    g_autoptr(GArray) items = g_array_new(FALSE, TRUE, sizeof(AssignItem));
+    g_autoptr(GArray) bounds = g_array_new(FALSE, TRUE, sizeof(guint));
+    g_autofree double *demand = g_new0(double, nn);
+    g_autoptr(GPtrArray) fits = g_ptr_array_new_with_free_func(g_free);
+    gboolean overloaded = FALSE;
+    AssignHost h = {.n = nn, .capacity = s->node_capacity};
+    guint first = 0;
+    guint g;
+    guint i;
+    guint j;
+
+    while (first < vcpus->len) {
+        const DomainSample *dom = g_array_index(vcpus, PlanVcpu, first).dom;
+        AssignItem it = {.pinned = -1, .hint = -1, .target = -1};
+        g_autofree double *at = g_new0(double, nn);
+        guint8 *ok = g_malloc0(nn / 8 + 1);
+        gint node = -2;
+        guint last = first;
+        guint movable = 0;
+
+        while (last < vcpus->len &&
+               g_array_index(vcpus, PlanVcpu, last).dom == dom) {
+            const PlanVcpu *pv = &g_array_index(vcpus, PlanVcpu, last);
+            gint n = node_of(s, pv->pinned >= 0 ? pv->pinned : pv->hint);
+
+            it.load += pv->track->load.value;
+            if (n >= 0) {
+                at[n] += pv->track->load.value;
+                demand[n] += pv->track->load.value;
+            }
+            if (!pv->fixed) {
+                movable++;
+                /* Its node: where all of its pinned vCPUs are (one not
+                 * pinned yet joins them). */
+                if (pv->pinned >= 0 && node == -2)
+                    node = node_of(s, pv->pinned);
+                else if (pv->pinned >= 0 && node != node_of(s, pv->pinned))
+                    node = -1;
+            }
+            last++;
+        }
+        g_ptr_array_add(fits, ok);
+        it.allowed = ok;
+        it.fixed = TRUE;
+        for (j = 0; movable > 0 && j < nn; j++) {
+            if (guest_fits(vcpus, first, last, s, j, it.load)) {
+                ok[j / 8] |= (guint8)(1u << (j % 8));
+                it.fixed = FALSE;
+            }
+        }
+        if (!it.fixed && node >= 0 && (ok[node / 8] >> (node % 8)) & 1)
+            it.pinned = node;
+        for (j = 0; j < nn; j++)
+            if (at[j] > 0 && (it.hint < 0 || at[j] > at[it.hint]))
+                it.hint = (gint)j;
+        g_array_append_val(items, it);
+        g_array_append_val(bounds, first);
+        first = last;
+    }
+    g_array_append_val(bounds, first);
+    for (j = 0; j < nn; j++)
+        overloaded |= demand[j] > s->node_capacity[j];
+    for (g = 0; g < items->len; g++) {
+        AssignItem *it = &g_array_index(items, AssignItem, g);
+
+        it->frozen = !overloaded && it->pinned >= 0;
+    }
+    /* Only over-demand moves a placed guest: sd across nodes is not worth
+     * its memory's locality. */
+    if (items->len)
+        assign_balance_on((AssignItem *)items->data, items->len, &h,
+                          ASSIGN_CAPACITY);
+    for (g = 0; g < items->len; g++) {
+        const AssignItem *it = &g_array_index(items, AssignItem, g);
+
+        if (it->fixed || it->target < 0)
+            continue;
+        i = g_array_index(bounds, guint, g);
+        limit_to_node(vcpus, i, g_array_index(bounds, guint, g + 1), s,
+                      (guint)it->target, maps);
+    }
+}
+
+/* Turns the share of a CPU each slot's vCPUs ran into utilisation in
+ * percent of the slot's capacity.  Not capped: a slot read above 100 had
+ * vCPUs counted on it that ran elsewhere (unpinned ones go where they
+ * last ran), or threads of one core that each ran at a fraction of its
+ * speed, and the sd should see that. */
+static void as_share_of_capacity(const VcpuPolicyState *st, double *util)
+{
+    guint k;
+
+    for (k = 0; k < st->slots->n; k++) {
+        double cap = st->slots->slot[k].capacity;
+
+        util[k] = cap > 0 ? 100.0 * util[k] / cap : 0;
+    }
+}
+
+/* Work above the overload line, in percent of one CPU. */
+static double beyond(const VcpuPolicyState *st, const double *util,
+                     double overload)
+{
+    double sum = 0;
+    guint k;
+
+    for (k = 0; k < st->slots->n; k++)
+        sum += (util[k] - overload) * st->slots->slot[k].capacity / 100.0;
+    return sum;
+}
+
 Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
                          VcpuPolicyState *st)
 {
     g_autoptr(Plan) plan = plan_new();
     g_autoptr(GArray) vcpus = g_array_new(FALSE, FALSE, sizeof(PlanVcpu));
     g_autoptr(GPtrArray) maps = g_ptr_array_new_with_free_func(g_free);
-    g_autofree gint *dense = NULL;
     double overload = cfg->daemon.migration.overload_util;
     guint np;
     Measurement m;
@@ -902,14 +1187,17 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
     st->has_util = FALSE;
     /* A host without the excluded CPUs is refused at start
      * (vcpu_check_host), so ids it lacks only vanish. */
-    dense = number_online(snap, cfg->exclude_cpus.ids, st);
-    np = st->cpu_id->len;
+    build_slots(snap, cfg, st);
+    np = st->slots->n;
     g_array_set_size(st->util, 0);
     g_array_set_size(st->util, np);
     util = (double *)st->util->data;
 
-    measure(snap, st, util, dense, vcpus, maps, &m);
+    measure(snap, st, util, vcpus, maps, &m);
     g_hash_table_foreach_remove(st->domains, forget_unseen, st);
+    as_share_of_capacity(st, util);
+    if (st->slots->nnodes > 1)
+        keep_guests_in_nodes(vcpus, st, maps);
 
     if (np == 0 || m.sampled == 0) {
         st->unbalanced_ticks = 0;
@@ -924,11 +1212,12 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
     /* Every pCPU busier than the threshold: no placement helps, moving a
      * guest away does. */
     if (min_of(util, np) > overload)
-        plan_set_shortfall(plan, PLAN_SHORT_CPU, mean * np - overload * np);
-    if (place_outside(plan, cfg, st, vcpus, np))
+        plan_set_shortfall(plan, PLAN_SHORT_CPU, beyond(st, util, overload));
+    if (place_outside(plan, cfg, st, vcpus) ||
+        place_in_nodes(plan, cfg, st, vcpus))
         return g_steal_pointer(&plan);
     held = check_hold(st, cfg, sd, &m, vcpus->len);
-    waiting = waiting_demand(vcpus, cfg, st, np) >= MIN_FREED_DEMAND;
+    waiting = waiting_demand(vcpus, cfg, st) >= MIN_FREED_DEMAND;
     if (mean < cfg->idle_util && !waiting) {
         st->unbalanced_ticks = 0;
         set_summary(plan, "idle mean=%.1f%% sd=%.1f", mean, sd);
@@ -937,7 +1226,7 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
     waiting = waiting && min_of(util, np) <= ROOM_UTIL;
     if (sd <= cfg->sd_threshold && !waiting) {
         st->unbalanced_ticks = 0;
-        claim_free(plan, cfg, st, vcpus, np);
+        claim_free(plan, cfg, st, vcpus);
         return g_steal_pointer(&plan);
     }
 
@@ -957,19 +1246,33 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
                     st->unbalanced_ticks, CONFIRM_TICKS);
         return g_steal_pointer(&plan);
     }
-    rebalance(plan, cfg, st, vcpus, np, m.total,
+    rebalance(plan, cfg, st, vcpus, m.total,
               sd > GROSS_FACTOR * cfg->sd_threshold);
     return g_steal_pointer(&plan);
 }
 
 gboolean vcpu_check_host(const Snapshot *snap, const VcpuConfig *cfg,
-                         GError **error)
+                         gboolean first, GError **error)
 {
     const GArray *ids = cfg->exclude_cpus.ids;
+    g_autofree char *why = NULL;
     guint left = 0;
     guint c;
     guint i;
 
+    /* auto needs no topology: without one it is cpu, as on small hosts. */
+    if (first && cfg->granularity != GRAIN_AUTO &&
+        !granularity_supported(snap->topology, cfg->granularity, &why)) {
+        g_autofree char *detail =
+            snap->topology_problem
+                ? g_strdup_printf(" (%s)", snap->topology_problem)
+                : g_strdup("");
+
+        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                    "[vcpu] granularity %s is not possible here: %s%s",
+                    granularity_names[cfg->granularity], why, detail);
+        return FALSE;
+    }
     if (!ids)
         return TRUE;
     for (i = 0; i < ids->len; i++) {

@@ -38,11 +38,16 @@ typedef struct {
 
 const VcpuPlanSd *vcpu_plan_sd(const Plan *plan);
 
-/* Per-pCPU utilisation in percent measured by the last decision, of the
- * snapshot's online pCPUs in the order of their ids; *n is how many are
- * online.  FALSE while no vCPU has had two samples. */
+/* Utilisation in percent of capacity measured by the last decision, per
+ * slot (slots.h: the online pCPUs that are not excluded at cpu
+ * granularity, in the order of their ids, or their groups); *n is how
+ * many.  FALSE while no vCPU has had two samples. */
 gboolean vcpu_policy_last_util(const VcpuPolicyState *st, const double **util,
                                guint *n);
+/* Slot k of the last decision as a cpuset ("3", "0,32"), NULL past the
+ * last. */
+char *vcpu_policy_slot_label(const VcpuPolicyState *st,
+                             guint k) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Tells the state a pin action was applied (ok) or failed.  An applied
  * pin starts the vCPU's dwell and restarts its demand estimate; a failed
@@ -54,10 +59,12 @@ void vcpu_policy_note_applied(VcpuPolicyState *st, const PinAction *a,
  * call ("name: why"), each told once; the caller logs and frees them. */
 GPtrArray *vcpu_policy_take_new_problems(VcpuPolicyState *st);
 
-/* Checks [vcpu] exclude_cpus against the host the snapshot shows: every
- * CPU it names exists, and some online CPU is left.  Pure. */
+/* Checks [vcpu] against the host the snapshot shows: every CPU
+ * exclude_cpus names exists, some online CPU is left, and on the first
+ * snapshot, the topology gives what granularity needs (one lost on a
+ * reconnect later falls back to cpu in the policy, told once).  Pure. */
 gboolean vcpu_check_host(const Snapshot *snap, const VcpuConfig *cfg,
-                         GError **error);
+                         gboolean first, GError **error);
 
 /* Number of vCPUs the state remembers, for tests of forgetting. */
 guint vcpu_policy_tracked_vcpus(const VcpuPolicyState *st);

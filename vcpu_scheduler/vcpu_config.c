@@ -7,6 +7,9 @@ G_STATIC_ASSERT(offsetof(VcpuConfig, daemon) == 0);
 #define VK(k, f, lo, hi)                                                       \
     CONFIG_KEY("vcpu", k, CONFIG_DOUBLE, VcpuConfig, f, lo, hi)
 
+const char *const granularity_names[] = {"auto",  "cpu",  "core",
+                                         "cache", "node", NULL};
+
 static const ConfigKey vcpu_keys[] = {
     VK("sd_threshold", sd_threshold, 0.1, 100),
     VK("sd_hysteresis", sd_hysteresis, 0, 100),
@@ -15,6 +18,12 @@ static const ConfigKey vcpu_keys[] = {
     VK("idle_util", idle_util, 0, 100),
     CONFIG_KEY("vcpu", "exclude_cpus", CONFIG_CPULIST, VcpuConfig, exclude_cpus,
                0, 0),
+    {.group = "vcpu",
+     .key = "granularity",
+     .type = CONFIG_ENUM,
+     .offset = offsetof(VcpuConfig, granularity),
+     .names = granularity_names,
+     .expected = "auto, cpu, core, cache or node"},
     {NULL},
 };
 
@@ -39,5 +48,7 @@ const CliOption vcpu_cli_options[] = {
      "balanced when the sd of pCPU utilisation is at most this", "PCT"},
     {"exclude-cpus", 'x', "vcpu", "exclude_cpus",
      "CPUs no vCPU is placed on, e.g. 0,64 or 0-1", "LIST"},
+    {"granularity", 'g', "vcpu", "granularity",
+     "pin each vCPU to one cpu, or to a core, cache or node", "GRAIN"},
     {NULL},
 };

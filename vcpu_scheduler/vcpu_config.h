@@ -6,6 +6,17 @@
 #include "config.h"
 #include "cpuset.h"
 
+/* What a vCPU is pinned to (slots.h).  An int: CONFIG_ENUM sets it. */
+typedef enum {
+    GRAIN_AUTO = 0, /* cpu on small hosts, core on large (slots.h) */
+    GRAIN_CPU = 1,
+    GRAIN_CORE = 2,
+    GRAIN_CACHE = 3,
+    GRAIN_NODE = 4,
+} Granularity;
+
+extern const char *const granularity_names[];
+
 typedef struct {
     DaemonConfig daemon; /* first, as every daemon's config */
 
@@ -18,6 +29,7 @@ typedef struct {
      * cpuset syntax ("0,64"); empty for none.  No vCPU is placed on them
      * and they do not count in the balance. */
     CpuList exclude_cpus;
+    Granularity granularity;
 } VcpuConfig;
 
 extern const ConfigSchema vcpu_config_schema;

@@ -22,6 +22,7 @@ printf '[daemon]\nintervall=2\n' >"$tmp/unknown-key.conf"
 printf '[memory]\nhost_reserve_mib=lots\n' >"$tmp/bad-value.conf"
 printf '[vcpu]\nsd_threshold=lots\n' >"$tmp/bad-vcpu-value.conf"
 printf '[vcpu]\nexclude_cpus=1-\n' >"$tmp/bad-exclude.conf"
+printf '[vcpu]\ngranularity=socket\n' >"$tmp/bad-granularity.conf"
 printf '[memory]\npolicy=idle-tax\nhost_reserve_mib=300\n' >"$tmp/memory.conf"
 printf '[daemon]\ninterval=0.2\nuri=test:///default\n' >"$tmp/good.conf"
 printf '[daemon]\ninterval=1\n' >"$tmp/unreadable.conf"
@@ -71,6 +72,10 @@ vcpu|3|[vcpu] exclude_cpus: '1-': bad range|1 --config $tmp/bad-exclude.conf
 vcpu|3|exclude_cpus names CPU 64, but this host's CPUs are 0-7|0.1 --once --uri test:///default --exclude-cpus 0,64
 vcpu|3|exclude_cpus '0-7' leaves no online CPU|0.1 --uri test:///default --exclude-cpus 0-7
 vcpu|0|plan:|0.1 --once --dry-run --uri test:///default --exclude-cpus 0,7
+vcpu|2|expected auto, cpu, core, cache or node|1 --granularity thread
+vcpu|3|expected auto, cpu, core, cache or node|1 --config $tmp/bad-granularity.conf
+vcpu|3|granularity cache is not possible here: the host's capabilities list no cache banks|0.1 --once --uri test:///default --granularity cache
+vcpu|0|plan:|0.1 --once --dry-run --uri test:///default --granularity node
 "
 # root reads every file whatever its mode, so the unreadable case only
 # means something for other users.

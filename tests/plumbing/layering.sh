@@ -5,8 +5,8 @@
 #   daemons-apart           a daemon includes no header of the other;
 #   policies-pure           a policy file (pure by design: policy*.c,
 #                           assign.c, estimate.c, bounds.c, stats_period.c,
-#                           domain_rules.c, cpuset.c, topology.c,
-#                           xml_read.c)
+#                           domain_rules.c, slots.c, cpuset.c,
+#                           topology.c, xml_read.c)
 #                           calls no vir* function, reads no clock and
 #                           includes none of the I/O modules (conn.h,
 #                           collect.h, daemon.h).
@@ -55,7 +55,7 @@ violations() {
     policies-pure)
         for f in "$root"/*/policy*.c "$root"/*/assign.c "$root"/*/estimate.c \
             "$root"/*/bounds.c "$root"/*/stats_period.c \
-            "$root"/*/domain_rules.c "$root"/*/cpuset.c \
+            "$root"/*/domain_rules.c "$root"/*/slots.c "$root"/*/cpuset.c \
             "$root"/*/topology.c "$root"/*/xml_read.c; do
             [ -e "$f" ] || continue
             case "$f" in "$root"/tests/*|"$root"/tools/*) continue ;; esac

@@ -201,6 +201,59 @@ static void test_vcpu_pins(Scratch *s, gconstpointer data)
     g_assert_true(json_object_has_member(log_line(lines, 2), "error"));
 }
 
+/* A pin to a group of CPUs (granularity core, cache or node) sets every
+ * CPU of the group, and the decision log names them. */
+static void test_vcpu_group_pin(Scratch *s, gconstpointer data)
+{
+    g_autofree char *log = scratch_path(s, "decisions.jsonl");
+    const char *args[] = {"1", "--uri", URI, "--decision-log", log, NULL};
+    g_autoptr(DaemonCtx) ctx = ctx_new(&vcpu_scheduler_ops, args);
+    g_autoptr(Conn) conn = NULL;
+    g_autoptr(Snapshot) snap = own_snapshot(&conn, COLLECT_VCPU);
+    g_autoptr(Plan) plan = plan_new();
+    g_autoptr(GPtrArray) lines = NULL;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GArray) group = g_array_new(FALSE, FALSE, sizeof(guint));
+    const DomainSample *d = g_ptr_array_index(snap->domains, 0);
+    gsize maplen = snapshot_maplen(snap);
+    g_autoptr(virDomain) dom = NULL;
+    g_autofree unsigned char *maps = NULL;
+    const guint cpus[] = {2, 4};
+    PinAction *a;
+    guint c;
+
+    g_assert_true(daemon_tick(ctx, FALSE, &err));
+    g_array_append_vals(group, cpus, 2);
+    a = pin_action_add(plan, d->uuid, d->name);
+    a->vcpu = 1;
+    pin_action_set_group(a, group, "2,4");
+    action_set_reason(&a->base, "test group pin");
+    g_test_expect_message("vcpu_scheduler", G_LOG_LEVEL_MESSAGE,
+                          "rebalancing: *");
+    g_test_expect_message("aos", G_LOG_LEVEL_MESSAGE,
+                          "pin test vcpu 1: any -> cpus 2,4: test group pin");
+    g_assert_cmpuint(vcpu_scheduler_ops.apply(ctx, daemon_ctx_config(ctx), snap,
+                                              plan, daemon_ctx_state(ctx)),
+                     ==, 0);
+    g_test_assert_expected_messages();
+
+    dom = lookup(conn, d->uuid);
+    maps = g_malloc0(maplen * 8);
+    g_assert_cmpint(virDomainGetVcpuPinInfo(dom, 8, maps, (int)maplen,
+                                            VIR_DOMAIN_AFFECT_LIVE),
+                    >, 1);
+    for (c = 0; c < snap->node.npcpus; c++)
+        g_assert_cmpint(cpumap_has(VIR_GET_CPUMAP(maps, maplen, 1), maplen, c),
+                        ==, c == 2 || c == 4);
+    lines = read_log(log);
+    g_assert_cmpuint(lines->len, ==, 1);
+    g_assert_cmpstr(
+        json_object_get_string_member(log_line(lines, 0), "to_cpus"), ==,
+        "2,4");
+    g_assert_cmpint(json_object_get_int_member(log_line(lines, 0), "to"), ==,
+                    2);
+}
+
 static guint64 current_kib(Conn *conn, const char *uuid)
 {
     g_autoptr(virDomain) dom = lookup(conn, uuid);
@@ -363,6 +416,8 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add("/apply/vcpu/pins", Scratch, NULL, scratch_setup, test_vcpu_pins,
                scratch_teardown);
+    g_test_add("/apply/vcpu/group-pin", Scratch, NULL, scratch_setup,
+               test_vcpu_group_pin, scratch_teardown);
     g_test_add("/apply/memory/targets", Scratch, NULL, scratch_setup,
                test_memory_targets, scratch_teardown);
     g_test_add("/daemon/reload", Scratch, NULL, scratch_setup, test_reload,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "cpuset.h"
+#include "test_fixture.h"
 #include "test_vcpu_util.h"
 #include "../../vcpu_scheduler/domain_rules.h"
 
@@ -477,13 +478,16 @@ static void test_policy_unread_definition(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* exclude_cpus against the host. */
+/* exclude_cpus and granularity against the host. */
 
 typedef struct {
     guint npcpus;
     const char *online; /* NULL: all */
     const char *exclude;
     const char *error; /* expected words, NULL when accepted */
+    Granularity grain;
+    const char *caps; /* topology fixture, NULL for none */
+    gboolean later;   /* not the daemon's first snapshot */
 } HostCase;
 
 static const HostCase host_cases[] = {
@@ -495,6 +499,21 @@ static const HostCase host_cases[] = {
     {8, "0,2", "0,2", "leaves no online CPU"},
     {8, "0,2", "0", NULL},
     {1, NULL, "0", "leaves no online CPU"},
+    /* A granularity the topology cannot give: refused at start only; a
+     * topology lost later falls back in the policy. */
+    {8, NULL, NULL,
+     "granularity core is not possible here: the host's "
+     "capabilities give no CPU topology",
+     GRAIN_CORE, NULL, FALSE},
+    {8, NULL, NULL, NULL, GRAIN_CORE, NULL, TRUE},
+    {8, NULL, NULL, NULL, GRAIN_AUTO, NULL, FALSE},
+    {8, NULL, NULL, NULL, GRAIN_CPU, NULL, FALSE},
+    {32, NULL, NULL,
+     "granularity cache is not possible here: the host's "
+     "capabilities list no cache banks",
+     GRAIN_CACHE, "topo-4node.xml", FALSE},
+    {32, NULL, NULL, NULL, GRAIN_NODE, "topo-4node.xml", FALSE},
+    {64, NULL, NULL, NULL, GRAIN_CACHE, "topo-2s64t-smt.xml", FALSE},
 };
 
 static void test_check_host(void)
@@ -509,6 +528,13 @@ static void test_check_host(void)
         gboolean ok;
 
         tv_config(&cfg);
+        cfg.granularity = c->grain;
+        if (c->caps) {
+            g_autofree char *xml = read_fixture("caps", c->caps);
+
+            s->topology = topology_from_capabilities(xml, NULL);
+            g_assert_nonnull(s->topology);
+        }
         if (c->exclude)
             g_assert_true(cpu_list_set(&cfg.exclude_cpus, c->exclude, NULL));
         s->node.npcpus = c->npcpus;
@@ -521,9 +547,10 @@ static void test_check_host(void)
                 cpumap_set(s->node.online, snapshot_maplen(s),
                            g_array_index(ids, guint, k));
         }
-        ok = vcpu_check_host(s, &cfg, &err);
-        g_test_message("%u CPUs, exclude %s: %s", c->npcpus, c->exclude,
-                       err ? err->message : "ok");
+        ok = vcpu_check_host(s, &cfg, !c->later, &err);
+        g_test_message("%u CPUs, exclude %s, granularity %s%s: %s", c->npcpus,
+                       c->exclude, granularity_names[c->grain],
+                       c->later ? " (later)" : "", err ? err->message : "ok");
         g_assert_cmpint(ok, ==, c->error == NULL);
         if (c->error)
             g_assert_nonnull(strstr(err->message, c->error));
