@@ -235,6 +235,8 @@ void migrate_guest_free(MigrateGuest *g)
     g_free(g->name);
     guest_clock_clear(&g->clock);
     g_free(g->skip);
+    if (g->history)
+        g_array_unref(g->history);
     g_free(g);
 }
 
@@ -471,6 +473,7 @@ static char *relief_words(const MigrateTrigger *trig, const MigrateGuest *g)
 
 /* The best peer for g, with its TSC verdict in *tsc; NULL when none. */
 static const MigratePeer *best_peer(MigrateDecision *d, const MigrateGuest *g,
+                                    MigrateTriggerKind trig_kind,
                                     const GPtrArray *peers,
                                     const gboolean *usable,
                                     const HostFacts *source,
@@ -488,6 +491,16 @@ static const MigratePeer *best_peer(MigrateDecision *d, const MigrateGuest *g,
 
         if (!usable[i])
             continue;
+        if (g->history && trig_kind != MIGRATE_TRIGGER_MANUAL) {
+            g_autofree char *back = NULL;
+
+            if (migrate_history_wait_s(g->history, g->history_now_s,
+                                       cfg->cooldown_s, p->facts.host_uuid,
+                                       &back) > 0) {
+                refuse(d, "%s -> %s refused: %s", g->name, p->uri, back);
+                continue;
+            }
+        }
         tsc_check_peer(&g->clock, source, &p->facts, cfg->tsc_tolerance_ppm,
                        cfg->allow_unknown_tsc, &c);
         if (!c.compatible) {
@@ -510,6 +523,19 @@ static const MigratePeer *best_peer(MigrateDecision *d, const MigrateGuest *g,
         }
     }
     return best;
+}
+
+gboolean migrate_guest_history_allows(MigrateGuest *g,
+                                      const MigrationConfig *cfg)
+{
+    g_autofree char *why = NULL;
+
+    if (!g->history || migrate_history_wait_s(g->history, g->history_now_s,
+                                              cfg->cooldown_s, NULL, &why) == 0)
+        return TRUE;
+    g_free(g->skip);
+    g->skip = g_steal_pointer(&why);
+    return FALSE;
 }
 
 void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
@@ -567,8 +593,8 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
     for (i = 0; i < order->len; i++) {
         const MigrateGuest *g = g_ptr_array_index(order, i);
         g_autofree char *why = NULL;
-        const MigratePeer *p =
-            best_peer(out, g, peers, usable, source, cfg, &out->tsc);
+        const MigratePeer *p = best_peer(out, g, trig->kind, peers, usable,
+                                         source, cfg, &out->tsc);
 
         if (!p)
             continue;

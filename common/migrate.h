@@ -15,6 +15,7 @@
 #include "clocksync.h"
 #include "config.h"
 #include "hostcaps.h"
+#include "migrate_history.h"
 #include "plan.h"
 #include "snapshot.h"
 #include "tsc.h"
@@ -102,6 +103,10 @@ typedef struct {
     GuestClock clock;
     char *skip;        /* why it may not move now, NULL when it may */
     gboolean settling; /* skipped only until its balloon settles */
+    /* Its migration history (MigrateHop) from its domain metadata, read
+     * at history_now_s (wall clock, seconds); NULL when not read. */
+    GArray *history;
+    gint64 history_now_s;
 } MigrateGuest;
 
 void migrate_guest_free(MigrateGuest *g);
@@ -152,12 +157,21 @@ typedef struct {
 void migrate_decision_clear(MigrateDecision *d);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(MigrateDecision, migrate_decision_clear)
 
+/* Whether the guest's history lets it go now (migrate_history_wait_s
+ * with cfg->cooldown_s as the base wait, whatever the peer); sets skip
+ * when it does not.  TRUE when it may go.  The daemons ask it for their
+ * own requests, not for one an operator made by name. */
+gboolean migrate_guest_history_allows(MigrateGuest *g,
+                                      const MigrationConfig *cfg);
+
 /* Picks a guest and a peer.
  *   - Guests that clear the deficit (relief >= deficit) come first, the
  *     cheapest to copy first; then the others, most relief first.  Ties go
  *     to the smaller relief (the least disturbance), then the name.
  *   - A peer must have answered, be another host (its host UUID differs
- *     from source's), take the guest's TSC (tsc_check_peer with
+ *     from source's), not be the host the guest's history says it just
+ *     came from (migrate_history_wait_s; not for a manual trigger: the
+ *     operator decides), take the guest's TSC (tsc_check_peer with
  *     cfg->tsc_tolerance_ppm and allow_unknown_tsc), and have free memory
  *     for what the guest holds plus cfg->host_reserve_mib.  Among those,
  *     the lowest load wins, then the most free memory, then config order.

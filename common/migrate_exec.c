@@ -90,6 +90,11 @@ typedef struct {
     gboolean dest_has_freq;
     guint64 dest_tsc_hz;
     char *source_state;
+    /* The guest's history with this job's hop last (NULL: not recorded,
+     * a host UUID unknown), written before the job on the source and
+     * after it where the guest is; history_error when a write failed. */
+    GArray *hops;
+    char *history_error;
     gboolean persistent;  /* moved with its definition */
     gboolean dest_paused; /* a second copy on the peer, paused by us */
     gboolean source_held; /* left paused here: the peer's copy may run */
@@ -134,6 +139,9 @@ static void job_free(MigrateJob *j)
     g_free(j->stats_from);
     g_free(j->source_state);
     g_free(j->dest_state);
+    if (j->hops)
+        g_array_unref(j->hops);
+    g_free(j->history_error);
     g_free(j);
 }
 
@@ -434,6 +442,12 @@ static void read_guest(virConnectPtr c, MigrateGuest *g)
         return;
     }
     g->clock_known = TRUE;
+    g->history = migrate_history_from_domain_xml(xml, &err);
+    g->history_now_s = g_get_real_time() / G_USEC_PER_SEC;
+    if (!g->history)
+        g->skip = g_strdup_printf("its migration history (metadata %s) "
+                                  "cannot be read: %s",
+                                  MIGRATE_HISTORY_NS, err->message);
 }
 
 static guint64 clock_ns(clockid_t id)
@@ -611,6 +625,33 @@ static virDomainPtr find_on_peer(MigrateJob *j, gboolean *asked)
     return g_steal_pointer(&dom);
 }
 
+/* Writes the job's history into the guest's metadata on dom (its
+ * definition too when config); the first failure is kept. */
+static gboolean write_history(virDomainPtr dom, MigrateJob *j,
+                              MigrateHopResult result, gboolean config)
+{
+    g_autofree char *element = NULL;
+    MigrateHop *last;
+    unsigned int flags = VIR_DOMAIN_AFFECT_LIVE;
+
+    if (!j->hops)
+        return TRUE;
+    last = &g_array_index(j->hops, MigrateHop, j->hops->len - 1);
+    last->result = result;
+    if (result != MIGRATE_HOP_STARTED)
+        last->job_s = (double)j->call_us / G_USEC_PER_SEC;
+    element = migrate_history_element(j->hops);
+    if (config)
+        flags |= VIR_DOMAIN_AFFECT_CONFIG;
+    if (virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, element,
+                             MIGRATE_HISTORY_PREFIX, MIGRATE_HISTORY_NS,
+                             flags) == 0)
+        return TRUE;
+    if (!j->history_error)
+        j->history_error = g_strdup(conn_last_error_message());
+    return FALSE;
+}
+
 /* After a success: the job stats (if the source had none) and the TSC
  * frequency the destination runs the guest with. */
 static void check_destination(MigrateJob *j)
@@ -624,6 +665,8 @@ static void check_destination(MigrateJob *j)
         return;
     if (!j->have_stats)
         read_job_stats(dom, j, "destination");
+    /* The hop travelled as "started"; where the guest now is, it ends. */
+    write_history(dom, j, MIGRATE_HOP_DONE, virDomainIsPersistent(dom) == 1);
     xml = virDomainGetXMLDesc(dom, 0);
     if (xml && hostcaps_parse_domain_clock(xml, &gc, NULL)) {
         j->dest_clock_known = TRUE;
@@ -705,12 +748,24 @@ static gpointer job_run(gpointer data)
     j->persistent = virDomainIsPersistent(dom) == 1;
     if (j->persistent)
         flags |= VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE;
+    /* The hop goes with the guest, in its live XML and its definition:
+     * the next host reads it before it asks to move the guest again.  A
+     * guest whose history cannot be written is not moved, since nothing
+     * would then keep two hosts from passing it back and forth. */
+    if (!write_history(dom, j, MIGRATE_HOP_STARTED, j->persistent)) {
+        j->error = g_strdup_printf("its migration history could not be "
+                                   "written: %s",
+                                   j->history_error);
+        j->source_state = g_strdup("running");
+        goto cleanup;
+    }
     t0 = g_get_monotonic_time();
     rc = virDomainMigrateToURI3(dom, j->peer_uri, params, nparams, flags);
     j->call_us = g_get_monotonic_time() - t0;
     if (rc < 0) {
         j->error = g_strdup(conn_last_error_message());
         settle_after_failure(dom, j);
+        write_history(dom, j, MIGRATE_HOP_FAILED, j->persistent);
         goto cleanup;
     }
     j->ok = TRUE;
@@ -865,6 +920,8 @@ static void finish_job(Migrator *m, const MigrationConfig *cfg)
     }
     json_add_u64(b, "pinned_hz", j->pin_hz);
     json_add_bool(b, "persistent", j->persistent);
+    json_add_bool(b, "history_recorded", j->hops && !j->history_error);
+    json_add_str(b, "history_error", j->history_error);
     json_add_bool(b, "aborted", j->aborted);
     json_add_bool(b, "dest_running", j->dest_running);
     json_add_str(b, "dest_state", j->dest_state);
@@ -923,9 +980,29 @@ static void finish_job(Migrator *m, const MigrationConfig *cfg)
 
 /* ---- Requests --------------------------------------------------------- */
 
+/* The guest's history with a hop from source to the chosen peer, NULL
+ * when either host UUID is unknown (a driver without one). */
+static GArray *history_with_hop(const MigrateDecision *d,
+                                const HostFacts *source)
+{
+    GArray *hops;
+    MigrateHop hop = {.result = MIGRATE_HOP_STARTED};
+
+    if (!source || strlen(source->host_uuid) != 36 ||
+        strlen(d->peer->facts.host_uuid) != 36)
+        return NULL;
+    hops = d->guest->history ? g_array_copy(d->guest->history)
+                             : g_array_new(FALSE, TRUE, sizeof(MigrateHop));
+    hop.time_s = g_get_real_time() / G_USEC_PER_SEC;
+    g_strlcpy(hop.from, source->host_uuid, sizeof(hop.from));
+    g_strlcpy(hop.to, d->peer->facts.host_uuid, sizeof(hop.to));
+    g_array_append_val(hops, hop);
+    return hops;
+}
+
 static gboolean start_job(Migrator *m, Conn *conn, const MigrationConfig *cfg,
-                          const MigrateDecision *d, const MigrateTimeData *td,
-                          char **why)
+                          const MigrateDecision *d, const HostFacts *source,
+                          const MigrateTimeData *td, char **why)
 {
     MigrateJob *j = g_new0(MigrateJob, 1);
     g_autoptr(virDomain) dom = NULL;
@@ -940,6 +1017,11 @@ static gboolean start_job(Migrator *m, Conn *conn, const MigrationConfig *cfg,
     j->td = *td;
     j->reason = g_strdup(d->reason);
     j->mode = cfg->migration_mode;
+    j->hops = history_with_hop(d, source);
+    if (!j->hops)
+        g_message("%s: no migration history is recorded for this job: a "
+                  "host UUID is unknown",
+                  j->name);
     if (d->tsc.needs_pin) {
         g_autofree char *xml = NULL;
 
@@ -1053,6 +1135,10 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
         }
         if (!g->skip)
             read_guest(conn->conn, g);
+        /* An operator who names a guest decides for it; the history
+         * binds the daemons' own requests. */
+        if (!g->skip && trig->kind != MIGRATE_TRIGGER_MANUAL)
+            migrate_guest_history_allows(g, cfg);
         any |= g->skip == NULL;
         i++;
     }
@@ -1115,7 +1201,7 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
         return ATTEMPT_NOTHING;
     }
     if (cfg->migration_mode == MIGRATION_EXECUTE &&
-        !start_job(m, conn, cfg, &d, &td, &why)) {
+        !start_job(m, conn, cfg, &d, have_source ? &source : NULL, &td, &why)) {
         g_warning("no migration request (%s): %s", trig_text, why);
         emit_no_request(m, cfg, conn->uri, trig, why, d.refusals);
         *failure = g_steal_pointer(&why);

@@ -225,6 +225,41 @@ def migrate_back(name, host, peer):
     return time.monotonic() - t0
 
 
+HISTORY_NS = "urn:x-aos:migrations:1"
+
+
+def history_hops(conn, name):
+    """The hops of name's migration history in its live metadata, as
+    dicts of their attributes; [] when it has none."""
+    try:
+        text = conn.lookupByName(name).metadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT, HISTORY_NS)
+    except libvirt.libvirtError:
+        return []
+    return [dict(e.attrib) for e in ET.fromstring(text)
+            if e.tag.endswith("migration")]
+
+
+def clear_history(conn):
+    """Removes the migration history of every guest on conn (live and
+    definition), so that earlier runs' hops do not hold guests back."""
+    if conn is None:
+        return
+    for g in GUESTS:
+        try:
+            dom = conn.lookupByName(g)
+        except libvirt.libvirtError:
+            continue
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else 0
+        if dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        try:
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None,
+                            HISTORY_NS, flags)
+        except libvirt.libvirtError as e:
+            note(f"could not clear {g}'s migration history: {e}")
+
+
 def defined_on(conn, name):
     """Whether conn holds a definition of name: persistent, running or not."""
     try:
@@ -491,6 +526,7 @@ def cleanup(host):
     the peer stopped.  Returns what could not be restored."""
     problems = []
     peer = open_conn(PEER_URI)
+    clear_history(host)
     for c in (host, peer):
         if c is None:
             continue
@@ -523,6 +559,7 @@ def cleanup(host):
         except (guestctl.GuestError, libvirt.libvirtError) as e:
             problems.append(f"{g}: {e}")
     set_512(host, GUESTS)
+    clear_history(host)
     for g in GUESTS:
         try:
             act = host.lookupByName(g).memoryStats().get("actual", 0)
@@ -587,6 +624,7 @@ def body(host, hz):
               "/dev/kvm), so the frequencies are unknown"))
     if peer is None:
         tap.bail("no peer")
+    clear_history(host)
 
     # 2-5 ------------------------------------------ (d) unreachable peer
     conf, log = write_conf("unreachable", [f"{UNREACHABLE_URI}={WRONG_UUID}"],
@@ -784,11 +822,45 @@ advise_log={vlog}
     # Without a migration above, the comparison still runs on one guest.
     moved = moved or GUESTS[-1]
 
+    # ---------------------------- the migration history travels with it
+    hops = history_hops(peer, moved) if moved in running_names(peer) else []
+    note(f"{moved}'s migration history on the peer: {hops}")
+    tap.ok(len(hops) == 1 and hops[0].get("from") == host_uuid
+           and hops[0].get("to") == peer_uuid
+           and hops[0].get("result") == "done"
+           and float(hops[0].get("job_s", 0)) > 0
+           and res.get("history_recorded"),
+           f"(a) {moved} carries its migration in its own metadata on the "
+           f"peer ({HISTORY_NS}): from the test host to the peer, done, "
+           f"job {hops[0].get('job_s') if hops else None} s")
+    if moved in running_names(peer):
+        back = migrate_back(moved, host, peer)
+        note(f"{moved} migrated back in {back:.2f} s (its metadata with it)")
+        set_512(host, [moved])
+    conf, alog = write_conf("history-advise", [PEER_ENTRY], trigger_ticks=3,
+                            mode="advise")
+    rc_h, _, err_h, lines = run_daemon(
+        "history-advise", conf, alog, timeout=90,
+        until=lambda ls: any(j["event"] in ("request", "no-request")
+                             for j in ls))
+    first = next((j for j in lines
+                  if j["event"] in ("request", "no-request")), {})
+    held = [r for r in first.get("refusals", [])
+            if r.startswith(f"{moved} not considered: it was migrated 1 time "
+                            "in the last 24 h")]
+    note(f"advise after its return: {first.get('event')} "
+         f"{first.get('guest')}: {held}")
+    tap.ok(rc_h == 0 and held and first.get("guest") != moved,
+           f"back on the test host, {moved} is not asked to move again "
+           f"within its wait: the daemon's {first.get('event')} names "
+           f"{first.get('guest')} and says why not {moved}")
+
     # 18-19 --------------------------- our execute path vs virsh, same guest
     if moved and moved in running_names(peer):
         back = migrate_back(moved, host, peer)
         note(f"{moved} migrated back in {back:.2f} s")
         set_512(host, [moved])
+    # An operator's request by name is not bound by the history.
     tlog = os.path.join(tmp, "tool.jsonl")
     rc_t, tool_s, err = run_tool(moved, tlog, ["--allow-unsynced-clock"])
     tres = [j for j in jlines(tlog) if j["event"] == "result"]

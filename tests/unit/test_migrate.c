@@ -593,6 +593,64 @@ static void test_guest_table(void)
     }
 }
 
+/* A guest's history refuses the peer it just came from, however much
+ * better that peer looks, and lets it go to another. */
+static void test_history_refuses_origin(void)
+{
+    static const char *const origin = "aaaaaaaa-0000-4000-8000-000000000001";
+    static const char *const other = "bbbbbbbb-0000-4000-8000-000000000002";
+    const TGuest tg = {"roamer", 512, 100};
+    HostFacts source = {0};
+    g_autoptr(GPtrArray) guests =
+        g_ptr_array_new_with_free_func((GDestroyNotify)migrate_guest_free);
+    g_autoptr(GPtrArray) peers = peer_list();
+    g_auto(MigrateDecision) d = {0};
+    MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY, .ticks = 3};
+    MigrateGuest *g;
+    MigrateHop hop = {
+        .time_s = 1796000000 - 400, .result = MIGRATE_HOP_DONE, .job_s = 10};
+    DaemonConfig cfg;
+
+    caps_fixture(SOURCE_CAPS, &source);
+    mig_config(&cfg, MIGRATION_EXECUTE);
+    cfg.migration.cooldown_s = 300;
+    trig.deficit = 300 * TM_MIB;
+    g = make_guest(&tg, trig.kind, "plain.xml");
+    g->history = g_array_new(FALSE, TRUE, sizeof(MigrateHop));
+    g_strlcpy(hop.from, origin, sizeof(hop.from));
+    g_strlcpy(hop.to, source.host_uuid, sizeof(hop.to));
+    g_array_append_val(g->history, hop);
+    g->history_now_s = 1796000000;
+    g_ptr_array_add(guests, g);
+    /* The origin is idle with much free memory: it would win. */
+    g_ptr_array_add(peers, make_peer("qemu+tcp://origin/system",
+                                     "peer-2596700000-noscale.xml", origin,
+                                     65536, 0, 0));
+    g_ptr_array_add(peers, make_peer("qemu+tcp://other/system",
+                                     "peer-2596700000-noscale.xml", other, 4096,
+                                     8, 0));
+    migrate_decide(&trig, guests, peers, &source, &synced, &cfg.migration, &d);
+    dump_refusals(&d);
+    g_assert_true(d.ok);
+    g_assert_cmpstr(d.peer->uri, ==, "qemu+tcp://other/system");
+    g_assert_cmpuint(d.refusals->len, ==, 1);
+    g_assert_nonnull(strstr(g_ptr_array_index(d.refusals, 0),
+                            "roamer -> qemu+tcp://origin/system refused: it "
+                            "came from host"));
+    /* An operator who names the guest may send it back: the better
+     * peer wins. */
+    migrate_decision_clear(&d);
+    trig.kind = MIGRATE_TRIGGER_MANUAL;
+    migrate_decide(&trig, guests, peers, &source, &synced, &cfg.migration, &d);
+    g_assert_true(d.ok);
+    g_assert_cmpstr(d.peer->uri, ==, "qemu+tcp://origin/system");
+    /* Within its wait it goes nowhere. */
+    g->history_now_s = hop.time_s + 100;
+    g_assert_false(migrate_guest_history_allows(g, &cfg.migration));
+    g_assert_nonnull(strstr(g->skip, "200 s more"));
+    config_clear(&daemon_config_schema, &cfg);
+}
+
 /* ---- choice of peer ----------------------------------------------------- */
 
 typedef struct {
@@ -1074,6 +1132,8 @@ int main(int argc, char **argv)
     g_test_add_func("/migrate/candidates/relief-cost", test_candidates);
     g_test_add_func("/migrate/candidates/cooldown-in-flight", test_cooldown);
     g_test_add_func("/migrate/candidates/settling", test_settling);
+    g_test_add_func("/migrate/choice/history-refuses-origin",
+                    test_history_refuses_origin);
     g_test_add_func("/migrate/choice/guest", test_guest_table);
     g_test_add_func("/migrate/choice/peer", test_peer_table);
     g_test_add_func("/migrate/choice/clock", test_clock_table);
