@@ -1,11 +1,11 @@
 #include "daemon.h"
 
 #include <errno.h>
-#include <glib-unix.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon_loop.h"
 #include "event_loop.h"
 #include "json_out.h"
 #include "migrate_exec.h"
@@ -28,7 +28,7 @@ struct DaemonCtx {
     guint state_generation; /* connection generation the state belongs to */
     GMainLoop *loop;
     QuitGuard *guard; /* SIGINT/SIGTERM, also mid-tick */
-    guint timer_id;
+    GSource *timer;   /* on loop's context */
     guint64 ticks;
     guint64 actions_applied;
     guint64 actions_failed;
@@ -455,17 +455,24 @@ static gboolean on_timer(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+static void stop_timer(DaemonCtx *ctx)
+{
+    if (ctx->timer) {
+        g_source_destroy(ctx->timer);
+        g_clear_pointer(&ctx->timer, g_source_unref);
+    }
+}
+
 static void restart_timer(DaemonCtx *ctx)
 {
     if (!ctx->loop)
         return;
-    if (ctx->timer_id)
-        g_source_remove(ctx->timer_id);
+    stop_timer(ctx);
     /* The next tick comes one new interval from now, which the old
      * interval's spacing must not call late. */
     ctx->last_start_us = 0;
-    ctx->timer_id =
-        g_timeout_add((guint)(dcfg(ctx)->interval_s * 1000), on_timer, ctx);
+    ctx->timer = daemon_loop_add_timeout(
+        ctx->loop, (guint)(dcfg(ctx)->interval_s * 1000), on_timer, ctx);
 }
 
 static gboolean open_decision_log(DaemonCtx *ctx, GError **error)
@@ -595,10 +602,10 @@ static int run_daemon(DaemonCtx *ctx)
         g_printerr("%s: %s\n", prog(ctx), err->message);
         return EXIT_LIBVIRT;
     }
-    ctx->loop = g_main_loop_new(NULL, FALSE);
+    ctx->loop = daemon_loop_new();
     ctx->guard = quit_guard_new(ctx->loop, 700, EXIT_OK);
     quit_guard_on_quit(ctx->guard, on_quit, ctx);
-    g_unix_signal_add(SIGHUP, on_reload, ctx);
+    daemon_loop_add_signal(ctx->loop, SIGHUP, on_reload, ctx);
     g_message("started: uri %s, interval %.3g s%s", dcfg(ctx)->uri,
               dcfg(ctx)->interval_s, dcfg(ctx)->dry_run ? ", dry run" : "");
     on_timer(ctx);
@@ -607,7 +614,8 @@ static int run_daemon(DaemonCtx *ctx)
         g_main_loop_run(ctx->loop);
     }
     g_clear_pointer(&ctx->guard, quit_guard_free);
-    g_clear_pointer(&ctx->loop, g_main_loop_unref);
+    stop_timer(ctx);
+    g_clear_pointer(&ctx->loop, daemon_loop_free);
     g_message("stopped after %" G_GUINT64_FORMAT " ticks, %" G_GUINT64_FORMAT
               " actions applied, %" G_GUINT64_FORMAT " failed",
               ctx->ticks, ctx->actions_applied, ctx->actions_failed);

@@ -1,10 +1,12 @@
 /* libvirt's default event loop, run on a thread of its own.
  *
  * Domain events (a vCPU pin changed, a guest started) reach a client only
- * through an event loop registered before its connections open.  The
- * daemons' GMainLoop cannot host libvirt's implementation without a
- * bridge of our own, so libvirt's runs beside it; its callbacks then run
- * on that thread and must only hand facts over under a lock. */
+ * through an event loop registered before its connections open.  libvirt's
+ * implementation iterates GLib's global default context; it runs on its
+ * own thread so that a tick blocked in a libvirt call delays no event, and
+ * its callbacks then run on that thread and must only hand facts over
+ * under a lock.  That thread owns the default context, so the daemons'
+ * own sources live on a context of their own (daemon_loop.h). */
 #pragma once
 
 #include <glib.h>

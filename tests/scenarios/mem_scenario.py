@@ -469,7 +469,8 @@ def check_expectations(exp, name, names, per_guest, result, budget, started,
 
 
 def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
-                        start_daemon, stop_daemon, read_decisions, subset,
+                        start_daemon, stop_daemon, daemon_exit_text,
+                        read_decisions, subset,
                         open_monitor):
     name = f"{sc['name']}-{policy}"
     names = sorted((g.name for g in gs),
@@ -583,7 +584,9 @@ def run_memory_scenario(sc, gs, conn, args, tap, policy, root, uri,
               if held else None,
               "before": base, "samples": samples}
     exp = sc["expect"]
-    tap.ok(rc == 0, f"{name}: memory_coordinator ran and exited 0 on SIGINT")
+    tap.ok(rc == 0, f"{name}: memory_coordinator ran and exited 0 on SIGINT ("
+           + daemon_exit_text(rc, os.path.join(args.out,
+                                                f"{name}.daemon.log")) + ")")
     total_oom = sum(g["oom_events"] for g in per_guest.values())
     tap.ok(total_oom == 0, f"{name}: no guest OOM killer ({total_oom} lines)")
     for n in names:

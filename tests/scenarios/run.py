@@ -186,14 +186,33 @@ def start_daemon(argv, out, name):
 
 
 def stop_daemon(proc, log):
+    """SIGINT, then the exit status; -9 when the daemon was still running
+    5 s later and had to be killed (its quit guard exits within 0.7 s)."""
     proc.send_signal(signal.SIGINT)
     try:
         rc = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         proc.kill()
-        rc = proc.wait()
+        proc.wait()
+        rc = -signal.SIGKILL
     log.close()
     return rc
+
+
+def daemon_exit_text(rc, log_path, lines=4):
+    """How the daemon ended, and when not with 0 the end of its log, so
+    that a failure in CI says why without the run's files."""
+    if rc == 0:
+        return "0"
+    how = (f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}")
+    if rc == -signal.SIGKILL:
+        how += " (still running 5 s after SIGINT)"
+    try:
+        with open(log_path, errors="replace") as f:
+            tail = [ln.rstrip() for ln in f.readlines()[-lines:]]
+    except OSError:
+        tail = []
+    return how + ("; log ends: " + " | ".join(tail) if tail else "")
 
 
 def read_decisions(path):
@@ -635,7 +654,9 @@ def cpu_attempt(sc, gs, conn, args, tap):
               "unequal_bed": unequal_stretch(ticks) if samples else None,
               "bed_ratio_limit": BED_RATIO}
     exp = sc["expect"]
-    tap.ok(rc == 0, f"{name}: vcpu_scheduler ran and exited 0 on SIGINT")
+    tap.ok(rc == 0, f"{name}: vcpu_scheduler ran and exited 0 on SIGINT ("
+           + daemon_exit_text(rc, os.path.join(args.out,
+                                                f"{name}.daemon.log")) + ")")
     for p in phases:
         label = f"{name} (load change at tick {p['start']})"
         how = {"measured": "by the measured sd",
@@ -710,7 +731,8 @@ def cpu_attempt(sc, gs, conn, args, tap):
 def run_memory(sc, gs, conn, args, tap, policy):
     from mem_scenario import run_memory_scenario
     return run_memory_scenario(sc, gs, conn, args, tap, policy, ROOT, URI,
-                               start_daemon, stop_daemon, read_decisions,
+                               start_daemon, stop_daemon, daemon_exit_text,
+                               read_decisions,
                                subset, open_monitor)
 
 
