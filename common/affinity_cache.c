@@ -25,6 +25,8 @@ struct AffinityCache {
     virConnectPtr conn;  /* a reference, while watching */
     int tunable_id;
     int lifecycle_id;
+    AffinityGroupFunc is_group; /* NULL: one CPU only */
+    gconstpointer group_data;
 };
 
 static void entry_free(gpointer data)
@@ -62,6 +64,37 @@ void affinity_cache_unref(AffinityCache *c)
     g_hash_table_unref(c->entries);
     g_mutex_clear(&c->lock);
     g_free(c);
+}
+
+void affinity_cache_set_groups(AffinityCache *c, AffinityGroupFunc fn,
+                               gconstpointer data)
+{
+    g_mutex_lock(&c->lock);
+    c->is_group = fn;
+    c->group_data = data;
+    g_mutex_unlock(&c->lock);
+}
+
+/* Whether a vCPU pinned to map needs nothing more read: pinned to one CPU
+ * (which is then where it ran) or to a group the caller places by. */
+static gboolean map_enough(const AffinityCache *c, const guint8 *map,
+                           gsize maplen)
+{
+    if (cpumap_single(map, maplen, (guint)maplen * 8) >= 0)
+        return TRUE;
+    return c->is_group && c->is_group(c->group_data, map, maplen);
+}
+
+static gboolean all_enough(const AffinityCache *c, const guint8 *maps,
+                           guint nvcpus, gsize maplen)
+{
+    guint k;
+
+    for (k = 0; k < nvcpus; k++) {
+        if (!map_enough(c, maps + k * maplen, maplen))
+            return FALSE;
+    }
+    return nvcpus > 0;
 }
 
 static void unref_callback_data(void *opaque)
@@ -192,8 +225,8 @@ void affinity_cache_unwatch(AffinityCache *c)
 }
 
 /* Why a kept copy no longer serves, or NULL when it does. */
-static char *stale_because(const Entry *e, const DomainSample *d, gsize maplen,
-                           gint64 now_us)
+static char *stale_because(const AffinityCache *c, const Entry *e,
+                           const DomainSample *d, gsize maplen, gint64 now_us)
 {
     if (!e->maps)
         return NULL;
@@ -206,6 +239,8 @@ static char *stale_because(const Entry *e, const DomainSample *d, gsize maplen,
     if (now_us - e->read_us >= e->max_age_us)
         return g_strdup_printf("kept for %.0f s",
                                (double)(now_us - e->read_us) / G_USEC_PER_SEC);
+    if (!all_enough(c, e->maps, e->nvcpus, maplen))
+        return g_strdup("a vCPU's group is no longer one placed by");
     return NULL;
 }
 
@@ -229,7 +264,7 @@ gboolean affinity_cache_take(AffinityCache *c, DomainSample *d, gsize maplen,
     }
     e->seen = TRUE;
     *token = e->events;
-    *why = stale_because(e, d, maplen, now_us);
+    *why = stale_because(c, e, d, maplen, now_us);
     if (*why || !e->maps) {
         g_mutex_unlock(&c->lock);
         return FALSE;
@@ -238,22 +273,12 @@ gboolean affinity_cache_take(AffinityCache *c, DomainSample *d, gsize maplen,
         VcpuSample *v = &d->vcpus[k];
 
         memcpy(v->cpumap, e->maps + k * maplen, maplen);
-        /* Pinned to one CPU, it can have run nowhere else. */
+        /* Pinned to one CPU, it can have run nowhere else; in a group,
+         * where it last ran is not kept (-1). */
         v->last_pcpu = cpumap_single(v->cpumap, maplen, (guint)maplen * 8);
     }
     g_mutex_unlock(&c->lock);
     return TRUE;
-}
-
-static gboolean all_pinned_to_one(const DomainSample *d, gsize maplen)
-{
-    guint k;
-
-    for (k = 0; k < d->nvcpus; k++) {
-        if (cpumap_single(d->vcpus[k].cpumap, maplen, (guint)maplen * 8) < 0)
-            return FALSE;
-    }
-    return d->nvcpus > 0;
 }
 
 void affinity_cache_keep(AffinityCache *c, const DomainSample *d, gsize maplen,
@@ -270,18 +295,22 @@ void affinity_cache_keep(AffinityCache *c, const DomainSample *d, gsize maplen,
     }
     g_clear_pointer(&e->maps, g_free);
     /* An event since the read may describe a pin the read missed. */
-    if (token == e->events && all_pinned_to_one(d, maplen)) {
-        e->maps = g_malloc(maplen * d->nvcpus);
+    if (token == e->events && d->nvcpus > 0) {
+        g_autofree guint8 *maps = g_malloc(maplen * d->nvcpus);
+
         for (k = 0; k < d->nvcpus; k++)
-            memcpy(e->maps + k * maplen, d->vcpus[k].cpumap, maplen);
-        e->id = d->id;
-        e->nvcpus = d->nvcpus;
-        e->maplen = maplen;
-        e->read_us = now_us;
-        e->read_events = token;
-        e->max_age_us =
-            AFFINITY_MAX_AGE_US +
-            (gint64)(g_str_hash(d->uuid) % (guint)(AFFINITY_MAX_AGE_US / 2));
+            memcpy(maps + k * maplen, d->vcpus[k].cpumap, maplen);
+        if (all_enough(c, maps, d->nvcpus, maplen)) {
+            e->maps = g_steal_pointer(&maps);
+            e->id = d->id;
+            e->nvcpus = d->nvcpus;
+            e->maplen = maplen;
+            e->read_us = now_us;
+            e->read_events = token;
+            e->max_age_us = AFFINITY_MAX_AGE_US +
+                            (gint64)(g_str_hash(d->uuid) %
+                                     (guint)(AFFINITY_MAX_AGE_US / 2));
+        }
     }
     g_mutex_unlock(&c->lock);
 }

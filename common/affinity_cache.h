@@ -10,9 +10,12 @@
  * cgroups or taskset, raises no event; the age bounds how long it goes
  * unseen).
  *
- * Only guests whose every vCPU is pinned to one CPU are kept: for a vCPU
- * free to run on several, the pCPU it last ran on changes by itself and
- * is read on every tick.
+ * Only guests whose every vCPU is pinned to one CPU, or to a group of CPUs
+ * the caller places by (affinity_cache_set_groups), are kept: for any
+ * other vCPU free to run on several, the pCPU it last ran on changes by
+ * itself, the caller needs it to know where the vCPU's time went, and it
+ * is read on every tick.  A vCPU pinned to a group is all the caller needs
+ * to know about it: the group is where its time went.
  *
  * Events arrive on libvirt's event thread (event_loop.h); everything here
  * is locked. */
@@ -28,6 +31,11 @@ typedef struct AffinityCache AffinityCache;
  * read again all on one tick. */
 #define AFFINITY_MAX_AGE_US (60 * G_USEC_PER_SEC)
 
+/* Whether map (maplen bytes) is a group of CPUs the caller places vCPUs
+ * by, so that a vCPU pinned to it needs no last pCPU. */
+typedef gboolean (*AffinityGroupFunc)(gconstpointer data, const guint8 *map,
+                                      gsize maplen);
+
 AffinityCache *affinity_cache_new(void);
 AffinityCache *affinity_cache_ref(AffinityCache *cache);
 void affinity_cache_unref(AffinityCache *cache);
@@ -42,7 +50,14 @@ gboolean affinity_cache_watch(AffinityCache *cache, virConnectPtr conn,
 /* Stops listening and forgets everything; before conn is closed. */
 void affinity_cache_unwatch(AffinityCache *cache);
 
-/* Fills d's vCPUs' cpumaps and last pCPUs from the kept copy and returns
+/* The groups the caller places by now (NULL: none, one CPU only).  A kept
+ * map that is no longer one of them is read again. */
+void affinity_cache_set_groups(AffinityCache *cache, AffinityGroupFunc fn,
+                               gconstpointer data);
+
+/* Fills d's vCPUs' cpumaps and last pCPUs (-1 for a vCPU pinned to a
+ * group: where in it the vCPU last ran is not kept) from the kept copy
+ * and returns
  * TRUE when it is still good.  Otherwise FALSE: *token is to be passed to
  * affinity_cache_keep after reading, and *why (owned by the caller, NULL
  * for a guest not kept before) says why it must be read again. */
@@ -51,7 +66,8 @@ gboolean affinity_cache_take(AffinityCache *cache, DomainSample *d,
                              char **why);
 /* Keeps d's affinity as read now, unless an event for d arrived since
  * affinity_cache_take gave token (then the next snapshot reads it again),
- * or some vCPU of d may run on several CPUs. */
+ * or some vCPU of d may run on several CPUs that are not a group the
+ * caller places by. */
 void affinity_cache_keep(AffinityCache *cache, const DomainSample *d,
                          gsize maplen, gint64 now_us, guint token);
 /* The guest's affinity changed (an event, or our own pin): read it

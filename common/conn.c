@@ -51,6 +51,14 @@ void conn_forget_affinity(Conn *c, const char *uuid, const char *why)
         affinity_cache_forget(c->affinity, uuid, why);
 }
 
+void conn_place_by(Conn *c, AffinityGroupFunc fn, gconstpointer data)
+{
+    c->affinity_groups = fn;
+    c->affinity_groups_data = data;
+    if (c->affinity)
+        affinity_cache_set_groups(c->affinity, fn, data);
+}
+
 void conn_free(Conn *c)
 {
     if (!c)

@@ -40,6 +40,9 @@ typedef struct {
      * the connection of affinity_generation; made on first use. */
     AffinityCache *affinity;
     guint affinity_generation;
+    /* The groups of CPUs the caller places vCPUs by (conn_place_by). */
+    AffinityGroupFunc affinity_groups;
+    gconstpointer affinity_groups_data;
     gint64 next_attempt_us; /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us; /* daemons cap it at one interval, so a
@@ -68,6 +71,9 @@ void conn_forget_definitions(Conn *c);
 /* A guest's vCPU affinity changed by the caller's hand (why says how):
  * the next snapshot reads it again. */
 void conn_forget_affinity(Conn *c, const char *uuid, const char *why);
+/* The caller places vCPUs by the groups fn names (NULL: one CPU each), so
+ * a guest pinned to them has its affinity kept between snapshots. */
+void conn_place_by(Conn *c, AffinityGroupFunc fn, gconstpointer data);
 
 /* Opens once with no retry, for --once and tools. */
 gboolean conn_open_now(Conn *c, GError **error);

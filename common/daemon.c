@@ -197,11 +197,19 @@ static GLogWriterOutput log_writer(GLogLevelFlags level,
     return g_log_writer_default(level, copy, n_fields, NULL);
 }
 
-static void reset_state(DaemonCtx *ctx)
+/* A new policy state: the groups the collector asks it about are its. */
+static void new_state(DaemonCtx *ctx)
 {
     if (ctx->state)
         ctx->ops->state_free(ctx->state);
     ctx->state = ctx->ops->state_new();
+    if (ctx->ops->places_by)
+        conn_place_by(ctx->conn, ctx->ops->places_by, ctx->state);
+}
+
+static void reset_state(DaemonCtx *ctx)
+{
+    new_state(ctx);
     ctx->state_generation = ctx->conn->generation;
 }
 
@@ -651,7 +659,7 @@ DaemonCtx *daemon_ctx_new(const DaemonOps *ops, int argc, char **argv,
     ctx->conn = conn_new(dcfg(ctx)->uri, dcfg(ctx)->dry_run);
     ctx->conn->max_backoff_us =
         (gint64)(dcfg(ctx)->interval_s * G_USEC_PER_SEC);
-    ctx->state = ops->state_new();
+    new_state(ctx);
     ctx->migrator = migrator_new(ops->cli.prog, log_migration, ctx);
     *exit_code = EXIT_OK;
     return g_steal_pointer(&ctx);
@@ -663,6 +671,9 @@ void daemon_ctx_free(DaemonCtx *ctx)
         return;
     /* First, as it may wait for a migration in flight and log it. */
     migrator_free(ctx->migrator);
+    /* The affinity cache asks the state which groups it places by. */
+    if (ctx->conn)
+        conn_place_by(ctx->conn, NULL, NULL);
     if (ctx->state)
         ctx->ops->state_free(ctx->state);
     conn_free(ctx->conn);

@@ -30,6 +30,10 @@ typedef struct {
      * only the start can refuse is checked too. */
     gboolean (*check_host)(const Snapshot *snap, gconstpointer cfg,
                            gboolean first, GError **error);
+    /* Whether map is a group of CPUs the policy places vCPUs by (optional;
+     * none: one CPU each).  Read at collect: the affinity of a guest
+     * pinned to such groups is kept between snapshots. */
+    gboolean (*places_by)(gconstpointer state, const guint8 *map, gsize maplen);
     /* The policy: no I/O.  cfg is the daemon's config struct. */
     Plan *(*decide)(const Snapshot *snap, gconstpointer cfg, gpointer state);
     /* Carries the plan out; returns the number of actions that failed. */

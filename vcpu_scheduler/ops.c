@@ -30,6 +30,11 @@ static gboolean check_host(const Snapshot *snap, gconstpointer cfg,
     return vcpu_check_host(snap, cfg, first, error);
 }
 
+static gboolean places_by(gconstpointer st, const guint8 *map, gsize maplen)
+{
+    return vcpu_policy_places_by(st, map, maplen);
+}
+
 static void report(const Snapshot *snap, gpointer st)
 {
     const double *util = NULL;
@@ -112,6 +117,7 @@ const DaemonOps vcpu_scheduler_ops = {
     .collect_what =
         COLLECT_VCPU | COLLECT_AFFINITY | COLLECT_DEFINITION | COLLECT_TOPOLOGY,
     .check_host = check_host,
+    .places_by = places_by,
     .state_new = state_new,
     .state_free = state_free,
     .decide = decide,

@@ -177,6 +177,17 @@ void vcpu_policy_state_free(VcpuPolicyState *st)
     g_free(st);
 }
 
+gboolean vcpu_policy_places_by(const VcpuPolicyState *st, const guint8 *map,
+                               gsize maplen)
+{
+    gint k;
+
+    if (!st || !st->slots || maplen * 8 < st->slots->npcpus)
+        return FALSE;
+    k = slots_match(st->slots, map, maplen);
+    return k >= 0 && st->slots->slot[k].cpus->len > 1;
+}
+
 char *vcpu_policy_slot_label(const VcpuPolicyState *st, guint k)
 {
     if (!st->slots || k >= st->slots->n)
@@ -596,6 +607,11 @@ static void add_action(Plan *plan, const VcpuPolicyState *st,
     }
     if (pv->pinned >= 0)
         from_words = slot_words(s, (guint)pv->pinned, FALSE);
+    else if (pv->vs->last_pcpu >= 0)
+        from_words =
+            g_strdup_printf("pCPU %d, where it last ran", pv->vs->last_pcpu);
+    else
+        from_words = g_strdup("CPUs of no one slot");
     ran =
         pv->ran >= 0 ? g_strdup_printf("%.0f%%", pv->ran) : g_strdup("unknown");
     if (freed >= MIN_FREED_DEMAND)
@@ -614,10 +630,8 @@ static void add_action(Plan *plan, const VcpuPolicyState *st,
     else if (pv->away)
         action_set_reason(&a->base,
                           "kept in NUMA node %d with the rest of its guest: "
-                          "pinned to %s (last ran on %d); demand %.0f%% (ran "
-                          "%s); %s",
-                          pv->home, to_words, pv->vs->last_pcpu, it->load, ran,
-                          why);
+                          "pinned to %s (from %s); demand %.0f%% (ran %s); %s",
+                          pv->home, to_words, from_words, it->load, ran, why);
     else if (pv->pinned >= 0)
         action_set_reason(&a->base,
                           "demand %.0f%% (ran %s) moves from %s to %s; "

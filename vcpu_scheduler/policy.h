@@ -46,6 +46,11 @@ gboolean vcpu_policy_last_util(const VcpuPolicyState *st, const double **util,
                                guint *n);
 /* Slot k of the last decision as a cpuset ("3", "0,32"), NULL past the
  * last. */
+/* Whether map is one of the last tick's slots of more than one CPU: a
+ * vCPU pinned to it has all it needs in its affinity (see AffinityCache).
+ * FALSE before the first tick and at cpu granularity. */
+gboolean vcpu_policy_places_by(const VcpuPolicyState *st, const guint8 *map,
+                               gsize maplen);
 char *vcpu_policy_slot_label(const VcpuPolicyState *st,
                              guint k) G_GNUC_WARN_UNUSED_RESULT;
 

@@ -18,6 +18,7 @@ typedef enum {
     CHANGE_NEW_ID,
     CHANGE_MORE_VCPUS,
     CHANGE_UNWATCH,
+    CHANGE_NOT_PLACED, /* the caller no longer places by the group */
 } Change;
 
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
     gint64 later_us;     /* the second take, after T0 */
     gboolean kept;       /* the second take serves the kept copy */
     const char *why;     /* pattern of the reason given, NULL: none */
+    gboolean placed;     /* the caller places by CPUs 0, 2 and 4 */
 } KeepCase;
 
 static const KeepCase keep_cases[] = {
@@ -50,7 +52,23 @@ static const KeepCase keep_cases[] = {
      G_USEC_PER_SEC, FALSE, "*vCPU*count changed"},
     {"events no longer heard", {0, 2}, 2, CHANGE_UNWATCH, FALSE,
      G_USEC_PER_SEC, FALSE, NULL},
+    /* A group the caller places by is where the vCPU's time went. */
+    {"a vCPU pinned to a group placed by", {0, -1}, 2, CHANGE_NONE, FALSE,
+     G_USEC_PER_SEC, TRUE, NULL, TRUE},
+    {"every vCPU in a group placed by", {-1, -1}, 2, CHANGE_NONE, FALSE,
+     G_USEC_PER_SEC, TRUE, NULL, TRUE},
+    {"a group no longer placed by", {0, -1}, 2, CHANGE_NOT_PLACED, FALSE,
+     G_USEC_PER_SEC, FALSE, "*no longer one placed by", TRUE},
+    {"a group placed by, then pinned", {-1, -1}, 2, CHANGE_FORGET, FALSE,
+     G_USEC_PER_SEC, FALSE, "pinned by this test", TRUE},
 };
+
+/* The caller's groups in the table: CPUs 0, 2 and 4, while *placing. */
+static gboolean places_by_024(gconstpointer placing, const guint8 *map,
+                              gsize maplen)
+{
+    return *(const gboolean *)placing && maplen == MAPLEN && map[0] == 0x15;
+}
 
 static DomainSample *sample(Snapshot *snap, const KeepCase *c, guint nvcpus)
 {
@@ -73,9 +91,12 @@ static DomainSample *sample(Snapshot *snap, const KeepCase *c, guint nvcpus)
 }
 
 static void change(AffinityCache *cache, DomainSample **d, Snapshot *snap,
-                   const KeepCase *c)
+                   const KeepCase *c, gboolean *placing)
 {
     switch (c->change) {
+    case CHANGE_NOT_PLACED:
+        *placing = FALSE;
+        break;
     case CHANGE_NONE:
         break;
     case CHANGE_FORGET:
@@ -109,9 +130,12 @@ static void test_keep_table(void)
         DomainSample *d;
         guint token;
         gboolean kept;
+        gboolean placing = c->placed;
         guint k;
 
         g_test_message("case %s", c->name);
+        if (c->placed)
+            affinity_cache_set_groups(cache, places_by_024, &placing);
         snap->node.npcpus = 8;
         /* libvirt takes one registration of a callback per connection:
          * each case unwatches at its end. */
@@ -120,10 +144,10 @@ static void test_keep_table(void)
         g_assert_false(affinity_cache_take(cache, d, MAPLEN, T0, &token, &why));
         g_assert_null(why);
         if (c->during)
-            change(cache, &d, snap, c);
+            change(cache, &d, snap, c, &placing);
         affinity_cache_keep(cache, d, MAPLEN, T0, token);
         if (!c->during)
-            change(cache, &d, snap, c);
+            change(cache, &d, snap, c, &placing);
         /* What the next snapshot would hold before the cache fills it. */
         for (k = 0; k < d->nvcpus; k++) {
             memset(d->vcpus[k].cpumap, 0, MAPLEN);
@@ -139,6 +163,9 @@ static void test_keep_table(void)
         for (k = 0; kept && k < d->nvcpus; k++) {
             g_assert_cmpint(
                 cpumap_single(d->vcpus[k].cpumap, MAPLEN, 8), ==, c->pins[k]);
+            g_assert_cmpint(cpumap_count(d->vcpus[k].cpumap, MAPLEN, 8), ==,
+                            c->pins[k] >= 0 ? 1 : 3);
+            /* In a group, where it last ran is not kept. */
             g_assert_cmpint(d->vcpus[k].last_pcpu, ==, c->pins[k]);
         }
         affinity_cache_unwatch(cache);

@@ -260,6 +260,64 @@ static SimHost *fixture_host(const char *file)
     return sim_host_new(xml, NULL, 1);
 }
 
+/* Which pins the policy says it places by, so that the affinity of a vCPU
+ * pinned to one needs no read (common/affinity_cache.h). */
+typedef struct {
+    Granularity grain;
+    guint ticks; /* decisions before asking */
+    const char *cpus;
+    gboolean want;
+} PlacesByCase;
+
+static const PlacesByCase places_by_cases[] = {
+    {GRAIN_CORE, 1, "0,32", TRUE},  /* a core's threads */
+    {GRAIN_CORE, 1, "0", FALSE},    /* one CPU: kept anyway */
+    {GRAIN_CORE, 1, "0-1", FALSE},  /* two cores: no slot */
+    {GRAIN_CORE, 1, "0-63", FALSE}, /* free */
+    {GRAIN_NODE, 1, "0-15,32-47", TRUE},
+    {GRAIN_NODE, 1, "0,32", FALSE}, /* a core, at node granularity */
+    {GRAIN_CPU, 1, "0,32", FALSE},  /* cpu granularity places by CPUs */
+    {GRAIN_CORE, 0, "0,32", FALSE}, /* nothing decided yet */
+};
+
+static void test_places_by_table(void)
+{
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(places_by_cases); i++) {
+        const PlacesByCase *c = &places_by_cases[i];
+        g_autoptr(SimHost) h = fixture_host("topo-2s64t-smt.xml");
+        g_autoptr(VcpuPolicyState) st = vcpu_policy_state_new();
+        g_autoptr(GError) err = NULL;
+        g_autoptr(GArray) ids = cpuset_parse(c->cpus, &err);
+        g_autofree guint8 *map = g_malloc0(h->maplen);
+        const double load[] = {50};
+        VcpuConfig cfg;
+        guint t;
+        guint k;
+
+        g_assert_no_error(err);
+        config_init(&vcpu_config_schema, &cfg);
+        cfg.granularity = c->grain;
+        sim_add_guest(h, 1, load, NULL);
+        for (t = 0; t < c->ticks; t++) {
+            g_autoptr(Snapshot) snap = NULL;
+            g_autoptr(Plan) plan = NULL;
+
+            sim_run(h, 1000000);
+            snap = sim_snapshot(h);
+            plan = vcpu_policy_decide(snap, &cfg, st);
+        }
+        for (k = 0; k < ids->len; k++)
+            cpumap_set(map, h->maplen, g_array_index(ids, guint, k));
+        g_test_message("%s after %u decisions, pinned to %s: %s",
+                       granularity_names[c->grain], c->ticks, c->cpus,
+                       c->want ? "places by" : "does not");
+        g_assert_cmpint(vcpu_policy_places_by(st, map, h->maplen), ==, c->want);
+        config_clear(&vcpu_config_schema, &cfg);
+    }
+}
+
 /* The one CPU vCPU i is pinned to, -1 when it may run on several. */
 static gint pinned_cpu(const SimHost *h, guint i)
 {
@@ -400,6 +458,7 @@ int main(int argc, char **argv)
     g_test_add_func("/slots/policy/parts-smt-siblings",
                     test_policy_parts_siblings);
     g_test_add_func("/slots/policy/core-groups", test_policy_core_groups);
+    g_test_add_func("/slots/policy/places-by", test_places_by_table);
     for (i = GRAIN_CPU; i <= GRAIN_NODE; i++) {
         g_autofree char *path =
             g_strdup_printf("/slots/policy/one-node/%s", granularity_names[i]);
