@@ -3,7 +3,7 @@
  *
  *   consumer [--rate MBPS] [--limit MB] [--hold SECONDS] [--step MB]
  *            [--report MB] [--stay] [--min-free MB | --min-room MB]
- *            [--file PATH --file-mb MB]
+ *            [--wait-s SECONDS] [--file PATH --file-mb MB]
  *
  * Grows its memory STEP MB at a time (default 1), writing to every page of
  * each new block so that the guest really backs it.  Growth is paced by the
@@ -48,6 +48,18 @@
  *                   at 512 MiB, MemAvailable read 69 MiB under free + file
  *                   cache without cache and 122 MiB under it with 330 MiB of
  *                   cache, so it would stop a consumer that far early
+ *   --wait-s SECONDS
+ *                   with --min-free or --min-room: at the line, wait for
+ *                   memory to come back rather than stop at once, as a
+ *                   program that backs off under memory pressure does, and
+ *                   stop only after waiting this long in one stretch.  A
+ *                   coordinator answers a consumer that starts on an idle
+ *                   guest one stats report, one tick and one balloon
+ *                   response after it starts (about 3.5 s at 1 s ticks);
+ *                   where in its poll the start falls decides whether the
+ *                   guest's free memory meets the line first.  A wait says
+ *                   how long the guest was short; never getting the memory
+ *                   still ends the growth
  *   --file PATH     a mixed consumer: first read the first --file-mb MB of
  *   --file-mb MB    PATH into the page cache (read once, never again), then
  *                   grow anonymous memory as above, against that cache
@@ -57,6 +69,8 @@
  *   consumer: start rate=25 MB/s limit=512 MB hold=10 s
  *   consumer: 64 MB at 2.6 s
  *   consumer: fell behind by 1.2 s at 300 MB         (a stall; no catch-up)
+ *   consumer: waited 1.4 s for memory at 112 MB      (--wait-s)
+ *   consumer: waited 10.0 s for memory at 322 MB, none came  (then stops)
  *   consumer: reached 512 MB at 20.5 s (limit)      or (allocation failed)
  *   consumer: holding 512 MB for 10 s
  *   consumer: freed 512 MB at 30.5 s
@@ -174,12 +188,49 @@ static double min_free_mb(void)
     return kb / 1024.0;
 }
 
+static int below(double line_mb, int with_cache)
+{
+    double avail = mem_room_mb(with_cache);
+
+    return avail >= 0 && avail < line_mb;
+}
+
+/* Whether the guest is short of memory for the next block: below the line
+ * now and, with wait_s, still below it after waiting up to wait_s.  A wait
+ * that ends moves the rate's schedule, as a stall does (*stalled). */
+static int short_of_memory(double line_mb, int with_cache, double wait_s,
+                           double have_mb, double *stalled)
+{
+    double t0;
+    double waited;
+
+    if (!below(line_mb, with_cache))
+        return 0;
+    t0 = now_s();
+    while (below(line_mb, with_cache)) {
+        if (now_s() - t0 >= wait_s) {
+            /* Said only after a wait: without one this is the stop the
+             * consumer has always made. */
+            if (wait_s > 0)
+                printf("consumer: waited %.1f s for memory at %.0f MB, "
+                       "none came\n",
+                       now_s() - t0, have_mb);
+            return 1;
+        }
+        sleep_until(now_s() + 0.05);
+    }
+    waited = now_s() - t0;
+    *stalled += waited;
+    printf("consumer: waited %.1f s for memory at %.0f MB\n", waited, have_mb);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
             "usage: consumer [--rate MBPS] [--limit MB] [--hold SECONDS]\n"
             "                [--step MB] [--report MB] [--stay]\n"
-            "                [--min-free MB | --min-room MB]\n"
+            "                [--min-free MB | --min-room MB] [--wait-s S]\n"
             "                [--file PATH --file-mb MB]\n");
     exit(2);
 }
@@ -208,6 +259,7 @@ int main(int argc, char **argv)
     int stay = 0;
     double min_free = 0.0;
     double min_room = 0.0;
+    double wait_s = 0.0;
     const char *file = NULL;
     double file_mb = 0.0;
     size_t block;
@@ -245,6 +297,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--min-room") == 0) {
             min_room = parse_num(v);
             i++;
+        } else if (strcmp(a, "--wait-s") == 0) {
+            wait_s = parse_num(v);
+            i++;
         } else if (strcmp(a, "--file") == 0) {
             if (v == NULL)
                 usage();
@@ -261,6 +316,7 @@ int main(int argc, char **argv)
     }
     if (rate < 0 || limit < 0 || step <= 0 || report <= 0 || min_free < 0 ||
         min_room < 0 || (min_free > 0 && min_room > 0) || file_mb < 0 ||
+        wait_s < 0 || (wait_s > 0 && min_free <= 0 && min_room <= 0) ||
         (file != NULL) != (file_mb > 0) || (hold < 0 && hold != -1))
         usage();
 
@@ -303,12 +359,11 @@ int main(int argc, char **argv)
             }
             sleep_until(due);
         }
-        if (min_free > 0) {
-            double avail = mem_room_mb(min_room > 0);
-            if (avail >= 0 && avail < min_free + (double)block / MB) {
-                why = "low memory";
-                break;
-            }
+        if (min_free > 0 &&
+            short_of_memory(min_free + (double)block / MB, min_room > 0, wait_s,
+                            have, &stalled)) {
+            why = "low memory";
+            break;
         }
         if (nblocks == cap) {
             size_t ncap = cap ? cap * 2 : 1024;

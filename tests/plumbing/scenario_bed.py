@@ -372,20 +372,29 @@ def _():
 CONSUMER_LOGS = [
     ("consumer: start rate=60 MB/s limit=1500 MB hold=5 s\n"
      "consumer: reached 1500 MB at 25.1 s (limit)\n",
-     (("limit", 1500), (0, 0.0))),
+     (("limit", 1500), (0, 0.0), (0, 0, 0.0))),
     ("consumer: fell behind by 1.2 s at 300 MB\n"
      "consumer: fell behind by 2.8 s at 410 MB\n"
      "consumer: reached 466 MB at 12.0 s (low memory)\n",
-     (("low memory", 466), (2, 2.8))),
-    ("", ((None, 0), (0, 0.0))),
+     (("low memory", 466), (2, 2.8), (0, 0, 0.0))),
+    ("consumer: waited 1.4 s for memory at 112 MB\n"
+     "consumer: waited 0.3 s for memory at 400 MB\n"
+     "consumer: reached 1500 MB at 27.0 s (limit)\n",
+     (("limit", 1500), (0, 0.0), (2, 1.7, 1.4))),
+    ("consumer: waited 1.2 s for memory at 112 MB\n"
+     "consumer: waited 10.0 s for memory at 322 MB, none came\n"
+     "consumer: reached 322 MB at 31.0 s (low memory)\n",
+     (("low memory", 322), (0, 0.0), (2, 11.2, 10.0))),
+    ("", ((None, 0), (0, 0.0), (0, 0, 0.0))),
 ]
 
 for text, want in CONSUMER_LOGS:
     def check(text=text, want=want):
         got = (mem_scenario.consumer_outcome(text),
-               mem_scenario.consumer_stalls(text))
+               mem_scenario.consumer_stalls(text),
+               mem_scenario.consumer_waits(text))
         return got == want, f"{got}, want {want}"
-    case(f"consumer log: outcome and stalls {want}")(check)
+    case(f"consumer log: outcome, stalls and waits {want}")(check)
 
 
 if __name__ == "__main__":
