@@ -8,7 +8,9 @@
 
 #include "collect.h"
 #include "json_out.h"
+#include "migrator_lock.h"
 #include "peer_entry.h"
+#include "peer_probe.h"
 
 /* Where libvirt's system QEMU driver keeps the pid of each guest's QEMU;
  * its start time is the guest's boot time for the time-data snapshot. */
@@ -50,12 +52,6 @@ static const ActionType migrate_action = {
     .to_json = migrate_action_to_json,
     .clear = migrate_action_clear,
 };
-
-typedef struct {
-    guint failures;
-    gint64 next_us; /* no probe before this */
-    char *last_error;
-} PeerBackoff;
 
 typedef struct {
     /* Set before the worker starts; read-only while it runs. */
@@ -109,21 +105,15 @@ struct Migrator {
     MigratorActionFunc on_action;
     gpointer action_data;
     MigrateState *st;
-    GHashTable *peers; /* uri -> PeerBackoff* */
+    PeerProbes *probes; /* the peers, read off the tick */
+    MigratorLock *role; /* this host's one migrator, when held */
+    gboolean deferring; /* another process holds the role */
     MigrateJob *job;
     FILE *log;
     char *log_path;             /* NULL while log is stdout */
     guint64 requests;           /* advised or started, for the metrics */
     gboolean told_no_time_data; /* why time data is missing, logged once */
 };
-
-static void peer_backoff_free(gpointer data)
-{
-    PeerBackoff *b = data;
-
-    g_free(b->last_error);
-    g_free(b);
-}
 
 static void job_free(MigrateJob *j)
 {
@@ -154,8 +144,8 @@ Migrator *migrator_new(const char *daemon_name, MigratorActionFunc on_action,
     m->on_action = on_action;
     m->action_data = data;
     m->st = migrate_state_new();
-    m->peers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                     peer_backoff_free);
+    m->probes = peer_probes_new(NULL, NULL);
+    m->role = migrator_lock_new(MIGRATOR_LOCK_NAME);
     return m;
 }
 
@@ -305,92 +295,6 @@ static void add_time_data(JsonBuilder *b, const MigrateTimeData *td,
 }
 
 /* ---- Reading facts ---------------------------------------------------- */
-
-static void count_vcpus(virConnectPtr c, MigratePeer *p)
-{
-    virDomainPtr *doms = NULL;
-    int n;
-    int i;
-
-    n = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-    for (i = 0; i < n; i++) {
-        virDomainInfo info;
-
-        if (virDomainGetInfo(doms[i], &info) == 0)
-            p->vcpus += info.nrVirtCpu;
-        virDomainFree(doms[i]);
-    }
-    free(doms);
-}
-
-/* Reads one peer live; an unreachable peer is left alone for a backoff
- * that doubles with each failure, so a dead peer costs one connection
- * attempt per backoff, not one per tick. */
-static MigratePeer *probe_peer(Migrator *m, const char *uri, gint64 now_us)
-{
-    MigratePeer *p = g_new0(MigratePeer, 1);
-    PeerBackoff *b = g_hash_table_lookup(m->peers, uri);
-    g_autoptr(virConnect) c = NULL;
-    g_autofree char *caps = NULL;
-    g_autoptr(GError) err = NULL;
-    NodeMemProbe probe = {0};
-    gint64 wait_us;
-
-    p->uri = g_strdup(uri);
-    if (!b) {
-        b = g_new0(PeerBackoff, 1);
-        g_hash_table_insert(m->peers, g_strdup(uri), b);
-    }
-    if (now_us < b->next_us) {
-        p->error =
-            g_strdup_printf("unreachable at the last try (%s); next "
-                            "try in %.0f s",
-                            b->last_error ? b->last_error : "?",
-                            (double)(b->next_us - now_us) / G_USEC_PER_SEC);
-        return p;
-    }
-    g_debug("probing migration peer %s", uri);
-    c = virConnectOpen(uri);
-    if (!c) {
-        b->failures++;
-        wait_us = migrate_backoff_us(b->failures);
-        b->next_us = now_us + wait_us;
-        g_free(b->last_error);
-        b->last_error = g_strdup(conn_last_error_message());
-        p->error = g_strdup_printf(
-            "unreachable: %s; next try in %" G_GINT64_FORMAT " s",
-            b->last_error, wait_us / G_USEC_PER_SEC);
-        g_warning("migration peer %s is unreachable: %s; next try in "
-                  "%" G_GINT64_FORMAT " s",
-                  uri, b->last_error, wait_us / G_USEC_PER_SEC);
-        return p;
-    }
-    if (b->failures)
-        g_message("migration peer %s answers again", uri);
-    b->failures = 0;
-    b->next_us = 0;
-    p->reachable = TRUE;
-
-    caps = virConnectGetCapabilities(c);
-    if (!caps)
-        p->error = g_strdup(conn_last_error_message());
-    else if (!hostcaps_parse(caps, &p->facts, &err))
-        p->error = g_strdup(err->message);
-    else
-        p->facts_ok = TRUE;
-    /* A peer that cannot say keeps 0: it cannot take a guest. */
-    if (!collect_node_memory(c, &probe, &p->free_kib, NULL, NULL, NULL))
-        p->free_kib = 0;
-    count_vcpus(c, p);
-    p->ncpus = p->facts.ncpus;
-    if (p->ncpus == 0) {
-        virNodeInfo info;
-
-        if (virNodeGetInfo(c, &info) == 0)
-            p->ncpus = info.cpus;
-    }
-    return p;
-}
 
 static gboolean source_facts(Conn *conn, HostFacts *out)
 {
@@ -1094,6 +998,7 @@ typedef enum {
     ATTEMPT_REQUESTED,
     ATTEMPT_NOTHING, /* worth a retry pause */
     ATTEMPT_WAIT,    /* only balloons still moving: again next tick */
+    ATTEMPT_PROBING, /* no request without a peer still being probed */
 } AttemptOutcome;
 
 /* One attempt: reads the facts, decides, and advises or starts the
@@ -1118,6 +1023,7 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
     gboolean have_clock;
     MigrateTimeData td = {0};
     gboolean any = FALSE;
+    gboolean probing = FALSE;
     guint i;
 
     have_clock = clocksync_read(&cs, &err);
@@ -1156,6 +1062,7 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
         g_autofree char *uri = NULL;
         g_autofree char *uuid = NULL;
         g_autofree char *refused = NULL;
+        gboolean pending;
         MigratePeer *p;
 
         if (!cfg->peers[i][0])
@@ -1165,7 +1072,8 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
         refused = peer_entry_parse(cfg->peers[i], &uri, &uuid);
         if (refused)
             continue;
-        p = probe_peer(m, uri, now);
+        p = peer_probes_get(m->probes, uri, now, &pending);
+        probing |= pending;
         p->expected_uuid = g_steal_pointer(&uuid);
         g_ptr_array_add(peers, p);
     }
@@ -1184,6 +1092,13 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
         m->told_no_time_data = TRUE;
     }
 
+    /* A peer still being probed may be the one that takes the guest: ask
+     * again when its answer is in, with nothing refused meanwhile. */
+    if (!d.ok && probing) {
+        g_debug("no migration request yet (%s): peers are being probed",
+                trig_text);
+        return ATTEMPT_PROBING;
+    }
     if (!d.ok && d.retry_soon && !only_name) {
         g_debug("no migration request yet (%s): %s", trig_text, d.reason);
         return ATTEMPT_WAIT;
@@ -1238,19 +1153,50 @@ static void hold_back_actions(Migrator *m, Plan *plan)
                 m->job->name);
 }
 
+/* Whether this daemon makes the host's requests; says so when that
+ * changes. */
+static gboolean holds_role(Migrator *m)
+{
+    g_autofree char *holder = NULL;
+
+    if (migrator_lock_take(m->role, &holder)) {
+        if (m->deferring)
+            g_message("migration requests: this daemon now makes them for "
+                      "this host (the migrator it deferred to is gone)");
+        m->deferring = FALSE;
+        return TRUE;
+    }
+    if (!m->deferring)
+        g_message("migration requests: deferring to this host's migrator, "
+                  "%s (one migrator per host; this daemon takes over when "
+                  "it stops)",
+                  holder);
+    m->deferring = TRUE;
+    return FALSE;
+}
+
 void migrator_tick(Migrator *m, Conn *conn, const MigrationConfig *cfg,
                    const Snapshot *snap, Plan *plan)
 {
     MigrateTrigger trig = {0};
     g_autofree char *failure = NULL;
 
-    if (cfg->migration_mode == MIGRATION_OFF && !m->job)
+    if (cfg->migration_mode == MIGRATION_OFF && !m->job) {
+        migrator_lock_release(m->role);
+        m->deferring = FALSE;
         return;
+    }
     if (m->job) {
         if (g_atomic_int_get(&m->job->done))
             finish_job(m, cfg);
         else
             follow_job(m, conn);
+    }
+    /* A job of ours still runs even if the role went elsewhere (it was
+     * switched off and on): it is followed above, and no new one starts. */
+    if (cfg->migration_mode != MIGRATION_OFF && !holds_role(m)) {
+        hold_back_actions(m, plan);
+        return;
     }
     if (migrate_observe(m->st, snap, plan, cfg, &trig) && conn->conn &&
         attempt(m, conn, cfg, snap, &trig, NULL, &failure) == ATTEMPT_NOTHING)
@@ -1265,6 +1211,7 @@ gboolean migrator_request_named(Migrator *m, Conn *conn,
     MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MANUAL};
     g_autoptr(Snapshot) snap = NULL;
     g_autofree char *failure = NULL;
+    AttemptOutcome outcome;
     gboolean ok;
     guint n;
 
@@ -1276,8 +1223,24 @@ gboolean migrator_request_named(Migrator *m, Conn *conn,
     snap = snapshot_collect(conn, COLLECT_BALLOON, error);
     if (!snap)
         return FALSE;
-    if (attempt(m, conn, cfg, snap, &trig, name, &failure) !=
-        ATTEMPT_REQUESTED) {
+    /* An operator asking by name may wait for the peers' answers, which
+     * are in within PEER_PROBE_SILENT_S or count as none. */
+    for (n = 0;; n++) {
+        outcome = attempt(m, conn, cfg, snap, &trig, name, &failure);
+        if (outcome != ATTEMPT_PROBING)
+            break;
+        if (n == 0)
+            g_message("waiting for the migration peers to answer (at most "
+                      "%d s)",
+                      PEER_PROBE_SILENT_S);
+        if (stop && quit_guard_requested(stop)) {
+            g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_REFUSED,
+                        "stopped while the peers were being probed");
+            return FALSE;
+        }
+        g_usleep(G_USEC_PER_SEC / 5);
+    }
+    if (outcome != ATTEMPT_REQUESTED) {
         g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_REFUSED, "%s", failure);
         return FALSE;
     }
@@ -1322,7 +1285,8 @@ void migrator_free(Migrator *m)
             abandon_job(m);
     }
     migrate_state_free(m->st);
-    g_hash_table_unref(m->peers);
+    peer_probes_free(m->probes);
+    migrator_lock_free(m->role);
     if (m->log && m->log != stdout)
         fclose(m->log);
     g_free(m->log_path);

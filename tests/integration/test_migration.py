@@ -5,6 +5,11 @@ qemu+tcp://127.0.0.1:16599/system.
 
   (d) an unreachable peer is skipped with a reason, the daemon does not
       crash, and it does not retry on every tick;
+  (e) a peer that accepts TCP and never answers: the daemon's ticks go
+      on (peers are probed on threads of their own), and the peer is
+      refused as not answering, with one probe left waiting on it;
+  (f) two daemons with migration on: one holds the host's migrator role
+      and asks, the other defers and names it;
   (c) a peer whose capabilities give no TSC frequency (libvirt's
       test:///default) is refused with the reason; the guests stay put;
   cpu: vcpu_scheduler in advise mode, with both pCPUs kept busy by two
@@ -47,6 +52,7 @@ caller holds /tmp/aos-testhost.lock (make check does).
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -57,6 +63,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from common import MIB, ROOT, URI, Tap, guestctl  # noqa: E402
+from silent_peer import SilentPeer  # noqa: E402
 
 import libvirt  # noqa: E402
 
@@ -164,6 +171,60 @@ def run_daemon(name, conf, log, seconds=None, until=None, timeout=90,
     with open(err_path) as f:
         text = f.read()
     return (None if died else rc), ran, text, jlines(log)
+
+
+def one_migrator_per_host(host):
+    """Two memory_coordinators in advise mode with the same deficit: the
+    first to tick holds the host's migrator role and makes the request;
+    the other defers and names it.  Without the role both would ask."""
+    procs, logs, errs = [], [], []
+    for k in (1, 2):
+        conf, log = write_conf(f"role{k}", [PEER_ENTRY], trigger_ticks=1,
+                               interval=0.5, mode="advise")
+        errs.append(os.path.join(tmp, f"role{k}.log"))
+        logs.append(log)
+        with open(errs[-1], "w") as f:
+            procs.append(subprocess.Popen(
+                [MEMORY_COORDINATOR, "--config", conf, "-v"],
+                stdout=f, stderr=f))
+        # The first one ticks first: it is the one expected to hold.
+        time.sleep(1.5)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if any(j["event"] == "request" for j in jlines(logs[0])):
+            break
+        time.sleep(0.5)
+    time.sleep(2)
+    rcs = []
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        rcs.append(p.wait(timeout=60))
+    texts = []
+    for e in errs:
+        with open(e, errors="replace") as f:
+            texts.append(f.read())
+    asked = [sum(1 for j in jlines(log) if j["event"] in
+                 ("request", "no-request")) for log in logs]
+    deferred = [ln for ln in texts[1].splitlines()
+                if f"deferring to this host's migrator, pid {procs[0].pid} "
+                in ln]
+    for ln in deferred[:1]:
+        note(f"(f) {ln.strip()}")
+    tap.ok(rcs == [0, 0] and asked[0] >= 1 and asked[1] == 0 and deferred,
+           f"(f) two memory_coordinators with migration on: the first "
+           f"made {asked[0]} request line(s), the second {asked[1]} and "
+           f"deferred to pid {procs[0].pid} ({len(deferred)} line); "
+           f"exits {rcs}")
+    set_512(host, GUESTS)
+
+
+def tick_starts(text):
+    """Seconds of day at which each "tick N:" debug line was written."""
+    out = []
+    for m in re.finditer(r"(\d\d):(\d\d):(\d\d)\.(\d{3}): tick \d+:", text):
+        h, mi, se, ms = (int(x) for x in m.groups())
+        out.append(h * 3600 + mi * 60 + se + ms / 1000)
+    return out
 
 
 def open_conn(uri):
@@ -652,6 +713,39 @@ def body(host, hz):
            "(the next waits 30 s)")
     tap.ok(all_home(host, peer), "(d) the guests stay on the test host")
     set_512(host, GUESTS)
+
+    # ------------------------------------------------ (e) a silent peer
+    with SilentPeer() as sp:
+        conf, log = write_conf("silent", [f"{sp.uri}={WRONG_UUID}"],
+                               trigger_ticks=1, interval=0.5)
+        rc, ran, err, lines = run_daemon("silent", conf, log, seconds=25)
+        accepted = sp.accepted
+    starts = tick_starts(err)
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    probes = err.count(f"probing migration peer {sp.uri}")
+    silent = [r for j in lines if j["event"] == "no-request"
+              for r in j["refusals"] if sp.uri in r
+              and "has not answered a probe" in r]
+    note(f"(e) {len(starts)} ticks in {ran:.0f} s at 0.5 s, longest gap "
+         f"{max(gaps, default=0):.2f} s; {accepted} connection(s) accepted "
+         f"by the silent peer, {probes} probe(s)")
+    # Before the probes left the tick, its first probe held the daemon
+    # for good: a tick or two in all.  A host too busy to run the daemon
+    # on time makes some ticks late, never 10 s of them.
+    tap.ok(rc == 0 and len(starts) >= 20,
+           f"(e) with a peer that accepts TCP and never answers, "
+           f"memory_coordinator went on ticking: {len(starts)} ticks in "
+           f"{ran:.0f} s at 0.5 s (longest gap {max(gaps, default=0):.2f} s),"
+           f" exit {rc} on SIGTERM")
+    tap.ok(silent and probes == 1 and accepted == 1
+           and not any(j["event"] == "request" for j in lines),
+           f"(e) the silent peer is refused as not answering "
+           f"({len(silent)} no-request line(s) say so), with one probe "
+           f"left waiting on it ({probes} started, {accepted} connection(s))")
+    set_512(host, GUESTS)
+
+    # ---------------------------------------- (f) one migrator per host
+    one_migrator_per_host(host)
 
     # 6-7 ------------------------------------------ (c) no TSC frequency
     # Advise mode: the test driver's capabilities carry no host UUID, which
