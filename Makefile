@@ -34,10 +34,11 @@ BUILD := build
 endif
 LOGDOM = aos
 ALL_CFLAGS = -std=gnu11 $(WARN) -DG_LOG_DOMAIN=\"$(LOGDOM)\" -Werror=implicit-function-declaration -D_GNU_SOURCE \
-             -Icommon $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+             -Icommon -Imigration $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm
 
 COMMON_SRC := $(wildcard common/*.c)
+MIG_SRC := $(wildcard migration/*.c)
 VCPU_SRC := $(filter-out vcpu_scheduler/main.c,$(wildcard vcpu_scheduler/*.c))
 MEM_SRC := $(filter-out memory_coordinator/main.c,$(wildcard memory_coordinator/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -48,6 +49,7 @@ GUEST_SRC := $(wildcard tests/guest/*.c)
 TOOL_SRC := $(wildcard tools/*.c)
 
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+MIG_OBJ := $(MIG_SRC:%.c=$(BUILD)/%.o)
 VCPU_OBJ := $(VCPU_SRC:%.c=$(BUILD)/%.o)
 MEM_OBJ := $(MEM_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -84,12 +86,14 @@ all: $(DAEMONS) $(TOOL_BIN)
 
 $(BUILD)/vcpu_scheduler/%.o: LOGDOM = vcpu_scheduler
 $(BUILD)/memory_coordinator/%.o: LOGDOM = memory_coordinator
-$(BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h tests/unit/*.h tests/sim/*.h)
+$(BUILD)/%.o: %.c $(wildcard common/*.h migration/*.h vcpu_scheduler/*.h memory_coordinator/*.h tests/unit/*.h tests/sim/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	@$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+$(BUILD)/libmigration.a: $(MIG_OBJ) | $(BUILD)/libcommon.a
 	$(AR) rcs $@ $^
 $(BUILD)/libvcpu.a: $(VCPU_OBJ) | $(BUILD)/libcommon.a
 	$(AR) rcs $@ $^
@@ -98,24 +102,26 @@ $(BUILD)/libmem.a: $(MEM_OBJ) | $(BUILD)/libcommon.a
 $(BUILD)/libsim.a: $(SIM_OBJ)
 	$(AR) rcs $@ $^
 
-$(VCPU_BIN): $(BUILD)/vcpu_scheduler/main.o $(BUILD)/libvcpu.a $(BUILD)/libcommon.a
+$(VCPU_BIN): $(BUILD)/vcpu_scheduler/main.o $(BUILD)/libvcpu.a $(BUILD)/libmigration.a \
+        $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-$(MEM_BIN): $(BUILD)/memory_coordinator/main.o $(BUILD)/libmem.a $(BUILD)/libcommon.a
+$(MEM_BIN): $(BUILD)/memory_coordinator/main.o $(BUILD)/libmem.a $(BUILD)/libmigration.a \
+        $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
-tools/% $(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libcommon.a
+tools/% $(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libmigration.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libsim.a $(BUILD)/libvcpu.a $(BUILD)/libmem.a \
-        $(BUILD)/libcommon.a
+        $(BUILD)/libmigration.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Plumbing tests run the daemons' own apply steps and tick driver.
 $(BUILD)/tests/plumbing/%: $(BUILD)/tests/plumbing/%.o $(BUILD)/libvcpu.a $(BUILD)/libmem.a \
-        $(BUILD)/libcommon.a
+        $(BUILD)/libmigration.a $(BUILD)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Workload programs run inside the guests' busybox initramfs, so they are static.
@@ -155,7 +161,7 @@ host-down:
 	@tests/host/down.sh
 
 format:
-	clang-format -i $(wildcard common/*.[ch] vcpu_scheduler/*.[ch] memory_coordinator/*.[ch] tests/unit/*.[ch] tests/sim/*.[ch] tests/guest/*.c tools/*.c)
+	clang-format -i $(wildcard common/*.[ch] migration/*.[ch] vcpu_scheduler/*.[ch] memory_coordinator/*.[ch] tests/unit/*.[ch] tests/sim/*.[ch] tests/guest/*.c tools/*.c)
 
 install: all
 	@if [ "$(SANITIZE)" = 1 ]; then echo "make install: not with SANITIZE=1" >&2; exit 2; fi
@@ -219,18 +225,19 @@ FUZZ_SECONDS ?= 60
 FUZZ_CASES ?= 100000
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS = -std=gnu11 $(WARN) -DG_LOG_DOMAIN=\"aos\" -D_GNU_SOURCE \
-              -Werror=implicit-function-declaration -Icommon \
+              -Werror=implicit-function-declaration -Icommon -Imigration \
               $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
               -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_COMMON_OBJ := $(COMMON_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_MIG_OBJ := $(MIG_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_DAEMON_OBJ := $(VCPU_SRC:%.c=$(FUZZ_BUILD)/%.o) $(MEM_SRC:%.c=$(FUZZ_BUILD)/%.o)
 
 .PRECIOUS: $(FUZZ_BUILD)/%.o $(FUZZ_BUILD)/cov/%.o
 .PHONY: fuzz fuzz-build fuzz-clean fuzz-coverage valgrind
 
-$(FUZZ_BUILD)/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
+$(FUZZ_BUILD)/%.o: %.c $(wildcard common/*.h migration/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -238,9 +245,11 @@ $(FUZZ_BUILD)/libcommon.a: $(FUZZ_COMMON_OBJ)
 	$(AR) rcs $@ $^
 $(FUZZ_BUILD)/libdaemons.a: $(FUZZ_DAEMON_OBJ)
 	$(AR) rcs $@ $^
+$(FUZZ_BUILD)/libmigration.a: $(FUZZ_MIG_OBJ)
+	$(AR) rcs $@ $^
 # fuzz_config reads settings through the daemons' own keys and options.
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libdaemons.a \
-        $(FUZZ_BUILD)/libcommon.a
+        $(FUZZ_BUILD)/libmigration.a $(FUZZ_BUILD)/libcommon.a
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
 
 fuzz-build: $(FUZZ_BIN)
@@ -261,13 +270,13 @@ valgrind:
 # run once each).
 FUZZ_COV_CFLAGS = $(filter-out -fsanitize=%,$(FUZZ_CFLAGS)) -fsanitize=fuzzer-no-link \
                   -fprofile-instr-generate -fcoverage-mapping
-$(FUZZ_BUILD)/cov/%.o: %.c $(wildcard common/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
+$(FUZZ_BUILD)/cov/%.o: %.c $(wildcard common/*.h migration/*.h vcpu_scheduler/*.h memory_coordinator/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  COVCC   $<"
 	@$(FUZZ_CC) $(FUZZ_COV_CFLAGS) -c -o $@ $<
 $(FUZZ_BUILD)/cov/fuzz_%: $(FUZZ_BUILD)/cov/tests/fuzz/fuzz_%.o \
         $(VCPU_SRC:%.c=$(FUZZ_BUILD)/cov/%.o) $(MEM_SRC:%.c=$(FUZZ_BUILD)/cov/%.o) \
-        $(COMMON_SRC:%.c=$(FUZZ_BUILD)/cov/%.o)
+        $(MIG_SRC:%.c=$(FUZZ_BUILD)/cov/%.o) $(COMMON_SRC:%.c=$(FUZZ_BUILD)/cov/%.o)
 	$(FUZZ_CC) -fsanitize=fuzzer -fprofile-instr-generate -o $@ $^ $(LIBS)
 
 fuzz-coverage: $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/cov/%)
@@ -279,7 +288,7 @@ fuzz-coverage: $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/cov/%)
 	        $(FUZZ_BUILD)/cov/$$t.profraw || exit 1; \
 	    echo "# $$t"; \
 	    llvm-cov report $$b -instr-profile=$(FUZZ_BUILD)/cov/$$t.profdata \
-	        $(COMMON_SRC) | grep -v ' 0.00%\|^-\|^Files' ; \
+	        $(COMMON_SRC) $(MIG_SRC) | grep -v ' 0.00%\|^-\|^Files' ; \
 	done
 
 fuzz-clean:
@@ -305,7 +314,7 @@ fuzz-clean:
 .PHONY: bench
 TICK_BENCH := $(filter %/tick_bench,$(TOOL_BIN))
 tools/tick_bench $(BUILD)/bin/tick_bench: $(BUILD)/tools/tick_bench.o $(BUILD)/libvcpu.a \
-        $(BUILD)/libmem.a $(BUILD)/libcommon.a
+        $(BUILD)/libmem.a $(BUILD)/libmigration.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -320,7 +329,7 @@ bench:
 # the topology fixtures, and its decide time at 256 CPUs / 2,000 vCPUs
 # (tests/sim; ~3 s).  Tables on stdout and in build/bench/topology.md.
 $(BUILD)/bench/topo_bench: $(BUILD)/tests/sim/topo_bench.o $(BUILD)/libsim.a $(BUILD)/libvcpu.a \
-        $(BUILD)/libcommon.a
+        $(BUILD)/libmigration.a $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 .PHONY: bench-topology

@@ -113,49 +113,99 @@ static gboolean check_negative_interval(const GOptionEntry *const *entries,
 typedef struct {
     const CliSpec *spec;
     GString *overlay;
+    /* The values of repeatable options so far, by option, in order. */
+    GHashTable *lists; /* const CliOption * -> GPtrArray of char * */
 } OptionSink;
+
+static const CliOption *find_option(const CliOption *table, const char *name)
+{
+    const CliOption *o;
+
+    for (o = table; o && o->long_name; o++) {
+        if ((g_str_has_prefix(name, "--") &&
+             strcmp(name + 2, o->long_name) == 0) ||
+            (name[1] == o->short_name && name[2] == '\0'))
+            return o;
+    }
+    return NULL;
+}
 
 static gboolean on_daemon_option(const char *option_name, const char *value,
                                  gpointer data, GError **error)
 {
     OptionSink *sink = data;
-    const CliOption *o;
+    const CliOption *o = find_option(sink->spec->options, option_name);
+    GPtrArray *values;
 
-    for (o = sink->spec->options; o && o->long_name; o++) {
-        if ((g_str_has_prefix(option_name, "--") &&
-             strcmp(option_name + 2, o->long_name) == 0) ||
-            (option_name[1] == o->short_name && option_name[2] == '\0')) {
-            overlay_add(sink->overlay, o->group, o->key, value);
-            return TRUE;
-        }
+    if (!o)
+        o = find_option(sink->spec->more_options, option_name);
+    if (!o) {
+        g_set_error(error, CLI_ERROR, CLI_ERROR_OPTION, "unknown option %s",
+                    option_name);
+        return FALSE;
     }
-    g_set_error(error, CLI_ERROR, CLI_ERROR_OPTION, "unknown option %s",
-                option_name);
-    return FALSE;
+    if (!o->repeatable) {
+        overlay_add(sink->overlay, o->group, o->key, value);
+        return TRUE;
+    }
+    values = g_hash_table_lookup(sink->lists, o);
+    if (!values) {
+        values = g_ptr_array_new_with_free_func(g_free);
+        g_hash_table_insert(sink->lists, (gpointer)o, values);
+    }
+    g_ptr_array_add(values, g_strdup(value));
+    return TRUE;
 }
 
-/* The daemon's options as GOptionEntry callbacks that write its keys. */
+/* The repeatable options' values, each option's as one list value. */
+static void add_lists(OptionSink *sink)
+{
+    const CliOption *const tables[] = {sink->spec->options,
+                                       sink->spec->more_options};
+    const CliOption *o;
+    guint t;
+
+    /* In table order, so the overlay does not depend on hashing. */
+    for (t = 0; t < G_N_ELEMENTS(tables); t++) {
+        for (o = tables[t]; o && o->long_name; o++) {
+            GPtrArray *values = g_hash_table_lookup(sink->lists, o);
+            g_autofree char *joined = NULL;
+
+            if (!values)
+                continue;
+            g_ptr_array_add(values, NULL);
+            joined = g_strjoinv(";", (char **)values->pdata);
+            overlay_add(sink->overlay, o->group, o->key, joined);
+        }
+    }
+}
+
+static void add_entries(GArray *entries, const CliOption *table)
+{
+    const CliOption *o;
+
+    for (o = table; o && o->long_name; o++) {
+        GOptionEntry e = {o->long_name,
+                          o->short_name,
+                          0,
+                          G_OPTION_ARG_CALLBACK,
+                          (gpointer)on_daemon_option,
+                          o->description,
+                          o->arg_description};
+
+        g_array_append_val(entries, e);
+    }
+}
+
+/* The daemon's options and its parts' as GOptionEntry callbacks that
+ * write their keys; ended by a zeroed entry. */
 static GOptionEntry *daemon_entries(const CliSpec *spec)
 {
-    guint n = 0;
-    guint i;
-    GOptionEntry *e;
+    GArray *entries = g_array_new(TRUE, TRUE, sizeof(GOptionEntry));
 
-    while (spec->options && spec->options[n].long_name)
-        n++;
-    e = g_new0(GOptionEntry, n + 1);
-    for (i = 0; i < n; i++) {
-        const CliOption *o = &spec->options[i];
-
-        e[i] = (GOptionEntry){o->long_name,
-                              o->short_name,
-                              0,
-                              G_OPTION_ARG_CALLBACK,
-                              (gpointer)on_daemon_option,
-                              o->description,
-                              o->arg_description};
-    }
-    return e;
+    add_entries(entries, spec->options);
+    add_entries(entries, spec->more_options);
+    return (GOptionEntry *)g_array_free(entries, FALSE);
 }
 
 void cli_entries_free(const GOptionEntry *entries)
@@ -177,8 +227,6 @@ typedef struct {
     char *interval;
     char *decision_log;
     char *metrics_file;
-    char *migration;
-    char **peers;
     char **rest;
     gboolean once;
     gboolean dry_run;
@@ -242,12 +290,6 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
          "append one JSON line per action to FILE", "FILE"},
         {"metrics-file", 0, 0, G_OPTION_ARG_FILENAME, &o.metrics_file,
          "rewrite FILE with Prometheus metrics after every tick", "FILE"},
-        {"migration", 0, 0, G_OPTION_ARG_STRING, &o.migration,
-         "migration requests: off, advise or execute", "MODE"},
-        {"peer", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.peers,
-         "libvirt URI of a migration peer, =UUID its host UUID (repeatable; "
-         "execute mode needs the UUID)",
-         "URI[=UUID]"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose, "log debug messages",
          NULL},
         {"version", 'V', 0, G_OPTION_ARG_NONE, &o.version,
@@ -258,7 +300,9 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
     g_autofree GOptionEntry *own = daemon_entries(spec);
     const GOptionEntry *const all_entries[] = {common, own, NULL};
     g_autoptr(GString) ov = g_string_new(NULL);
-    OptionSink sink = {spec, ov};
+    g_autoptr(GHashTable) lists = g_hash_table_new_full(
+        NULL, NULL, NULL, (GDestroyNotify)g_ptr_array_unref);
+    OptionSink sink = {spec, ov, lists};
     g_autoptr(GOptionContext) ctx = g_option_context_new("<interval>");
     GOptionGroup *group = g_option_group_new(NULL, NULL, NULL, &sink, NULL);
     g_autofree char *exits = exit_codes_help();
@@ -287,12 +331,7 @@ gboolean cli_parse(const CliSpec *spec, int argc, char **argv, CliResult *out,
         overlay_add(ov, "daemon", "decision_log", o.decision_log);
     if (o.metrics_file)
         overlay_add(ov, "daemon", "metrics_file", o.metrics_file);
-    if (o.migration)
-        overlay_add(ov, "migration", "mode", o.migration);
-    if (o.peers) {
-        g_autofree char *joined = g_strjoinv(";", o.peers);
-        overlay_add(ov, "migration", "peers", joined);
-    }
+    add_lists(&sink);
 
     out->config_path = g_strdup(o.config);
     out->overlay = g_string_free(g_steal_pointer(&ov), FALSE);

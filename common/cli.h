@@ -16,14 +16,18 @@ typedef struct {
     const char *key;
     const char *description;
     const char *arg_description;
+    /* May be given more than once: the values join, ';'-separated, into
+     * one list value (a CONFIG_STRLIST key). */
+    gboolean repeatable;
 } CliOption;
 
 typedef struct {
-    const char *prog;           /* program name for messages */
-    const char *summary;        /* --help text above the options */
-    const CliOption *options;   /* the daemon's own, ended by a NULL
-                                   long_name; may be NULL */
-    const ConfigSchema *config; /* what the config file and options fill */
+    const char *prog;              /* program name for messages */
+    const char *summary;           /* --help text above the options */
+    const CliOption *options;      /* the daemon's own, ended by a NULL
+                                      long_name; may be NULL */
+    const CliOption *more_options; /* a part's (config.h), idem */
+    const ConfigSchema *config;    /* what the config file and options fill */
 } CliSpec;
 
 typedef struct {

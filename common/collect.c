@@ -163,11 +163,6 @@ static void watch_affinity(Conn *c)
 {
     g_autoptr(GError) err = NULL;
 
-    if (!c->affinity) {
-        c->affinity = affinity_cache_new();
-        affinity_cache_set_groups(c->affinity, c->affinity_groups,
-                                  c->affinity_groups_data);
-    }
     if (c->affinity_generation == c->generation)
         return;
     c->affinity_generation = c->generation;

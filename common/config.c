@@ -5,19 +5,13 @@
 #include <string.h>
 
 #include "cpuset.h"
-#include "peer_entry.h"
 
 GQuark config_error_quark(void)
 {
     return g_quark_from_static_string("aos-config-error-quark");
 }
 
-static const char *const migration_mode_names[] = {"off", "advise", "execute",
-                                                   NULL};
-
 #define DK(k, t, f, lo, hi) CONFIG_KEY("daemon", k, t, DaemonConfig, f, lo, hi)
-#define MK(k, t, f, lo, hi)                                                    \
-    CONFIG_KEY("migration", k, t, DaemonConfig, migration.f, lo, hi)
 
 /* The keys of every daemon.  A key no table lists is an error, so a
  * misspelt setting is reported instead of silently ignored. */
@@ -27,91 +21,20 @@ static const ConfigKey daemon_keys[] = {
     DK("decision_log", CONFIG_STRING, decision_log, 0, 0),
     DK("metrics_file", CONFIG_STRING, metrics_file, 0, 0),
     DK("verbose", CONFIG_BOOL, verbose, 0, 0),
-
-    {.group = "migration",
-     .key = "mode",
-     .type = CONFIG_ENUM,
-     .offset = offsetof(DaemonConfig, migration.migration_mode),
-     .names = migration_mode_names,
-     .expected = "off, advise or execute"},
-    MK("peers", CONFIG_STRLIST, peers, 0, 0),
-    MK("trigger_ticks", CONFIG_UINT, trigger_ticks, 1, 10000),
-    MK("cooldown_s", CONFIG_UINT, cooldown_s, 0, 86400),
-    MK("overload_util", CONFIG_DOUBLE, overload_util, 1, 100),
-    MK("allow_unknown_tsc", CONFIG_BOOL, allow_unknown_tsc, 0, 0),
-    MK("allow_unsynced_clock", CONFIG_BOOL, allow_unsynced_clock, 0, 0),
-    MK("tsc_tolerance_ppm", CONFIG_DOUBLE, tsc_tolerance_ppm, 1, 100000),
-    MK("advise_log", CONFIG_STRING, advise_log, 0, 0),
     {NULL},
 };
-
-const char *migration_mode_name(MigrationMode m)
-{
-    return (guint)m < G_N_ELEMENTS(migration_mode_names) - 1
-               ? migration_mode_names[m]
-               : "?";
-}
 
 static void daemon_defaults(DaemonConfig *d)
 {
     *d = (DaemonConfig){
         .uri = g_strdup("qemu:///system"),
         .interval_s = 2.0,
-        .migration =
-            {
-                .migration_mode = MIGRATION_OFF,
-                .trigger_ticks = 5,
-                .cooldown_s = 300,
-                .overload_util = 90.0,
-                .tsc_tolerance_ppm = 250.0,
-                .host_reserve_mib = 200,
-            },
     };
 }
 
 const ConfigSchema daemon_config_schema = {
     .size = sizeof(DaemonConfig),
 };
-
-/* Every peer entry a URI (peer_entry.h) listed once; in execute mode each
- * names the host UUID its capabilities must show, so that a guest's
- * memory goes only to the host the operator meant. */
-static gboolean peers_valid(const MigrationConfig *m, GError **error)
-{
-    g_autoptr(GHashTable) seen =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    guint i;
-
-    for (i = 0; m->peers && m->peers[i]; i++) {
-        g_autofree char *uri = NULL;
-        g_autofree char *uuid = NULL;
-        g_autofree char *why = NULL;
-
-        if (!m->peers[i][0])
-            continue;
-        why = peer_entry_parse(m->peers[i], &uri, &uuid);
-        if (why) {
-            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                        "[migration] peers: '%s': %s", m->peers[i], why);
-            return FALSE;
-        }
-        if (!g_hash_table_add(seen, g_steal_pointer(&uri))) {
-            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                        "[migration] peers: '%s' is listed twice", m->peers[i]);
-            return FALSE;
-        }
-        if (!uuid && m->migration_mode == MIGRATION_EXECUTE) {
-            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                        "[migration] peers: '%s' names no host UUID, which "
-                        "mode=execute needs: write it as URI=UUID, the UUID "
-                        "being the <host><uuid> of the peer's `virsh "
-                        "capabilities`",
-                        m->peers[i]);
-            return FALSE;
-        }
-    }
-    return TRUE;
-}
 
 static gboolean daemon_validate(const DaemonConfig *d, GError **error)
 {
@@ -122,37 +45,35 @@ static gboolean daemon_validate(const DaemonConfig *d, GError **error)
                     d->interval_s);
         return FALSE;
     }
-    if (d->migration.migration_mode != MIGRATION_OFF &&
-        (!d->migration.peers || !d->migration.peers[0])) {
-        g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
-                    "migration mode %s needs at least one peer in [migration] "
-                    "peers",
-                    migration_mode_name(d->migration.migration_mode));
-        return FALSE;
-    }
-    return peers_valid(&d->migration, error);
+    return TRUE;
 }
 
 /* ---- Walking the tables ------------------------------------------------ */
 
-typedef void (*KeyFunc)(const ConfigKey *k, gpointer data);
+/* base: where the struct the key's offset is in starts, within the
+ * daemon's struct (0 but for a part's keys). */
+typedef void (*KeyFunc)(const ConfigKey *k, gsize base, gpointer data);
 
-/* Calls fn for every key of the schema: the daemon's first. */
+/* Calls fn for every key of the schema: [daemon]'s, the parts', then the
+ * daemon's own. */
 static void each_key(const ConfigSchema *s, KeyFunc fn, gpointer data)
 {
-    const ConfigKey *tables[] = {daemon_keys, s->keys};
-    guint t;
+    const ConfigPartAt *p;
     const ConfigKey *k;
 
-    for (t = 0; t < G_N_ELEMENTS(tables); t++) {
-        for (k = tables[t]; k && k->group; k++)
-            fn(k, data);
+    for (k = daemon_keys; k->group; k++)
+        fn(k, 0, data);
+    for (p = s->parts; p && p->part; p++) {
+        for (k = p->part->keys; k && k->group; k++)
+            fn(k, p->offset, data);
     }
+    for (k = s->keys; k && k->group; k++)
+        fn(k, 0, data);
 }
 
-static void clear_field(const ConfigKey *k, gpointer cfg)
+static void clear_field(const ConfigKey *k, gsize base, gpointer cfg)
 {
-    gpointer *field = (gpointer *)((char *)cfg + k->offset);
+    gpointer *field = (gpointer *)((char *)cfg + base + k->offset);
 
     if (k->type == CONFIG_STRING)
         g_clear_pointer(field, g_free);
@@ -162,9 +83,9 @@ static void clear_field(const ConfigKey *k, gpointer cfg)
         cpu_list_clear((CpuList *)field);
 }
 
-static void dup_field(const ConfigKey *k, gpointer cfg)
+static void dup_field(const ConfigKey *k, gsize base, gpointer cfg)
 {
-    gpointer *field = (gpointer *)((char *)cfg + k->offset);
+    gpointer *field = (gpointer *)((char *)cfg + base + k->offset);
 
     if (k->type == CONFIG_STRING)
         *field = g_strdup(*field);
@@ -180,8 +101,14 @@ static void dup_field(const ConfigKey *k, gpointer cfg)
 
 void config_init(const ConfigSchema *s, gpointer cfg)
 {
+    const ConfigPartAt *p;
+
     memset(cfg, 0, s->size);
     daemon_defaults(cfg);
+    for (p = s->parts; p && p->part; p++) {
+        if (p->part->defaults)
+            p->part->defaults((char *)cfg + p->offset);
+    }
     if (s->defaults)
         s->defaults(cfg);
 }
@@ -210,11 +137,11 @@ static gboolean strv_equal(char **a, char **b)
     return g_strv_equal((const char *const *)a, (const char *const *)b);
 }
 
-static void compare_field(const ConfigKey *k, gpointer data)
+static void compare_field(const ConfigKey *k, gsize base, gpointer data)
 {
     Comparison *c = data;
-    const char *fa = (const char *)c->a + k->offset;
-    const char *fb = (const char *)c->b + k->offset;
+    const char *fa = (const char *)c->a + base + k->offset;
+    const char *fb = (const char *)c->b + base + k->offset;
 
     switch (k->type) {
     case CONFIG_STRING:
@@ -258,7 +185,7 @@ typedef struct {
     guint found;
 } KeyQuery;
 
-static void match_key(const ConfigKey *k, gpointer data)
+static void match_key(const ConfigKey *k, gsize base, gpointer data)
 {
     KeyQuery *q = data;
 
@@ -406,11 +333,11 @@ static gboolean load_strlist(GKeyFile *kf, const ConfigKey *k,
 /* Reads one key into the struct at base; the value's own parser errors
  * are rewrapped so every message names origin, group and key. */
 static gboolean load_key(GKeyFile *kf, const ConfigKey *k, const char *origin,
-                         gpointer base, GError **error)
+                         char *field, GError **error)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *raw = g_key_file_get_value(kf, k->group, k->key, NULL);
-    char *field = (char *)base + k->offset;
+
     gboolean b;
 
     /* GKeyFile keeps blanks at the end of a line; nobody sees them. */
@@ -469,7 +396,7 @@ typedef struct {
     GError *error;
 } LoadJob;
 
-static void load_matching(const ConfigKey *k, gpointer data)
+static void load_matching(const ConfigKey *k, gsize base, gpointer data)
 {
     LoadJob *j = data;
 
@@ -477,7 +404,30 @@ static void load_matching(const ConfigKey *k, gpointer data)
         strcmp(k->key, j->key) != 0)
         return;
     j->found++;
-    load_key(j->kf, k, j->origin, j->cfg, &j->error);
+    load_key(j->kf, k, j->origin, (char *)j->cfg + base + k->offset, &j->error);
+}
+
+static gboolean table_has_group(const ConfigKey *k, const char *group)
+{
+    for (; k && k->group; k++) {
+        if (strcmp(k->group, group) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* Whether group is [daemon] or one of the schema's parts'. */
+static gboolean group_is_shared(const ConfigSchema *s, const char *group)
+{
+    const ConfigPartAt *p;
+
+    if (table_has_group(daemon_keys, group))
+        return TRUE;
+    for (p = s->parts; p && p->part; p++) {
+        if (table_has_group(p->part->keys, group))
+            return TRUE;
+    }
+    return FALSE;
 }
 
 /* Loads every key of one group; FALSE with error set on the first bad
@@ -487,10 +437,10 @@ static gboolean load_group(const ConfigSchema *s, GKeyFile *kf,
                            GError **error)
 {
     g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
-    /* [daemon] and [migration] are whole in every schema: a key missing
-     * there is a typo even for a reader that skips other groups' keys. */
-    gboolean skip =
-        s->skip_unknown && !config_has_key(&daemon_config_schema, group, NULL);
+    /* [daemon] and the parts' groups are whole in every schema that has
+     * them: a key missing there is a typo even for a reader that skips
+     * other groups' keys. */
+    gboolean skip = s->skip_unknown && !group_is_shared(s, group);
     guint i;
 
     if (!config_has_key(s, group, NULL)) {
@@ -584,7 +534,14 @@ gboolean config_load_file(const ConfigSchema *s, gpointer cfg, const char *path,
 gboolean config_validate(const ConfigSchema *s, gconstpointer cfg,
                          GError **error)
 {
+    const ConfigPartAt *p;
+
     if (!daemon_validate(cfg, error))
         return FALSE;
+    for (p = s->parts; p && p->part; p++) {
+        if (p->part->validate &&
+            !p->part->validate((const char *)cfg + p->offset, error))
+            return FALSE;
+    }
     return !s->validate || s->validate(cfg, error);
 }

@@ -11,33 +11,7 @@
 #include <glib.h>
 #include <stddef.h>
 
-/* ---- The [daemon] and [migration] groups ------------------------------ */
-
-typedef enum {
-    MIGRATION_OFF = 0,
-    MIGRATION_ADVISE = 1,
-    MIGRATION_EXECUTE = 2,
-} MigrationMode;
-
-/* [migration]: requests to live-migrate a guest to a peer host.  Both
- * daemons make them from the tick driver, so the group is shared; it
- * moves with the migration code to migration/ (issue 11). */
-typedef struct {
-    MigrationMode migration_mode;
-    char **peers;         /* libvirt URIs, NULL-terminated */
-    guint trigger_ticks;  /* K ticks of shortage before asking */
-    guint cooldown_s;     /* per-guest wait between requests */
-    double overload_util; /* every pCPU above this is overload */
-    gboolean allow_unknown_tsc;
-    gboolean allow_unsynced_clock;
-    double tsc_tolerance_ppm; /* 250 */
-    char *advise_log;         /* JSON lines of advise requests; NULL = stdout */
-    /* Free memory a peer must keep after taking a guest.  Not a key of
-     * [migration]: it is the reserve of [memory] host_reserve_mib where a
-     * schema reads that key into it (see mem_config.c), else the
-     * default. */
-    guint64 host_reserve_mib;
-} MigrationConfig;
+/* ---- The [daemon] group ------------------------------------------------ */
 
 typedef struct {
     /* [daemon] */
@@ -48,11 +22,7 @@ typedef struct {
     gboolean verbose;   /* debug logging */
     char *decision_log; /* JSON-lines file of actions, NULL for none */
     char *metrics_file; /* Prometheus text file rewritten each tick, or NULL */
-
-    MigrationConfig migration;
 } DaemonConfig;
-
-const char *migration_mode_name(MigrationMode m);
 
 /* ---- Key tables -------------------------------------------------------- */
 
@@ -92,24 +62,42 @@ typedef struct {
         .offset = offsetof(st, field), .min = lo, .max = hi                    \
     }
 
+/* Keys kept by a layer of their own (migration/), whose settings are a
+ * struct of that layer's which a daemon's struct holds: the keys' offsets
+ * are within that struct. */
+typedef struct {
+    const ConfigKey *keys; /* ended by an entry whose group is NULL */
+    void (*defaults)(gpointer part);
+    gboolean (*validate)(gconstpointer part, GError **error);
+} ConfigPart;
+
+/* A part and where the daemon's struct holds its struct. */
+typedef struct {
+    const ConfigPart *part; /* NULL ends a list */
+    gsize offset;
+} ConfigPartAt;
+
 typedef struct {
     /* Size of the whole struct; it starts with a DaemonConfig, whose keys
-     * ([daemon], [migration]) every schema has. */
+     * ([daemon]) every schema has. */
     gsize size;
     /* The daemon's own keys, ended by an entry whose group is NULL.  A
      * key listed twice sets both fields. */
     const ConfigKey *keys;
-    /* Sets the fields after the DaemonConfig to their defaults. */
+    /* The parts' keys; a part's groups are its own (or NULL). */
+    const ConfigPartAt *parts;
+    /* Sets the daemon's own fields to their defaults, after the parts'
+     * defaults (so a default may follow a part's). */
     void (*defaults)(gpointer cfg);
     /* Checks across the daemon's own fields, after every load. */
     gboolean (*validate)(gconstpointer cfg, GError **error);
     /* Groups and keys of no table are skipped instead of refused, but
-     * in [daemon] and [migration]: for tools that read a daemon's file for
-     * the groups they share. */
+     * in [daemon] and the parts' groups: for tools that read a daemon's
+     * file for the groups they share. */
     gboolean skip_unknown;
 } ConfigSchema;
 
-/* [daemon] and [migration] alone, for tools and tests. */
+/* [daemon] alone, for tools and tests. */
 extern const ConfigSchema daemon_config_schema;
 
 /* Fills the caller's struct of s->size bytes with defaults. */

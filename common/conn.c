@@ -25,6 +25,7 @@ Conn *conn_new(const char *uri, gboolean readonly)
     c->readonly = readonly;
     c->backoff_us = BACKOFF_FIRST_US;
     c->max_backoff_us = BACKOFF_MAX_US;
+    c->affinity = affinity_cache_new();
     return c;
 }
 
@@ -53,10 +54,7 @@ void conn_forget_affinity(Conn *c, const char *uuid, const char *why)
 
 void conn_place_by(Conn *c, AffinityGroupFunc fn, gconstpointer data)
 {
-    c->affinity_groups = fn;
-    c->affinity_groups_data = data;
-    if (c->affinity)
-        affinity_cache_set_groups(c->affinity, fn, data);
+    affinity_cache_set_groups(c->affinity, fn, data);
 }
 
 void conn_free(Conn *c)

@@ -37,12 +37,10 @@ typedef struct {
     Topology *topology;
     char *topology_problem;
     /* vCPU affinity kept between snapshots (collect.c), listening to
-     * the connection of affinity_generation; made on first use. */
+     * the connection of affinity_generation, and the groups of CPUs the
+     * caller places vCPUs by (conn_place_by). */
     AffinityCache *affinity;
     guint affinity_generation;
-    /* The groups of CPUs the caller places vCPUs by (conn_place_by). */
-    AffinityGroupFunc affinity_groups;
-    gconstpointer affinity_groups_data;
     gint64 next_attempt_us; /* reconnect backoff: no attempt before this */
     gint64 backoff_us;
     gint64 max_backoff_us; /* daemons cap it at one interval, so a

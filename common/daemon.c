@@ -8,7 +8,6 @@
 #include "daemon_loop.h"
 #include "event_loop.h"
 #include "json_out.h"
-#include "migrate_exec.h"
 #include "notify.h"
 #include "quit_guard.h"
 
@@ -34,7 +33,7 @@ struct DaemonCtx {
     guint64 actions_failed;
     FILE *decision_log;
     int exit_code;          /* of daemon mode; EXIT_OK unless it had to stop */
-    Migrator *migrator;     /* migration requests ([migration]) */
+    gpointer hook;          /* ops->hook's, or NULL */
     Complaint tick_trouble; /* non-connection tick failures, rate-limited */
     Complaint lateness;     /* ticks more than half an interval late */
     guint64 ticks_late;
@@ -55,6 +54,21 @@ static const DaemonConfig *dcfg(const DaemonCtx *ctx)
 static const char *prog(const DaemonCtx *ctx)
 {
     return ctx->ops->cli.prog;
+}
+
+static gconstpointer hook_cfg(const DaemonCtx *ctx)
+{
+    return (const char *)ctx->cfg + ctx->ops->hook.cfg_offset;
+}
+
+Conn *daemon_ctx_conn(const DaemonCtx *ctx)
+{
+    return ctx->conn;
+}
+
+const char *daemon_ctx_prog(const DaemonCtx *ctx)
+{
+    return prog(ctx);
 }
 
 void daemon_print_plan(const Plan *plan)
@@ -162,7 +176,6 @@ void daemon_ctx_counters(const DaemonCtx *ctx, DaemonCounters *out)
         .actions_applied = ctx->actions_applied,
         .actions_failed = ctx->actions_failed,
         .reconnects = ctx->conn->generation ? ctx->conn->generation - 1 : 0,
-        .migration_requests = migrator_requests(ctx->migrator),
     };
 }
 
@@ -259,8 +272,11 @@ static gboolean tick_body(DaemonCtx *ctx, gboolean act, Snapshot **snap_out,
     /* A quit signal during the snapshot: exit before acting on it. */
     if (ctx->guard && quit_guard_requested(ctx->guard))
         return TRUE;
-    /* Before apply, so that no action reaches a guest under migration. */
-    migrator_tick(ctx->migrator, ctx->conn, &dcfg(ctx)->migration, snap, plan);
+    /* Before apply, so that the hook can hold back actions on a guest it
+     * works on (under migration). */
+    if (ctx->hook)
+        ctx->ops->hook.funcs->before_apply(ctx->hook, ctx, hook_cfg(ctx), snap,
+                                           plan);
     if (plan_len(plan) == 0)
         return TRUE;
     failed = ctx->ops->apply(ctx, ctx->cfg, snap, plan, ctx->state);
@@ -296,10 +312,8 @@ static void add_common_metrics(DaemonCtx *ctx, Metrics *m, const Snapshot *snap)
     metrics_add(m, METRIC_COUNTER, "libvirt_reconnects_total",
                 "libvirt connections opened after the first one.",
                 (double)c.reconnects, NULL);
-    metrics_add(m, METRIC_COUNTER, "migration_requests_total",
-                "Migration requests made (advised, or started in execute "
-                "mode).",
-                (double)c.migration_requests, NULL);
+    if (ctx->hook && ctx->ops->hook.funcs->figures)
+        ctx->ops->hook.funcs->figures(ctx->hook, m);
     metrics_add(m, METRIC_GAUGE, "libvirt_connected",
                 "1 when the tick had a libvirt connection, else 0.",
                 snap ? 1.0 : 0.0, NULL);
@@ -571,12 +585,6 @@ static void on_quit(gpointer data, gpointer unused)
     notify_stopping(&ctx->notifier);
 }
 
-static void log_migration(gpointer data, const Action *a, gboolean ok,
-                          const char *error_text)
-{
-    daemon_log_action(data, a, ok, error_text);
-}
-
 static int run_once(DaemonCtx *ctx)
 {
     g_autoptr(GError) err = NULL;
@@ -660,7 +668,8 @@ DaemonCtx *daemon_ctx_new(const DaemonOps *ops, int argc, char **argv,
     ctx->conn->max_backoff_us =
         (gint64)(dcfg(ctx)->interval_s * G_USEC_PER_SEC);
     new_state(ctx);
-    ctx->migrator = migrator_new(ops->cli.prog, log_migration, ctx);
+    if (ops->hook.funcs)
+        ctx->hook = ops->hook.funcs->start(ctx);
     *exit_code = EXIT_OK;
     return g_steal_pointer(&ctx);
 }
@@ -669,8 +678,9 @@ void daemon_ctx_free(DaemonCtx *ctx)
 {
     if (!ctx)
         return;
-    /* First, as it may wait for a migration in flight and log it. */
-    migrator_free(ctx->migrator);
+    /* First, as it may wait for work in flight and log it. */
+    if (ctx->hook)
+        ctx->ops->hook.funcs->stop(ctx->hook);
     /* The affinity cache asks the state which groups it places by. */
     if (ctx->conn)
         conn_place_by(ctx->conn, NULL, NULL);

@@ -16,6 +16,29 @@
 
 typedef struct DaemonCtx DaemonCtx;
 
+/* Work another layer adds to the tick (migration requests, from
+ * migration/), kept behind these functions so that this layer knows
+ * nothing of it.  cfg is that layer's part of the daemon's config
+ * (config.h), at the hook's cfg_offset.  No function may wait on anything
+ * but libvirt's local connection: the tick never waits for another host. */
+typedef struct {
+    gpointer (*start)(DaemonCtx *ctx);
+    /* Once per tick that applies, after the policy decided and before the
+     * plan is applied: it may take actions out of the plan. */
+    void (*before_apply)(gpointer hook, DaemonCtx *ctx, gconstpointer cfg,
+                         const Snapshot *snap, Plan *plan);
+    /* Its counters for the metrics file (optional). */
+    void (*figures)(gpointer hook, Metrics *m);
+    /* At the daemon's end, before anything else is freed: may wait a
+     * bounded time for work in flight. */
+    void (*stop)(gpointer hook);
+} DaemonHookFuncs;
+
+typedef struct {
+    const DaemonHookFuncs *funcs; /* NULL: none */
+    gsize cfg_offset;
+} DaemonHook;
+
 typedef struct {
     /* prog is also the log domain; options and config are the daemon's
      * own, registered here. */
@@ -48,6 +71,7 @@ typedef struct {
      * No I/O. */
     void (*figures)(const Snapshot *snap, const Plan *plan, gconstpointer cfg,
                     gpointer state, Metrics *m, GString *status);
+    DaemonHook hook;
 } DaemonOps;
 
 /* main() of a daemon. */
@@ -92,16 +116,18 @@ gboolean daemon_reload(DaemonCtx *ctx);
 
 gconstpointer daemon_ctx_config(const DaemonCtx *ctx);
 gpointer daemon_ctx_state(const DaemonCtx *ctx);
+/* The daemon's libvirt connection, for a hook. */
+Conn *daemon_ctx_conn(const DaemonCtx *ctx);
+const char *daemon_ctx_prog(const DaemonCtx *ctx);
 guint64 daemon_ctx_actions_failed(const DaemonCtx *ctx);
 
 /* What the tick driver counts, as the metrics file shows it. */
 typedef struct {
     guint64 ticks;           /* ticks that took a snapshot */
     guint64 ticks_late;      /* started over half an interval late */
-    guint64 actions_applied; /* plan actions and migrations */
+    guint64 actions_applied; /* plan actions and a hook's actions */
     guint64 actions_failed;
-    guint64 reconnects;         /* libvirt connections after the first */
-    guint64 migration_requests; /* advised or started */
+    guint64 reconnects; /* libvirt connections after the first */
 } DaemonCounters;
 
 void daemon_ctx_counters(const DaemonCtx *ctx, DaemonCounters *out);

@@ -31,7 +31,7 @@ static const ConfigKey mem_keys[] = {
     MK("host_reserve_mib", CONFIG_UINT64, host_reserve_mib, 0, 1 << 24),
     /* The reserve this host keeps is also what a migration peer must
      * keep free after taking a guest. */
-    MK("host_reserve_mib", CONFIG_UINT64, daemon.migration.host_reserve_mib, 0,
+    MK("host_reserve_mib", CONFIG_UINT64, migration.host_reserve_mib, 0,
        1 << 24),
     MK("guest_budget_mib", CONFIG_UINT64, guest_budget_mib, 0, 1 << 30),
     MK("max_release_mib", CONFIG_UINT64, max_release_mib, 1, 1 << 24),
@@ -58,7 +58,7 @@ static void mem_defaults(gpointer data)
     cfg->mem_policy = MEM_POLICY_COURSE;
     cfg->guest_floor_mib = 200;
     cfg->min_unused_mib = 100;
-    cfg->host_reserve_mib = cfg->daemon.migration.host_reserve_mib;
+    cfg->host_reserve_mib = cfg->migration.host_reserve_mib;
     cfg->guest_budget_mib = 0;
     cfg->max_release_mib = 64;
     cfg->release_slack_mib = 50;
@@ -85,9 +85,15 @@ static gboolean mem_validate(gconstpointer data, GError **error)
     return TRUE;
 }
 
+static const ConfigPartAt mem_parts[] = {
+    {&migration_config_part, offsetof(MemConfig, migration)},
+    {NULL},
+};
+
 const ConfigSchema mem_config_schema = {
     .size = sizeof(MemConfig),
     .keys = mem_keys,
+    .parts = mem_parts,
     .defaults = mem_defaults,
     .validate = mem_validate,
 };

@@ -1,9 +1,10 @@
-/* The memory coordinator's settings: [daemon] and [migration] as every
- * daemon has them, and its own [memory] group. */
+/* The memory coordinator's settings: [daemon] as every daemon has it,
+ * [migration] (migration_config.h), and its own [memory] group. */
 #pragma once
 
 #include "cli.h"
 #include "config.h"
+#include "migration_config.h"
 
 typedef enum {
     MEM_POLICY_COURSE = 0,
@@ -12,6 +13,7 @@ typedef enum {
 
 typedef struct {
     DaemonConfig daemon; /* first, as every daemon's config */
+    MigrationConfig migration;
 
     /* [memory] */
     MemPolicyKind mem_policy;

@@ -1,6 +1,7 @@
 #include "ops.h"
 
 #include "apply.h"
+#include "migration_hook.h"
 #include "policy.h"
 #include "stats_period.h"
 
@@ -137,8 +138,10 @@ const DaemonOps memory_coordinator_ops = {
             .summary = "Moves memory between libvirt guests by setting "
                        "their balloon targets.",
             .options = mem_cli_options,
+            .more_options = migration_cli_options,
             .config = &mem_config_schema,
         },
+    .hook = MIGRATION_HOOK(MemConfig, migration),
     .collect_what = COLLECT_BALLOON | COLLECT_NODE_MEMORY,
     .state_new = state_new,
     .state_free = state_free,

@@ -16,18 +16,30 @@
 #include "exit_codes.h"
 #include "migrate_exec.h"
 
+/* What a daemon's file holds for a request: [daemon] and [migration]. */
+typedef struct {
+    DaemonConfig daemon;
+    MigrationConfig migration;
+} RequestConfig;
+
 /* A daemon's file is read for what it shares with every daemon; its own
  * groups are skipped, but for the memory coordinator's reserve, which a
  * peer must keep free too. */
 static const ConfigKey request_keys[] = {
-    CONFIG_KEY("memory", "host_reserve_mib", CONFIG_UINT64, DaemonConfig,
+    CONFIG_KEY("memory", "host_reserve_mib", CONFIG_UINT64, RequestConfig,
                migration.host_reserve_mib, 0, 1 << 24),
     {NULL},
 };
 
+static const ConfigPartAt request_parts[] = {
+    {&migration_config_part, offsetof(RequestConfig, migration)},
+    {NULL},
+};
+
 static const ConfigSchema request_schema = {
-    .size = sizeof(DaemonConfig),
+    .size = sizeof(RequestConfig),
     .keys = request_keys,
+    .parts = request_parts,
     .skip_unknown = TRUE,
 };
 
@@ -47,7 +59,7 @@ typedef struct {
 /* Defaults, then the config file, then the options.  Returns the exit
  * status for a failure (EXIT_CONFIG for the file, else EXIT_USAGE), or
  * EXIT_OK. */
-static int build_config(const Options *o, DaemonConfig *cfg, GError **error)
+static int build_config(const Options *o, RequestConfig *cfg, GError **error)
 {
     MigrationConfig *mig = &cfg->migration;
 
@@ -55,8 +67,8 @@ static int build_config(const Options *o, DaemonConfig *cfg, GError **error)
     if (o->config && !config_load_file(&request_schema, cfg, o->config, error))
         return EXIT_CONFIG;
     if (o->uri) {
-        g_free(cfg->uri);
-        cfg->uri = g_strdup(o->uri);
+        g_free(cfg->daemon.uri);
+        cfg->daemon.uri = g_strdup(o->uri);
     }
     if (o->peers) {
         g_strfreev(mig->peers);
@@ -118,7 +130,7 @@ int main(int argc, char **argv)
     g_autoptr(Conn) conn = NULL;
     g_autoptr(Migrator) m = NULL;
     g_autoptr(QuitGuard) guard = NULL;
-    DaemonConfig cfg = {0};
+    RequestConfig cfg = {0};
     g_autofree char *exits = exit_codes_help();
     int rc = EXIT_OK;
 
@@ -144,7 +156,7 @@ int main(int argc, char **argv)
         g_printerr("migrate_request: %s\n", err->message);
         goto cleanup;
     }
-    conn = conn_new(cfg.uri, FALSE);
+    conn = conn_new(cfg.daemon.uri, FALSE);
     if (!conn_open_now(conn, &err)) {
         g_printerr("migrate_request: %s\n", err->message);
         rc = EXIT_LIBVIRT;

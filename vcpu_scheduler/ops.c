@@ -1,6 +1,7 @@
 #include "ops.h"
 
 #include "apply.h"
+#include "migration_hook.h"
 #include "policy.h"
 
 static gpointer state_new(void)
@@ -112,8 +113,10 @@ const DaemonOps vcpu_scheduler_ops = {
             .summary = "Balances pCPU utilisation of libvirt guests by "
                        "repinning their vCPUs.",
             .options = vcpu_cli_options,
+            .more_options = migration_cli_options,
             .config = &vcpu_config_schema,
         },
+    .hook = MIGRATION_HOOK(VcpuConfig, migration),
     .collect_what =
         COLLECT_VCPU | COLLECT_AFFINITY | COLLECT_DEFINITION | COLLECT_TOPOLOGY,
     .check_host = check_host,

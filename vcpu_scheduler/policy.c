@@ -641,10 +641,11 @@ static void add_action(Plan *plan, const VcpuPolicyState *st,
         g_autofree char *to_place = slot_words(s, (guint)it->target, FALSE);
 
         action_set_reason(&a->base,
-                          "pinned to %s (affinity allowed %u online "
-                          "pCPUs, last ran on %d); demand %.0f%% (ran %s); %s",
-                          to_place, pv->allowed, pv->vs->last_pcpu, it->load,
-                          ran, why);
+                          "pinned to %s (replacing a live pin of %u online "
+                          "pCPU%s, which is no place this scheduler pins to; "
+                          "last ran on %d); demand %.0f%% (ran %s); %s",
+                          to_place, pv->allowed, pv->allowed == 1 ? "" : "s",
+                          pv->vs->last_pcpu, it->load, ran, why);
     }
 }
 
@@ -1186,7 +1187,7 @@ Plan *vcpu_policy_decide(const Snapshot *snap, const VcpuConfig *cfg,
     g_autoptr(Plan) plan = plan_new();
     g_autoptr(GArray) vcpus = g_array_new(FALSE, FALSE, sizeof(PlanVcpu));
     g_autoptr(GPtrArray) maps = g_ptr_array_new_with_free_func(g_free);
-    double overload = cfg->daemon.migration.overload_util;
+    double overload = cfg->migration.overload_util;
     guint np;
     Measurement m;
     double *util;

@@ -37,9 +37,15 @@ static void vcpu_defaults(gpointer data)
     cfg->idle_util = 5.0;
 }
 
+static const ConfigPartAt vcpu_parts[] = {
+    {&migration_config_part, offsetof(VcpuConfig, migration)},
+    {NULL},
+};
+
 const ConfigSchema vcpu_config_schema = {
     .size = sizeof(VcpuConfig),
     .keys = vcpu_keys,
+    .parts = vcpu_parts,
     .defaults = vcpu_defaults,
 };
 

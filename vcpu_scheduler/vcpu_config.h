@@ -1,10 +1,11 @@
-/* The vCPU scheduler's settings: [daemon] and [migration] as every
- * daemon has them, and its own [vcpu] group. */
+/* The vCPU scheduler's settings: [daemon] as every daemon has it,
+ * [migration] (migration_config.h), and its own [vcpu] group. */
 #pragma once
 
 #include "cli.h"
 #include "config.h"
 #include "cpuset.h"
+#include "migration_config.h"
 
 /* What a vCPU is pinned to (slots.h).  An int: CONFIG_ENUM sets it. */
 typedef enum {
@@ -19,6 +20,7 @@ extern const char *const granularity_names[];
 
 typedef struct {
     DaemonConfig daemon; /* first, as every daemon's config */
+    MigrationConfig migration;
 
     /* [vcpu] */
     double sd_threshold;  /* balanced when sd of pCPU utilisation <= this */

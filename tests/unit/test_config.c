@@ -215,8 +215,8 @@ static void test_config_values(void)
     g_assert_cmpint(cfg.mem_policy, ==, MEM_POLICY_IDLE_TAX);
     g_assert_cmpuint(cfg.host_reserve_mib, ==, 300);
     /* The same key is the reserve a migration peer must keep. */
-    g_assert_cmpuint(cfg.daemon.migration.host_reserve_mib, ==, 300);
-    g_assert_cmpfloat(cfg.daemon.migration.overload_util, ==, 80);
+    g_assert_cmpuint(cfg.migration.host_reserve_mib, ==, 300);
+    g_assert_cmpfloat(cfg.migration.overload_util, ==, 80);
     g_assert_cmpuint(mem_config_shares_for(&cfg, "aos_vm1"), ==, 2000);
     g_assert_cmpuint(mem_config_shares_for(&cfg, "aos_vm2"), ==, 500);
     g_assert_cmpuint(mem_config_shares_for(&cfg, "aos_vm"), ==,
@@ -462,6 +462,26 @@ static const CliCase cli_cases[] = {
      .needle = "interval '-4' must be greater than zero"},
 };
 
+/* cli_parse and cli_build_config on a NULL-terminated argv, into cfg (a
+ * struct of the daemon's schema, initialised here); their exit status. */
+static int run_cli(const CliSpec *daemon, const char *const *argv,
+                   gpointer cfg, GError **err)
+{
+    CliResult r = {0};
+    int argc = 0;
+    int rc;
+
+    while (argv[argc])
+        argc++;
+    config_init(daemon->config, cfg);
+    if (!cli_parse(daemon, argc, (char **)argv, &r, err))
+        rc = EXIT_USAGE;
+    else
+        rc = cli_build_config(daemon, &r, cfg, err);
+    cli_result_clear(&r);
+    return rc;
+}
+
 static void test_cli_table(void)
 {
     guint i;
@@ -470,18 +490,9 @@ static void test_cli_table(void)
         const CliCase *c = &cli_cases[i];
         const ConfigSchema *s = c->daemon->config;
         g_autofree char *cfg = g_malloc0(s->size);
-        CliResult r = {0};
         g_autoptr(GError) err = NULL;
-        int argc = 0;
-        int rc;
+        int rc = run_cli(c->daemon, c->argv, cfg, &err);
 
-        while (c->argv[argc])
-            argc++;
-        config_init(s, cfg);
-        if (!cli_parse(c->daemon, argc, (char **)c->argv, &r, &err))
-            rc = EXIT_USAGE;
-        else
-            rc = cli_build_config(c->daemon, &r, cfg, &err);
         g_test_message("case %s: rc %d %s", c->name, rc,
                        err ? err->message : "");
         g_assert_cmpint(rc, ==, c->exit_code);
@@ -491,7 +502,82 @@ static void test_cli_table(void)
         else
             g_assert_nonnull(strstr(err->message, c->needle));
         config_clear(s, cfg);
-        cli_result_clear(&r);
+    }
+}
+
+/* The [migration] part's options come with both daemons: --peer may be
+ * repeated, and its values make one list, in order. */
+typedef struct {
+    const char *name;
+    const CliSpec *daemon;
+    const char *argv[10];
+    int exit_code;
+    const char *peers; /* ';'-joined, when exit_code is 0 */
+    MigrationMode mode;
+    const char *needle; /* in the error message otherwise */
+} PartCase;
+
+static const PartCase part_cases[] = {
+    {.name = "two peers, vcpu",
+     .daemon = VCPU,
+     .argv = {"prog", "1", "--migration", "advise", "--peer", "test:///a",
+              "--peer", "test:///b"},
+     .peers = "test:///a;test:///b",
+     .mode = MIGRATION_ADVISE},
+    {.name = "one peer before the mode, memory",
+     .daemon = MEM,
+     .argv = {"prog", "--peer=test:///b", "--migration=advise", "1"},
+     .peers = "test:///b",
+     .mode = MIGRATION_ADVISE},
+    {.name = "no option: off, no peers",
+     .daemon = MEM,
+     .argv = {"prog", "1"},
+     .peers = "",
+     .mode = MIGRATION_OFF},
+    {.name = "a peer given twice",
+     .daemon = VCPU,
+     .argv = {"prog", "1", "--migration", "advise", "--peer", "test:///a",
+              "--peer", "test:///a"},
+     .exit_code = EXIT_USAGE,
+     .needle = "[migration] peers: 'test:///a' is listed twice"},
+    {.name = "execute without UUIDs",
+     .daemon = MEM,
+     .argv = {"prog", "1", "--migration", "execute", "--peer", "test:///a"},
+     .exit_code = EXIT_USAGE,
+     .needle = "names no host UUID"},
+};
+
+static const MigrationConfig *part_of(const CliSpec *daemon, gconstpointer cfg)
+{
+    return daemon == MEM ? &((const MemConfig *)cfg)->migration
+                         : &((const VcpuConfig *)cfg)->migration;
+}
+
+static void test_cli_part_options(void)
+{
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(part_cases); i++) {
+        const PartCase *c = &part_cases[i];
+        const ConfigSchema *s = c->daemon->config;
+        g_autofree char *cfg = g_malloc0(s->size);
+        g_autoptr(GError) err = NULL;
+        int rc = run_cli(c->daemon, c->argv, cfg, &err);
+
+        g_test_message("case %s: rc %d %s", c->name, rc,
+                       err ? err->message : "");
+        g_assert_cmpint(rc, ==, c->exit_code);
+        if (rc == EXIT_OK) {
+            const MigrationConfig *m = part_of(c->daemon, cfg);
+            g_autofree char *joined =
+                m->peers ? g_strjoinv(";", m->peers) : g_strdup("");
+
+            g_assert_cmpstr(joined, ==, c->peers);
+            g_assert_cmpint(m->migration_mode, ==, c->mode);
+        } else {
+            g_assert_nonnull(strstr(err->message, c->needle));
+        }
+        config_clear(s, cfg);
     }
 }
 
@@ -523,7 +609,7 @@ static void test_cli_overrides_file(void)
     g_assert_cmpfloat(cfg.daemon.interval_s, ==, 1.0);
     g_assert_cmpint(cfg.mem_policy, ==, MEM_POLICY_IDLE_TAX);
     g_assert_cmpuint(cfg.host_reserve_mib, ==, 250);
-    g_assert_cmpuint(cfg.daemon.migration.host_reserve_mib, ==, 250);
+    g_assert_cmpuint(cfg.migration.host_reserve_mib, ==, 250);
     g_assert_cmpuint(cfg.min_unused_mib, ==, 120);
     g_unlink(path);
     config_clear(&mem_config_schema, &cfg);
@@ -571,8 +657,8 @@ static void test_shipped_configs(void)
     g_assert_no_error(err);
     g_assert_cmpstr(vc.daemon.uri, ==, vd.daemon.uri);
     g_assert_cmpfloat(vc.sd_threshold, ==, vd.sd_threshold);
-    g_assert_cmpfloat(vc.daemon.migration.overload_util, ==,
-                      vd.daemon.migration.overload_util);
+    g_assert_cmpfloat(vc.migration.overload_util, ==,
+                      vd.migration.overload_util);
 
     config_init(&mem_config_schema, &md);
     config_init(&mem_config_schema, &mc);
@@ -600,5 +686,6 @@ int main(int argc, char **argv)
     g_test_add_func("/config/cpulist", test_config_cpulist);
     g_test_add_func("/cli/table", test_cli_table);
     g_test_add_func("/cli/overrides-file", test_cli_overrides_file);
+    g_test_add_func("/cli/part-options", test_cli_part_options);
     return g_test_run();
 }

@@ -34,11 +34,27 @@ static void clock_fixture(const char *name, GuestClock *gc)
     g_assert_no_error(err);
 }
 
-static void mig_config(DaemonConfig *dc, MigrationMode mode)
+/* [daemon] and [migration], as a daemon's config holds them. */
+typedef struct {
+    DaemonConfig daemon;
+    MigrationConfig migration;
+} MigCfg;
+
+static const ConfigPartAt mig_parts[] = {
+    {&migration_config_part, offsetof(MigCfg, migration)},
+    {NULL},
+};
+
+static const ConfigSchema mig_schema = {
+    .size = sizeof(MigCfg),
+    .parts = mig_parts,
+};
+
+static void mig_config(MigCfg *dc, MigrationMode mode)
 {
     MigrationConfig *cfg = &dc->migration;
 
-    config_init(&daemon_config_schema, dc);
+    config_init(&mig_schema, dc);
     cfg->migration_mode = mode;
     cfg->trigger_ticks = 3;
     cfg->cooldown_s = 60;
@@ -196,7 +212,7 @@ static void test_trigger_table(void)
     for (c = 0; c < G_N_ELEMENTS(trigger_cases); c++) {
         const TriggerCase *tc = &trigger_cases[c];
         g_autoptr(MigrateState) st = migrate_state_new();
-        DaemonConfig cfg;
+        MigCfg cfg;
 
         mig_config(&cfg, tc->mode);
         cfg.migration.trigger_ticks = tc->trigger_ticks;
@@ -239,7 +255,7 @@ static void test_trigger_table(void)
                 break;
             }
         }
-        config_clear(&daemon_config_schema, &cfg);
+        config_clear(&mig_schema, &cfg);
     }
 }
 
@@ -270,7 +286,7 @@ static void test_candidates(void)
     MigrateTrigger tc = {.kind = MIGRATE_TRIGGER_CPU, .deficit = 1};
     MigrateTrigger unused;
     DomainSample *d;
-    DaemonConfig cfg;
+    MigCfg cfg;
 
     mig_config(&cfg, MIGRATION_ADVISE);
     /* a: 512 MiB using 100; b: balloon still inflating from 600 to 400;
@@ -317,7 +333,7 @@ static void test_candidates(void)
         ((const MigrateGuest *)g_ptr_array_index(cpu, 0))->relief, 75.0, 1e-9);
     g_assert_cmpfloat(((const MigrateGuest *)g_ptr_array_index(cpu, 1))->relief,
                       ==, 0);
-    config_clear(&daemon_config_schema, &cfg);
+    config_clear(&mig_schema, &cfg);
 }
 
 static const char *skip_of(MigrateState *st, const Snapshot *snap,
@@ -342,7 +358,7 @@ static void test_cooldown(void)
     g_autoptr(MigrateState) st = migrate_state_new();
     g_autoptr(Snapshot) snap = tm_snapshot(0, 8192, 8000);
     gint64 t0 = snap->mono_us;
-    DaemonConfig cfg;
+    MigCfg cfg;
     char *skip = NULL;
 
     mig_config(&cfg, MIGRATION_EXECUTE);
@@ -370,7 +386,7 @@ static void test_cooldown(void)
     g_assert_null(migrate_in_flight(st));
     g_assert_cmpfloat(migrate_cooldown_left_s(st, "uuid-b", t0 + 10 * SEC), ==,
                       50.0);
-    config_clear(&daemon_config_schema, &cfg);
+    config_clear(&mig_schema, &cfg);
 }
 
 /* A balloon within MIGRATE_SETTLE_KIB of its target has settled. */
@@ -563,7 +579,7 @@ static void test_guest_table(void)
         g_autoptr(GPtrArray) peers = peer_list();
         g_auto(MigrateDecision) d = {0};
         MigrateTrigger trig = {.kind = gc->kind, .ticks = 3};
-        DaemonConfig cfg;
+        MigCfg cfg;
 
         mig_config(&cfg, MIGRATION_EXECUTE);
         trig.deficit = gc->kind == MIGRATE_TRIGGER_MEMORY ? gc->deficit * TM_MIB
@@ -589,7 +605,7 @@ static void test_guest_table(void)
         if (gc->reason_has)
             g_assert_nonnull(strstr(d.reason, gc->reason_has));
         g_assert_cmpint(d.retry_soon, ==, gc->retry_soon);
-        config_clear(&daemon_config_schema, &cfg);
+        config_clear(&mig_schema, &cfg);
     }
 }
 
@@ -609,7 +625,7 @@ static void test_history_refuses_origin(void)
     MigrateGuest *g;
     MigrateHop hop = {
         .time_s = 1796000000 - 400, .result = MIGRATE_HOP_DONE, .job_s = 10};
-    DaemonConfig cfg;
+    MigCfg cfg;
 
     caps_fixture(SOURCE_CAPS, &source);
     mig_config(&cfg, MIGRATION_EXECUTE);
@@ -648,7 +664,7 @@ static void test_history_refuses_origin(void)
     g->history_now_s = hop.time_s + 100;
     g_assert_false(migrate_guest_history_allows(g, &cfg.migration));
     g_assert_nonnull(strstr(g->skip, "200 s more"));
-    config_clear(&daemon_config_schema, &cfg);
+    config_clear(&mig_schema, &cfg);
 }
 
 /* ---- choice of peer ----------------------------------------------------- */
@@ -834,7 +850,7 @@ static void test_peer_table(void)
         MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY,
                                .deficit = 100 * TM_MIB,
                                .ticks = 3};
-        DaemonConfig cfg;
+        MigCfg cfg;
 
         mig_config(&cfg, MIGRATION_EXECUTE);
         cfg.migration.allow_unknown_tsc = pc->allow_unknown;
@@ -866,7 +882,7 @@ static void test_peer_table(void)
             g_assert_true(has_refusal(&d, pc->refusals[i]));
         g_assert_cmpint(d.tsc.needs_pin, ==, pc->needs_pin);
         g_assert_cmpuint(d.tsc.pin_hz, ==, pc->pin_hz);
-        config_clear(&daemon_config_schema, &cfg);
+        config_clear(&mig_schema, &cfg);
     }
 }
 
@@ -913,7 +929,7 @@ static void test_clock_table(void)
         MigrateTrigger trig = {.kind = MIGRATE_TRIGGER_MEMORY,
                                .deficit = 100 * TM_MIB,
                                .ticks = 3};
-        DaemonConfig cfg;
+        MigCfg cfg;
 
         mig_config(&cfg, cc->mode);
         cfg.migration.allow_unsynced_clock = cc->allow_unsynced;
@@ -929,7 +945,7 @@ static void test_clock_table(void)
         g_assert_nonnull(d.clock_reason);
         if (cc->reason_has)
             g_assert_nonnull(strstr(d.reason, cc->reason_has));
-        config_clear(&daemon_config_schema, &cfg);
+        config_clear(&mig_schema, &cfg);
     }
 }
 
@@ -1059,7 +1075,7 @@ static void test_cpu_overload(void)
         VcpuConfig cfg;
 
         tv_config(&cfg);
-        cfg.daemon.migration.overload_util = 90;
+        cfg.migration.overload_util = 90;
         p0 = vcpu_policy_decide(s0, &cfg, st);
         g_assert_cmpint(p0->short_of, ==, PLAN_SHORT_NONE);
         p1 = vcpu_policy_decide(s1, &cfg, st);

@@ -1,5 +1,5 @@
 /* A guest's migration history in its domain metadata: reading it, writing
- * it back, and the wait it imposes (common/migrate_history.h). */
+ * it back, and the wait it imposes (migration/migrate_history.h). */
 #include <string.h>
 
 #include "migrate.h"

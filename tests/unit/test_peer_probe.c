@@ -153,11 +153,19 @@ static void test_probe_table(void)
             if (st->idle)
                 wait_idle(pp);
             set_clock(S(st->at_s));
+            /* Nothing known before the first get, and a peek starts no
+             * probe. */
+            if (k == 0) {
+                g_assert_false(peer_probes_awaiting(pp, t->uri, fake_clock()));
+                g_assert_cmpuint(started(pp), ==, 0);
+            }
             p = peer_probes_get(pp, t->uri, fake_clock(), &pending);
             g_test_message("%s, at %.1f s: pending %d, error %s", t->name,
                            st->at_s, pending, p->error ? p->error : "none");
             g_assert_cmpstr(p->uri, ==, t->uri);
             g_assert_cmpint(pending, ==, st->pending);
+            g_assert_cmpint(peer_probes_awaiting(pp, t->uri, fake_clock()), ==,
+                            st->pending);
             if (st->error) {
                 g_assert_nonnull(p->error);
                 g_assert_nonnull(strstr(p->error, st->error));

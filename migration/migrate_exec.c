@@ -1001,6 +1001,31 @@ typedef enum {
     ATTEMPT_PROBING, /* no request without a peer still being probed */
 } AttemptOutcome;
 
+/* Whether every listed peer is being probed with nothing known of it yet
+ * (none listed: no). */
+static gboolean all_peers_awaiting(Migrator *m, const MigrationConfig *cfg,
+                                   gint64 now)
+{
+    guint n = 0;
+    guint i;
+
+    for (i = 0; cfg->peers && cfg->peers[i]; i++) {
+        g_autofree char *uri = NULL;
+        g_autofree char *uuid = NULL;
+        g_autofree char *refused = NULL;
+
+        if (!cfg->peers[i][0])
+            continue;
+        refused = peer_entry_parse(cfg->peers[i], &uri, &uuid);
+        if (refused)
+            continue;
+        if (!peer_probes_awaiting(m->probes, uri, now))
+            return FALSE;
+        n++;
+    }
+    return n > 0;
+}
+
 /* One attempt: reads the facts, decides, and advises or starts the
  * migration.  only_name limits the candidates to one guest. */
 static AttemptOutcome attempt(Migrator *m, Conn *conn,
@@ -1026,6 +1051,14 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
     gboolean probing = FALSE;
     guint i;
 
+    /* No request can come of an attempt before some peer has answered
+     * (up to PEER_PROBE_SILENT_S): the host's and the guests' facts are
+     * left unread until then, so those ticks cost no libvirt call. */
+    if (all_peers_awaiting(m, cfg, now)) {
+        g_debug("no migration request yet (%s): peers are being probed",
+                trig_text);
+        return ATTEMPT_PROBING;
+    }
     have_clock = clocksync_read(&cs, &err);
     if (!have_clock)
         g_debug("%s", err->message);

@@ -171,12 +171,39 @@ static void start_probe(PeerProbes *pp, const char *uri, Entry *e,
                 now_us);
 }
 
+static gboolean result_fresh(const Entry *e, gint64 now_us)
+{
+    const gint64 max_age_us = (gint64)PEER_PROBE_MAX_AGE_S * G_USEC_PER_SEC;
+
+    return e->result && e->result->reachable &&
+           now_us - e->result_us <= max_age_us;
+}
+
+/* A probe runs, not yet silent for long, and nothing usable is known. */
+static gboolean awaiting(const Entry *e, gint64 now_us)
+{
+    const gint64 silent_us = (gint64)PEER_PROBE_SILENT_S * G_USEC_PER_SEC;
+
+    return !result_fresh(e, now_us) && e->running &&
+           now_us - e->started_us < silent_us;
+}
+
+gboolean peer_probes_awaiting(PeerProbes *pp, const char *uri, gint64 now_us)
+{
+    const Entry *e;
+    gboolean yes;
+
+    g_mutex_lock(&pp->lock);
+    e = g_hash_table_lookup(pp->entries, uri);
+    yes = e && awaiting(e, now_us);
+    g_mutex_unlock(&pp->lock);
+    return yes;
+}
+
 MigratePeer *peer_probes_get(PeerProbes *pp, const char *uri, gint64 now_us,
                              gboolean *pending)
 {
     const gint64 refresh_us = (gint64)PEER_PROBE_REFRESH_S * G_USEC_PER_SEC;
-    const gint64 max_age_us = (gint64)PEER_PROBE_MAX_AGE_S * G_USEC_PER_SEC;
-    const gint64 silent_us = (gint64)PEER_PROBE_SILENT_S * G_USEC_PER_SEC;
     MigratePeer *p;
     Entry *e;
 
@@ -191,10 +218,9 @@ MigratePeer *peer_probes_get(PeerProbes *pp, const char *uri, gint64 now_us,
         (!e->result || now_us - e->result_us >= refresh_us))
         start_probe(pp, uri, e, now_us);
 
-    if (e->result && e->result->reachable &&
-        now_us - e->result_us <= max_age_us) {
+    if (result_fresh(e, now_us)) {
         p = peer_copy(e->result);
-    } else if (e->running && now_us - e->started_us < silent_us) {
+    } else if (awaiting(e, now_us)) {
         p = error_peer(uri, g_strdup_printf("being probed (%.1f s so far)",
                                             (double)(now_us - e->started_us) /
                                                 G_USEC_PER_SEC));

@@ -53,6 +53,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PeerProbes, peer_probes_free)
 MigratePeer *peer_probes_get(PeerProbes *pp, const char *uri, gint64 now_us,
                              gboolean *pending) G_GNUC_WARN_UNUSED_RESULT;
 
+/* Whether uri's probe is under way with nothing usable known yet, as
+ * *pending of peer_probes_get says; never starts a probe.  FALSE for a
+ * peer never asked for. */
+gboolean peer_probes_awaiting(PeerProbes *pp, const char *uri, gint64 now_us);
+
 /* Probes started so far, and those running now (for tests). */
 void peer_probes_counts(PeerProbes *pp, guint *started, guint *running);
 

@@ -13,7 +13,7 @@
 #include <glib.h>
 
 #include "clocksync.h"
-#include "config.h"
+#include "migration_config.h"
 #include "hostcaps.h"
 #include "migrate_history.h"
 #include "plan.h"
