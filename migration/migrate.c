@@ -334,6 +334,7 @@ void migrate_peer_free(MigratePeer *p)
     g_free(p->uri);
     g_free(p->expected_uuid);
     g_free(p->error);
+    g_free(p->inbound_names);
     g_free(p);
 }
 
@@ -395,7 +396,7 @@ static void refuse(MigrateDecision *d, const char *fmt, ...)
 
 /* Whether p may be considered at all; refusals name why not. */
 static gboolean peer_usable(MigrateDecision *d, const MigratePeer *p,
-                            const HostFacts *source)
+                            const HostFacts *source, const MigrationConfig *cfg)
 {
     if (!p->reachable) {
         refuse(d, "peer %s skipped: %s", p->uri,
@@ -420,6 +421,14 @@ static gboolean peer_usable(MigrateDecision *d, const MigratePeer *p,
         g_strcmp0(source->host_uuid, p->facts.host_uuid) == 0) {
         refuse(d, "peer %s skipped: it is this host (host UUID %s)", p->uri,
                p->facts.host_uuid);
+        return FALSE;
+    }
+    if (p->inbound >= cfg->max_inbound) {
+        refuse(d,
+               "peer %s refused: it is receiving %u guest%s by migration "
+               "(%s), and max_inbound is %u",
+               p->uri, p->inbound, p->inbound == 1 ? "" : "s",
+               p->inbound_names ? p->inbound_names : "?", cfg->max_inbound);
         return FALSE;
     }
     return TRUE;
@@ -561,7 +570,7 @@ void migrate_decide(const MigrateTrigger *trig, const GPtrArray *guests,
     }
 
     for (i = 0; i < peers->len; i++) {
-        usable[i] = peer_usable(out, g_ptr_array_index(peers, i), source);
+        usable[i] = peer_usable(out, g_ptr_array_index(peers, i), source, cfg);
         nusable += usable[i];
     }
     for (i = 0; i < guests->len; i++) {

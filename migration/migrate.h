@@ -131,6 +131,10 @@ typedef struct {
     guint64 free_kib; /* free memory, read live */
     guint vcpus;      /* vCPUs of its running guests */
     guint ncpus;      /* its pCPUs (capabilities, else node info) */
+    /* Its guests arriving by migration now (from any host), and their
+     * names; 0 and NULL when not read. */
+    guint inbound;
+    char *inbound_names;
 } MigratePeer;
 
 void migrate_peer_free(MigratePeer *p);

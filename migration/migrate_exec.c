@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "collect.h"
+#include "domain_jobs.h"
 #include "json_out.h"
 #include "migrator_lock.h"
 #include "peer_entry.h"
@@ -66,6 +67,7 @@ typedef struct {
     MigrateTimeData td;
     char *reason;
     MigrationMode mode;
+    gboolean insecure; /* allow_insecure: no VIR_MIGRATE_TLS */
     gint64 start_us;
 
     /* Written by the worker before it sets done. */
@@ -649,6 +651,12 @@ static gpointer job_run(gpointer data)
     /* A persistent guest's definition goes with it: left here, an
      * autostart or an operator's start would run a second copy on the
      * same disk.  A transient guest stays transient. */
+    /* QEMU encrypts the guest's memory with the x509 certificates of
+     * migrate_tls_x509_cert_dir on both hosts, and the destination's must
+     * be the one its certificate names: libvirt fails the job when either
+     * side has none. */
+    if (!j->insecure)
+        flags |= VIR_MIGRATE_TLS;
     j->persistent = virDomainIsPersistent(dom) == 1;
     if (j->persistent)
         flags |= VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE;
@@ -921,6 +929,7 @@ static gboolean start_job(Migrator *m, Conn *conn, const MigrationConfig *cfg,
     j->td = *td;
     j->reason = g_strdup(d->reason);
     j->mode = cfg->migration_mode;
+    j->insecure = cfg->allow_insecure;
     j->hops = history_with_hop(d, source);
     if (!j->hops)
         g_message("%s: no migration history is recorded for this job: a "
@@ -967,6 +976,7 @@ static void emit_request(Migrator *m, const MigrationConfig *cfg,
     json_add_str(b, "peer", d->peer->uri);
     json_add_str(b, "peer_host_uuid", d->peer->facts.host_uuid);
     json_add_str(b, "reason", d->reason);
+    json_add_bool(b, "encrypted", !cfg->allow_insecure);
     add_trigger(b, trig, cfg);
     json_add_u64(b, "guest_held_kib", d->guest->held_kib);
     json_add_u64(b, "guest_cost_kib", d->guest->cost_kib);
@@ -1000,6 +1010,27 @@ typedef enum {
     ATTEMPT_WAIT,    /* only balloons still moving: again next tick */
     ATTEMPT_PROBING, /* no request without a peer still being probed */
 } AttemptOutcome;
+
+/* Whether another migration may leave this host now: libvirt's job list
+ * shows every one under way, this migrator's, an operator's
+ * (migrate_request, virsh migrate) or another daemon's.  Read just before
+ * a job starts; two migrators that read it in the same instant can still
+ * both start one. */
+static gboolean outbound_allows(Conn *conn, const MigrationConfig *cfg,
+                                char **why)
+{
+    g_auto(DomainJobs) jobs = {0};
+
+    domain_jobs_read(conn->conn, &jobs);
+    if (jobs.outgoing < cfg->max_outbound)
+        return TRUE;
+    *why = g_strdup_printf(
+        "%u guest%s already leaving this host by migration (%s), and "
+        "max_outbound is %u",
+        jobs.outgoing, jobs.outgoing == 1 ? " is" : "s are",
+        jobs.outgoing_names->str, cfg->max_outbound);
+    return FALSE;
+}
 
 /* Whether every listed peer is being probed with nothing known of it yet
  * (none listed: no). */
@@ -1058,6 +1089,15 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
         g_debug("no migration request yet (%s): peers are being probed",
                 trig_text);
         return ATTEMPT_PROBING;
+    }
+    /* First, as nothing else matters while this host may not send another
+     * guest; read again at each attempt, just before a job would start. */
+    if (cfg->migration_mode == MIGRATION_EXECUTE &&
+        !outbound_allows(conn, cfg, &why)) {
+        g_message("no migration request (%s): %s", trig_text, why);
+        emit_no_request(m, cfg, conn->uri, trig, why, NULL);
+        *failure = g_steal_pointer(&why);
+        return ATTEMPT_NOTHING;
     }
     have_clock = clocksync_read(&cs, &err);
     if (!have_clock)
@@ -1157,6 +1197,13 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
     }
     emit_request(m, cfg, conn->uri, trig, &d, have_source ? &source : NULL,
                  have_clock ? &cs : NULL, &td, td_error);
+    /* At every request, not once: an operator reading any of them must
+     * see that this one crossed the network in clear. */
+    if (cfg->migration_mode == MIGRATION_EXECUTE && cfg->allow_insecure)
+        g_warning("migration of %s to %s is not encrypted "
+                  "(allow_insecure=true): its memory crosses the network in "
+                  "clear",
+                  d.guest->name, d.peer->uri);
     g_message("migration request (%s) %s -> %s: %s; %s",
               migration_mode_name(cfg->migration_mode), d.guest->name,
               d.peer->uri, trig_text, d.reason);

@@ -23,8 +23,11 @@ static const ConfigKey migration_keys[] = {
     MK("overload_util", CONFIG_DOUBLE, overload_util, 1, 100),
     MK("allow_unknown_tsc", CONFIG_BOOL, allow_unknown_tsc, 0, 0),
     MK("allow_unsynced_clock", CONFIG_BOOL, allow_unsynced_clock, 0, 0),
+    MK("allow_insecure", CONFIG_BOOL, allow_insecure, 0, 0),
     MK("tsc_tolerance_ppm", CONFIG_DOUBLE, tsc_tolerance_ppm, 1, 100000),
     MK("advise_log", CONFIG_STRING, advise_log, 0, 0),
+    MK("max_outbound", CONFIG_UINT, max_outbound, 1, 16),
+    MK("max_inbound", CONFIG_UINT, max_inbound, 1, 16),
     {NULL},
 };
 
@@ -44,6 +47,10 @@ static void migration_defaults(gpointer part)
         .overload_util = 90.0,
         .tsc_tolerance_ppm = 250.0,
         .host_reserve_mib = 200,
+        /* One at a time each way: two live migrations share the link and
+         * each converges more slowly, which lengthens both blackouts. */
+        .max_outbound = 1,
+        .max_inbound = 1,
     };
 }
 
@@ -67,6 +74,17 @@ static gboolean peers_valid(const MigrationConfig *m, GError **error)
         if (why) {
             g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
                         "[migration] peers: '%s': %s", m->peers[i], why);
+            return FALSE;
+        }
+        if (m->migration_mode == MIGRATION_EXECUTE && !m->allow_insecure &&
+            peer_uri_in_clear(uri)) {
+            g_set_error(error, CONFIG_ERROR, CONFIG_ERROR_VALUE,
+                        "[migration] peers: '%s' is reached over plain TCP, "
+                        "and mode=execute would send guests' memory to it "
+                        "unencrypted, to a host nothing authenticates: use "
+                        "qemu+tls:// with certificates (migrate_request(8), "
+                        "TLS), or set allow_insecure=true to accept that",
+                        m->peers[i]);
             return FALSE;
         }
         if (!g_hash_table_add(seen, g_steal_pointer(&uri))) {

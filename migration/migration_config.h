@@ -23,6 +23,8 @@ typedef struct {
     double overload_util; /* every pCPU above this is overload */
     gboolean allow_unknown_tsc;
     gboolean allow_unsynced_clock;
+    /* Execute over plain TCP: no VIR_MIGRATE_TLS, and qemu+tcp peers. */
+    gboolean allow_insecure;
     double tsc_tolerance_ppm; /* 250 */
     char *advise_log;         /* JSON lines of advise requests; NULL = stdout */
     /* Free memory a peer must keep after taking a guest.  Not a key of
@@ -30,6 +32,11 @@ typedef struct {
      * schema reads that key into it (see mem_config.c), else the
      * default. */
     guint64 host_reserve_mib;
+    /* Migrations under way at once: leaving this host (whoever started
+     * them), and arriving at one peer (from any host); libvirt's job lists
+     * say how many there are (domain_jobs.h). */
+    guint max_outbound;
+    guint max_inbound;
 } MigrationConfig;
 
 const char *migration_mode_name(MigrationMode m);

@@ -17,6 +17,14 @@ static gboolean skips_verification(GUri *u)
     return params && g_hash_table_contains(params, "no_verify");
 }
 
+gboolean peer_uri_in_clear(const char *uri)
+{
+    /* Lower case: libvirt reads "QEMU+TCP" as qemu+tcp too. */
+    const char *scheme = g_uri_peek_scheme(uri); /* interned */
+
+    return scheme && g_str_has_suffix(scheme, "+tcp");
+}
+
 char *peer_entry_parse(const char *entry, char **uri, char **uuid)
 {
     const char *eq = strrchr(entry, '=');

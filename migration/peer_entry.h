@@ -14,3 +14,8 @@
  * receive a guest's memory. */
 char *peer_entry_parse(const char *entry, char **uri,
                        char **uuid) G_GNUC_WARN_UNUSED_RESULT;
+
+/* Whether libvirt reaches the peer at uri over plain TCP ("qemu+tcp://"):
+ * a session nothing encrypts nor authenticates.  TLS (no transport, or
+ * "+tls"), SSH and local transports are not. */
+gboolean peer_uri_in_clear(const char *uri);

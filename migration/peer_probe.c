@@ -4,6 +4,7 @@
 #include <libxml/parser.h>
 
 #include "collect.h"
+#include "domain_jobs.h"
 #include "conn.h"
 #include "hostcaps.h"
 #include "virt_autoptr.h"
@@ -80,6 +81,7 @@ static MigratePeer *peer_copy(const MigratePeer *p)
     c->uri = g_strdup(p->uri);
     c->expected_uuid = g_strdup(p->expected_uuid);
     c->error = g_strdup(p->error);
+    c->inbound_names = g_strdup(p->inbound_names);
     return c;
 }
 
@@ -274,6 +276,17 @@ static void count_vcpus(virConnectPtr c, MigratePeer *p)
     free(doms);
 }
 
+/* Migrations arriving at the peer, from any host: the inbound cap. */
+static void read_inbound(virConnectPtr c, MigratePeer *p)
+{
+    g_auto(DomainJobs) jobs = {0};
+
+    domain_jobs_read(c, &jobs);
+    p->inbound = jobs.incoming;
+    if (jobs.incoming_names)
+        p->inbound_names = g_strdup(jobs.incoming_names->str);
+}
+
 MigratePeer *peer_read_libvirt(const char *uri)
 {
     MigratePeer *p = g_new0(MigratePeer, 1);
@@ -304,6 +317,7 @@ MigratePeer *peer_read_libvirt(const char *uri)
     if (!collect_node_memory(c, &probe, &p->free_kib, NULL, NULL, NULL))
         p->free_kib = 0;
     count_vcpus(c, p);
+    read_inbound(c, p);
     p->ncpus = p->facts.ncpus;
     if (p->ncpus == 0) {
         virNodeInfo info;

@@ -52,6 +52,7 @@ typedef struct {
     char *log;
     gboolean allow_unsynced;
     gboolean allow_unknown;
+    gboolean allow_insecure;
     double tolerance;
     gboolean verbose;
 } Options;
@@ -92,6 +93,8 @@ static int build_config(const Options *o, RequestConfig *cfg, GError **error)
         mig->allow_unsynced_clock = TRUE;
     if (o->allow_unknown)
         mig->allow_unknown_tsc = TRUE;
+    if (o->allow_insecure)
+        mig->allow_insecure = TRUE;
     if (o->tolerance > 0)
         mig->tsc_tolerance_ppm = o->tolerance;
     return config_validate(&request_schema, cfg, error) ? EXIT_OK : EXIT_USAGE;
@@ -120,6 +123,8 @@ int main(int argc, char **argv)
          "execute even when this host's clock is not synchronised", NULL},
         {"allow-unknown-tsc", 0, 0, G_OPTION_ARG_NONE, &o.allow_unknown,
          "accept peers or guests whose TSC frequency is unknown", NULL},
+        {"allow-insecure", 0, 0, G_OPTION_ARG_NONE, &o.allow_insecure,
+         "execute without TLS, also to a qemu+tcp peer", NULL},
         {"tolerance-ppm", 0, 0, G_OPTION_ARG_DOUBLE, &o.tolerance,
          "TSC tolerance in ppm (default 250)", "PPM"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &o.verbose,

@@ -7,7 +7,7 @@ PACKAGES="
 build-essential pkg-config clang-format
 libvirt-dev libglib2.0-dev libxml2-dev libjson-glib-dev libsystemd-dev
 libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-qemu-system-x86 qemu-utils
+qemu-system-x86 qemu-utils gnutls-bin
 busybox-static linux-image-cloud-amd64 cpio kmod e2fsprogs
 python3 python3-libvirt python3-prometheus-client
 gnuplot-nox

@@ -6,6 +6,12 @@
 #   tests/host/peer.sh status   say whether it answers; exit 0 when it does
 #
 # It listens on qemu+tcp://127.0.0.1:16599/system (auth none, loopback only).
+# With AOS_PEER=tls it is another peer, with its own state, host UUID and
+# daemons, that listens only on
+#   qemu+tls://127.0.0.1:16614/system?pkipath=tests/host/state/pki/libvirt
+# with the certificates of tests/host/tls.sh (the test host's own), and
+# whose qemu.conf refuses any migration without TLS (migrate_tls_force), so
+# a migration it accepts was encrypted.
 #
 # How (facts from ../shared/TEST-HOST.md):
 #   - it runs in its own mount namespace (unshare -m, private propagation),
@@ -25,14 +31,29 @@
 # libvirt-qemu user and group the QEMU driver looks up at start).
 #
 # Environment:
-#   AOS_PEER_PORT   TCP port (default 16599)
+#   AOS_PEER        empty: the TCP peer; tls: the TLS peer
+#   AOS_PEER_PORT   its port (default 16599; 16614 for tls)
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-STATE=$HERE/state/peer
-PORT=${AOS_PEER_PORT:-16599}
+PKI=$HERE/state/pki
 ADDR=127.0.0.1
-URI=qemu+tcp://$ADDR:$PORT/system
+case "${AOS_PEER:-}" in
+    "")
+        STATE=$HERE/state/peer
+        PORT=${AOS_PEER_PORT:-16599}
+        URI=qemu+tcp://$ADDR:$PORT/system
+        ;;
+    tls)
+        STATE=$HERE/state/peer-tls
+        PORT=${AOS_PEER_PORT:-16614}
+        URI="qemu+tls://$ADDR:$PORT/system?pkipath=$PKI/libvirt"
+        ;;
+    *)
+        echo "peer: AOS_PEER='$AOS_PEER': expected nothing or tls" >&2
+        exit 2
+        ;;
+esac
 
 die() {
     echo "peer: $*" >&2
@@ -59,7 +80,8 @@ write_config() {
     if [ ! -s "$STATE/host_uuid" ]; then
         cat /proc/sys/kernel/random/uuid >"$STATE/host_uuid"
     fi
-    cat >"$STATE/etc/libvirtd.conf" <<EOF
+    if [ -z "${AOS_PEER:-}" ]; then
+        cat >"$STATE/etc/libvirtd.conf" <<EOF
 # Written by tests/host/peer.sh: the migration peer of the test host.
 host_uuid = "$(cat "$STATE/host_uuid")"
 listen_tls = 0
@@ -68,6 +90,21 @@ tcp_port = "$PORT"
 listen_addr = "$ADDR"
 auth_tcp = "none"
 EOF
+    else
+        "$HERE/tls.sh" "$PKI" || die "could not make the TLS certificates"
+        cat >"$STATE/etc/libvirtd.conf" <<EOF
+# Written by tests/host/peer.sh: the TLS migration peer of the test host.
+host_uuid = "$(cat "$STATE/host_uuid")"
+listen_tls = 1
+listen_tcp = 0
+tls_port = "$PORT"
+listen_addr = "$ADDR"
+auth_tls = "none"
+key_file = "$PKI/libvirt/private/serverkey.pem"
+cert_file = "$PKI/libvirt/servercert.pem"
+ca_file = "$PKI/libvirt/cacert.pem"
+EOF
+    fi
     cat >"$STATE/etc/qemu.conf" <<EOF
 # Written by tests/host/peer.sh: the main test host's settings.
 user = "root"
@@ -76,6 +113,13 @@ dynamic_ownership = 0
 remember_owner = 0
 security_driver = "none"
 EOF
+    if [ -n "${AOS_PEER:-}" ]; then
+        cat >>"$STATE/etc/qemu.conf" <<EOF
+migrate_tls_x509_cert_dir = "$PKI/qemu"
+migrate_tls_x509_verify = 1
+migrate_tls_force = 1
+EOF
+    fi
 }
 
 # Runs inside the new mount namespace; its daemons keep the namespace alive

@@ -134,11 +134,31 @@ start_libvirtd() {
     [ -f /etc/libvirt/qemu.conf ] ||
         echo "# Written by tests/host/up.sh (the project's test host)." \
             >/etc/libvirt/qemu.conf
+    conf_was=$(cat /etc/libvirt/qemu.conf)
     set_qemu_conf user '"root"'
     set_qemu_conf group '"root"'
     set_qemu_conf dynamic_ownership 0
     set_qemu_conf remember_owner 0
     set_qemu_conf security_driver '"none"'
+    # TLS migration (to the TLS peer, tests/host/peer.sh with AOS_PEER=tls):
+    # QEMU encrypts with these certificates when a migration asks for TLS,
+    # and checks the other side's.  libvirtd refuses to start when the
+    # directory is missing, so the certificates come first.
+    "$HERE/tls.sh" "$STATE/pki" || die "could not make the TLS certificates"
+    set_qemu_conf migrate_tls_x509_cert_dir "\"$STATE/pki/qemu\""
+    set_qemu_conf migrate_tls_x509_verify 1
+    # A libvirtd already running read the old settings: start it again
+    # (its guests keep running, and it finds them when it starts).
+    if [ "$conf_was" != "$(cat /etc/libvirt/qemu.conf)" ] && main_daemon_runs libvirtd; then
+        echo "up: qemu.conf changed; restarting libvirtd"
+        kill "$(cat /run/libvirtd.pid)"
+        n=0
+        while main_daemon_runs libvirtd && [ "$n" -lt 100 ]; do
+            sleep 0.1
+            n=$((n + 1))
+        done
+        ! main_daemon_runs libvirtd || die "libvirtd did not stop within 10 s"
+    fi
     # The daemons run as the user aos of group libvirt (conf/aos.sysusers),
     # which Debian's libvirt admits through polkit; with no polkit here the
     # read-write socket's group and mode admit that group alone.
@@ -295,13 +315,16 @@ nbd_runs() { # name
 }
 
 stop_nbd() { # name
+    # local: it runs inside the guests' loop, whose i it must not change
+    # (that turned aos_vm1 into "aos_vm14 stopped while booting").
+    local pid n
     if nbd_runs "$1"; then
         pid=$(cat "$STATE/$1.nbd.pid")
         kill "$pid"
-        i=0
-        while [ -d "/proc/$pid" ] && [ "$i" -lt 50 ]; do
+        n=0
+        while [ -d "/proc/$pid" ] && [ "$n" -lt 50 ]; do
             sleep 0.1
-            i=$((i + 1))
+            n=$((n + 1))
         done
     fi
     rm -f "$STATE/$1.nbd.pid" "$STATE/$1.nbd"

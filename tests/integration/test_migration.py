@@ -28,6 +28,10 @@ qemu+tcp://127.0.0.1:16599/system.
       is live-migrated away and back under them, and adopt it again;
   stop: SIGTERM to migrate_request while its job runs (held at 1 MiB/s)
       aborts the job within 10 s; the guest runs here only, still defined;
+  caps: while `virsh migrate` moves a guest (held at 1 MiB/s), which only
+      libvirt's job lists show, migrate_request for another guest is
+      refused by max_outbound=1 here, and with max_outbound=2 by the
+      peer's max_inbound=1; nothing else moves;
   (b) a guest with an explicit TSC frequency of the host's +150 ppm is
       migrated and keeps its frequency in the destination XML.
 
@@ -41,7 +45,9 @@ check against a host frequency it cannot read.
 Every config here sets allow_unsynced_clock=true (and the tool gets
 --allow-unsynced-clock): this machine's clock is not NTP-disciplined, so
 the migration delta from wall clocks carries its error, which is accepted
-for a test.
+for a test.  The peer here is reached over plain TCP, so every execute
+config sets allow_insecure=true (the tool gets --allow-insecure);
+test_migration_tls.py migrates over TLS and shows the refusal without it.
 
 At the end the guests are back on the test host at 512 MiB with working
 control channels (a guest whose channel a migration took away is
@@ -50,10 +56,8 @@ restarted), the extra guest is gone and the peer is stopped.
 Needs the test host (tests/host/up.sh) and must run alone on it: the
 caller holds /tmp/aos-testhost.lock (make check does).
 """
-import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +68,9 @@ import xml.etree.ElementTree as ET
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from common import MIB, ROOT, URI, Tap, guestctl  # noqa: E402
 from silent_peer import SilentPeer  # noqa: E402
+from migration_host import (GUESTS, binaries, HISTORY_NS, bring_home,  # noqa: E402
+                            clear_history, jlines,
+                            migrate_back, open_conn, running_names, set_512)
 
 import libvirt  # noqa: E402
 
@@ -75,23 +82,18 @@ WRONG_UUID = "00000000-0000-4000-8000-00000000dead"
 # The peer's entry with its host UUID (URI=UUID), as execute mode needs
 # it; set once the peer is up.
 PEER_ENTRY = None
-GUESTS = [f"aos_vm{i}" for i in range(1, 5)]
 TSC_GUEST = "aos_tsc1"
 PEER_SH = os.path.join(ROOT, "tests", "host", "peer.sh")
 STATE = os.path.join(ROOT, "tests", "host", "state")
-MEMORY_COORDINATOR = os.environ.get(
-    "MEMORY_COORDINATOR", os.path.join(ROOT, "memory_coordinator", "memory_coordinator"))
-VCPU_SCHEDULER = os.environ.get(
-    "VCPU_SCHEDULER", os.path.join(ROOT, "vcpu_scheduler", "vcpu_scheduler"))
-MIGRATE_REQUEST = os.environ.get(
-    "MIGRATE_REQUEST", os.path.join(ROOT, "tools", "migrate_request"))
+# The programs under test (migration_host.binaries), set by main().
+MEMORY_COORDINATOR = VCPU_SCHEDULER = MIGRATE_REQUEST = None
 # Four idle guests use about 125 MiB each; at a 1 s interval each needs
 # that plus min_unused (100) and the onset headroom (50): about 1100 MiB.
 # A 1100 MiB budget keeps 200 in reserve, leaving 900: short by about 200,
 # and enough for three.
 BUDGET_MIB = 1100
 
-tap = Tap(26)
+tap = Tap(33)
 # The test host's TSC frequency from its capabilities; None when unknown.
 HOST_HZ = None
 tmp = tempfile.mkdtemp(prefix="aos-migration-")
@@ -99,19 +101,6 @@ tmp = tempfile.mkdtemp(prefix="aos-migration-")
 
 def note(text):
     tap.note(text)
-
-
-def jlines(path):
-    out = []
-    try:
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if line:
-                    out.append(json.loads(line))
-    except FileNotFoundError:
-        pass
-    return out
 
 
 def unknown_tsc_line(allow=True):
@@ -135,18 +124,20 @@ peers={';'.join(peers)}
 trigger_ticks={trigger_ticks}
 cooldown_s=300
 allow_unsynced_clock=true
+allow_insecure=true
 advise_log={log}
 {unknown_tsc_line(allow_unknown)}""")
     return path, log
 
 
 def run_daemon(name, conf, log, seconds=None, until=None, timeout=90,
-               exe=MEMORY_COORDINATOR):
+               exe=None):
     """memory_coordinator (or exe) -v with conf, until `until(lines)` holds or for
     `seconds`; then SIGTERM.  Returns (exit status or None if it died
     early, seconds it ran, its log, JSON lines).  GLib writes debug lines
     to stdout and the rest to stderr; the log is both."""
     err_path = os.path.join(tmp, f"{name}.log")
+    exe = exe or MEMORY_COORDINATOR
     with open(err_path, "w") as err:
         p = subprocess.Popen([exe, "--config", conf, "-v"],
                              stdout=err, stderr=err)
@@ -227,66 +218,16 @@ def tick_starts(text):
     return out
 
 
-def open_conn(uri):
-    try:
-        return libvirt.open(uri)
-    except libvirt.libvirtError:
-        return None
-
-
-def running_names(conn):
-    if conn is None:
-        return set()
-    return {d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
-
-
 def host_tsc_hz(conn):
     caps = ET.fromstring(conn.getCapabilities())
     c = caps.find("./host/cpu/counter[@name='tsc']")
     return int(c.get("frequency")) if c is not None and c.get("frequency") else None
 
 
-def set_512(conn, names):
-    for n in names:
-        try:
-            conn.lookupByName(n).setMemoryFlags(512 * MIB, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-        except libvirt.libvirtError as e:
-            note(f"setmem {n}: {e}")
-    deadline = time.monotonic() + 60
-    for n in names:
-        while time.monotonic() < deadline:
-            try:
-                act = conn.lookupByName(n).memoryStats().get("actual", 0)
-            except libvirt.libvirtError:
-                break
-            if abs(act - 512 * MIB) <= 4096:
-                break
-            time.sleep(0.2)
-
-
 def all_home(host, peer):
     home = running_names(host)
     away = running_names(peer)
     return all(g in home for g in GUESTS) and not any(g in away for g in GUESTS)
-
-
-def migrate_back(name, host, peer):
-    """From the peer to the test host.  The test host's libvirtd is not
-    reachable from the peer's namespace, so this client drives it (not
-    peer-to-peer).  A guest defined on the peer (our execute path moves
-    the definition) brings its definition home.  Returns the seconds it
-    took."""
-    t0 = time.monotonic()
-    dom = peer.lookupByName(name)
-    flags = libvirt.VIR_MIGRATE_LIVE
-    if dom.isPersistent():
-        flags |= (libvirt.VIR_MIGRATE_PERSIST_DEST
-                  | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
-    dom.migrate(host, flags, None, "tcp://127.0.0.1", 0)
-    return time.monotonic() - t0
-
-
-HISTORY_NS = "urn:x-aos:migrations:1"
 
 
 def history_hops(conn, name):
@@ -299,26 +240,6 @@ def history_hops(conn, name):
         return []
     return [dict(e.attrib) for e in ET.fromstring(text)
             if e.tag.endswith("migration")]
-
-
-def clear_history(conn):
-    """Removes the migration history of every guest on conn (live and
-    definition), so that earlier runs' hops do not hold guests back."""
-    if conn is None:
-        return
-    for g in GUESTS:
-        try:
-            dom = conn.lookupByName(g)
-        except libvirt.libvirtError:
-            continue
-        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else 0
-        if dom.isActive():
-            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
-        try:
-            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None,
-                            HISTORY_NS, flags)
-        except libvirt.libvirtError as e:
-            note(f"could not clear {g}'s migration history: {e}")
 
 
 def defined_on(conn, name):
@@ -399,6 +320,74 @@ def aborted_by_sigterm(host, peer, name):
                 f"defined here: {defined_on(host, name)}")
 
 
+def refused_by_caps(host, peer, name, other):
+    """A migration of name started by `virsh migrate` (not by us), held
+    at 1 MiB/s: migrate_request for other must see it in libvirt's job
+    lists, here as an outgoing job (max_outbound=1) and, when this host
+    allows two, on the peer as an incoming one (max_inbound=1).  Returns
+    [(ok, description)] for both, after aborting the job."""
+    dom = host.lookupByName(name)
+    speed = dom.migrateGetMaxSpeed()
+    conf = os.path.join(tmp, "caps.conf")
+    with open(conf, "w") as f:
+        f.write("[migration]\nmax_outbound=2\n")
+    out = []
+    job = None
+    try:
+        dom.migrateSetMaxSpeed(1)
+        job = subprocess.Popen(
+            ["virsh", "-c", URI, "migrate", "--live", "--p2p", name, PEER_URI,
+             "--migrateuri", "tcp://127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Under way on both ends: the job here, and the incoming guest on
+        # the peer, which appears there about a second later.
+        deadline = time.monotonic() + 60
+        running = False
+        while time.monotonic() < deadline and job.poll() is None:
+            if (dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
+                    and name in running_names(peer)):
+                running = True
+                break
+            time.sleep(0.2)
+        for what, extra, want in (
+                ("max_outbound=1", [],
+                 f"1 guest is already leaving this host by migration "
+                 f"({name}), and max_outbound is 1"),
+                ("max_outbound=2 (--config)", ["--config", conf],
+                 f"it is receiving 1 guest by migration ({name}), and "
+                 f"max_inbound is 1")):
+            log = os.path.join(tmp, f"caps-{len(out)}.jsonl")
+            rc, took, err = run_tool(other, log,
+                                     ["--allow-unsynced-clock", *extra])
+            said = [ln.strip() for ln in err.splitlines() if want in ln]
+            note(f"caps, {what}: exit {rc} after {took:.1f} s: "
+                 f"{said[0] if said else err.strip()[-300:]}")
+            out.append((running and rc == 1 and bool(said)
+                        and other in running_names(host)
+                        and other not in running_names(peer),
+                        f"caps: with `virsh migrate {name}` under way "
+                        f"({'seen' if running else 'not seen'} in its job "
+                        f"list, and arriving on the peer), migrate_request {other} at {what} is "
+                        f"refused (exit {rc}) saying \"{want}\"; {other} "
+                        f"stays here"))
+    finally:
+        try:
+            if dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE:
+                dom.abortJob()
+        except libvirt.libvirtError as e:
+            note(f"caps: abort: {e}")
+        if job is not None:
+            try:
+                job.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                job.kill()
+                job.wait()
+        dom.migrateSetMaxSpeed(speed)
+    note(f"caps: {name} runs here: {name in running_names(host)}, on the "
+         f"peer: {name in running_names(peer)}")
+    return out
+
+
 def completed_downtime(conns, name):
     """Downtime (ms) of the last completed job of name, from the first of
     conns that has it."""
@@ -410,19 +399,6 @@ def completed_downtime(conns, name):
         if "downtime" in st:
             return st["downtime"]
     return None
-
-
-def channel_ok(name):
-    try:
-        g = guestctl.Guest(name, uri=URI)
-        try:
-            g.connect(timeout=8)
-            return True
-        finally:
-            g.close()
-            g.conn.close()
-    except (guestctl.GuestError, libvirt.libvirtError, OSError):
-        return False
 
 
 def peer_sh(cmd):
@@ -501,7 +477,7 @@ def dest_tsc_freq(conn, name):
 def tool_args(name, log, extra=(), peer=None):
     """migrate_request in execute mode, moving name to the peer."""
     args = [MIGRATE_REQUEST, "--mode", "execute", "--guest", name, "--peer",
-            peer or PEER_ENTRY, "--log", log, *extra]
+            peer or PEER_ENTRY, "--log", log, "--allow-insecure", *extra]
     if HOST_HZ is None:
         args.append("--allow-unknown-tsc")
     return args
@@ -595,39 +571,7 @@ def cleanup(host):
             c.lookupByName(TSC_GUEST).destroy()
         except libvirt.libvirtError:
             pass
-    for g in sorted(running_names(peer) & set(GUESTS)):
-        try:
-            took = migrate_back(g, host, peer)
-            note(f"cleanup: {g} migrated back in {took:.2f} s")
-        except libvirt.libvirtError as e:
-            note(f"cleanup: {g} could not come back ({e}); destroyed on the peer")
-            try:
-                peer.lookupByName(g).destroy()
-            except libvirt.libvirtError:
-                pass
-    for g in GUESTS:
-        if g in running_names(host) and channel_ok(g):
-            continue
-        # A migrated guest's control socket is removed when the QEMU it
-        # left exits (the path is the same on both hosts), so it gets a
-        # clean boot here.
-        note(f"cleanup: {g} has no working control channel; restarting it")
-        try:
-            gg = guestctl.Guest(g, uri=URI)
-            gg.restart()
-            gg.close()
-            gg.conn.close()
-        except (guestctl.GuestError, libvirt.libvirtError) as e:
-            problems.append(f"{g}: {e}")
-    set_512(host, GUESTS)
-    clear_history(host)
-    for g in GUESTS:
-        try:
-            act = host.lookupByName(g).memoryStats().get("actual", 0)
-            if abs(act - 512 * MIB) > 4096:
-                problems.append(f"{g} at {act} KiB, not 512 MiB")
-        except libvirt.libvirtError as e:
-            problems.append(f"{g}: {e}")
+    problems += bring_home(host, peer)
     if peer is not None:
         peer.close()
     if not peer_sh("down") or open_conn(PEER_URI) is not None:
@@ -640,15 +584,10 @@ def main():
     missing = [g for g in GUESTS if g not in running_names(host)]
     if missing:
         tap.bail(f"guests not running: {missing} (run tests/host/up.sh)")
-    # Copies, so a rebuild in the shared tree during the run cannot pull a
-    # binary away from under the test.
     global MEMORY_COORDINATOR, VCPU_SCHEDULER, MIGRATE_REQUEST
-    copies = []
-    for exe in (MEMORY_COORDINATOR, VCPU_SCHEDULER, MIGRATE_REQUEST):
-        if not os.access(exe, os.X_OK):
-            tap.bail(f"{exe} is not built (make all)")
-        copies.append(os.path.join(tmp, os.path.basename(exe)))
-        shutil.copy2(exe, copies[-1])
+    copies = binaries(tmp)
+    if copies is None:
+        tap.bail("the programs under test are not built")
     MEMORY_COORDINATOR, VCPU_SCHEDULER, MIGRATE_REQUEST = copies
     global HOST_HZ
     hz = HOST_HZ = host_tsc_hz(host)
@@ -996,7 +935,12 @@ advise_log={vlog}
     ok, what = aborted_by_sigterm(host, peer, moved)
     tap.ok(ok, what)
 
-    # 23-25 ----------------------------- (b) explicit TSC frequency +150 ppm
+    # 23-24 ------------- caps read from libvirt's job lists, both ends
+    other = next(g for g in GUESTS if g != moved)
+    for ok, what in refused_by_caps(host, peer, moved, other):
+        tap.ok(ok, what)
+
+    # 25-27 ----------------------------- (b) explicit TSC frequency +150 ppm
     freq = hz * 1000150 // 1000000 if hz else 2000000000
     console, xml = tsc_guest_xml(host, freq)
     booted = False

@@ -56,6 +56,7 @@ vcpu|3|[vcpu] sd_threshold|1 --config $tmp/bad-vcpu-value.conf
 memory|3|unknown group [vcpu]|1 --config $tmp/bad-vcpu-value.conf
 both|2|expected off, advise or execute|1 --migration sometimes
 both|2|needs at least one peer|1 --migration advise
+both|2|is reached over plain TCP|1 --migration execute --peer qemu+tcp://b/system=4c4c4544-0042-4a10-8051-b2c04f4e3232
 both|4|bogus:///nowhere|1 --once --uri bogus:///nowhere
 both|4|test:///nonexistent.xml|1 --dry-run --uri test:///nonexistent.xml
 both|0|plan:|0.1 --once --dry-run --uri test:///default
@@ -104,6 +105,7 @@ migrate_request|4|test:///nonexistent.xml|--guest g --config $tmp/memory.conf --
 migrate_request|2|--guest is required|--uri test:///default
 migrate_request|2|expected advise or execute|--guest g --mode sometimes
 migrate_request|2|names no host UUID, which mode=execute needs|--guest g --uri test:///default --mode execute --peer test:///default
+migrate_request|2|is reached over plain TCP|--guest g --uri test:///default --mode execute --peer qemu+tcp://b/system=4c4c4544-0042-4a10-8051-b2c04f4e3232
 migrate_request|2|no_verify turns off the check|--guest g --uri test:///default --peer qemu+tls://b/system?no_verify=1
 migrate_request|1|no running guest called g|--guest g --uri test:///default --peer test:///default
 snapshot_dump|4|bogus:///nowhere|--uri bogus:///nowhere

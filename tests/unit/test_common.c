@@ -267,13 +267,20 @@ static void test_peer_entries(void)
 {
     static const struct {
         const char *entry;
-        const char *uri;  /* NULL: refused */
-        const char *uuid; /* NULL: none named */
-        const char *why;  /* in the refusal */
+        const char *uri;   /* NULL: refused */
+        const char *uuid;  /* NULL: none named */
+        const char *why;   /* in the refusal */
+        gboolean in_clear; /* reached over plain TCP */
     } rows[] = {
-        {"qemu+tcp://b/system", "qemu+tcp://b/system", NULL, NULL},
+        {"qemu+tcp://b/system", "qemu+tcp://b/system", NULL, NULL, TRUE},
         {"qemu+tcp://b/system=4C4C4544-0042-4A10-8051-B2C04F4E3232",
-         "qemu+tcp://b/system", "4c4c4544-0042-4a10-8051-b2c04f4e3232", NULL},
+         "qemu+tcp://b/system", "4c4c4544-0042-4a10-8051-b2c04f4e3232", NULL,
+         TRUE},
+        {"QEMU+TCP://b/system", "QEMU+TCP://b/system", NULL, NULL, TRUE},
+        {"qemu://b/system", "qemu://b/system", NULL, NULL, FALSE},
+        {"qemu+tls://b:16514/system?pkipath=/p",
+         "qemu+tls://b:16514/system?pkipath=/p", NULL, NULL, FALSE},
+        {"qemu+tcpx://b/system", "qemu+tcpx://b/system", NULL, NULL, FALSE},
         /* a query's own '=' is the URI's, not a UUID */
         {"qemu+ssh://b/system?keyfile=/root/k",
          "qemu+ssh://b/system?keyfile="
@@ -284,7 +291,7 @@ static void test_peer_entries(void)
          "4c4c4544-0042-4a10-8051-b2c04f4e3232", NULL},
         /* not a UUID: all of it is the URI */
         {"qemu+tcp://b/system=4c4c4544", "qemu+tcp://b/system=4c4c4544", NULL,
-         NULL},
+         NULL, TRUE},
         {" test:///default ", "test:///default", NULL, NULL},
         {"qemu+tls://b/system?no_verify=1", NULL, NULL, "no_verify"},
         {"qemu+tls://b/system?pkipath=/p&NO_VERIFY=0", NULL, NULL, "no_verify"},
@@ -305,6 +312,8 @@ static void test_peer_entries(void)
             g_assert_nonnull(why && strstr(why, rows[i].why));
         else
             g_assert_null(why);
+        if (uri)
+            g_assert_cmpint(peer_uri_in_clear(uri), ==, rows[i].in_clear);
     }
 }
 

@@ -47,13 +47,30 @@ static const ConfigCase config_cases[] = {
      .ok = TRUE},
     {.name = "execute-peer-with-uuid",
      .daemon = MEM,
-     .text = "[migration]\nmode=execute\npeers=qemu+tcp://b/system="
-             "4C4C4544-0042-4a10-8051-b2c04f4e3232;qemu+tcp://c/system?"
+     .text = "[migration]\nmode=execute\npeers=qemu+tls://b/system="
+             "4C4C4544-0042-4a10-8051-b2c04f4e3232;qemu+ssh://c/system?"
              "keyfile=/k=4c4c4544-0042-4a10-8051-b2c04f4e3233\n",
+     .ok = TRUE},
+    {.name = "execute-plain-tcp",
+     .daemon = MEM,
+     .text = "[migration]\nmode=execute\npeers=qemu+tls://a/system="
+             "4c4c4544-0042-4a10-8051-b2c04f4e3231;QEMU+TCP://b/system="
+             "4c4c4544-0042-4a10-8051-b2c04f4e3232\n",
+     .needle = "[migration] peers: 'QEMU+TCP://b/system="
+               "4c4c4544-0042-4a10-8051-b2c04f4e3232' is reached over plain "
+               "TCP"},
+    {.name = "execute-plain-tcp-allowed",
+     .daemon = VCPU,
+     .text = "[migration]\nmode=execute\nallow_insecure=true\npeers=qemu+tcp:"
+             "//b/system=4c4c4544-0042-4a10-8051-b2c04f4e3232\n",
+     .ok = TRUE},
+    {.name = "advise-plain-tcp",
+     .daemon = VCPU,
+     .text = "[migration]\nmode=advise\npeers=qemu+tcp://b/system\n",
      .ok = TRUE},
     {.name = "execute-peer-without-uuid",
      .daemon = MEM,
-     .text = "[migration]\nmode=execute\npeers=qemu+tcp://b/system="
+     .text = "[migration]\nmode=execute\npeers=qemu+tls://b/system="
              "4c4c4544-0042-4a10-8051-b2c04f4e3232;test:///default\n",
      .needle = "[migration] peers: 'test:///default' names no host UUID, "
                "which mode=execute needs"},
@@ -464,8 +481,8 @@ static const CliCase cli_cases[] = {
 
 /* cli_parse and cli_build_config on a NULL-terminated argv, into cfg (a
  * struct of the daemon's schema, initialised here); their exit status. */
-static int run_cli(const CliSpec *daemon, const char *const *argv,
-                   gpointer cfg, GError **err)
+static int run_cli(const CliSpec *daemon, const char *const *argv, gpointer cfg,
+                   GError **err)
 {
     CliResult r = {0};
     int argc = 0;

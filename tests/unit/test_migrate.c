@@ -677,6 +677,7 @@ typedef struct {
     guint vcpus;
     guint ncpus;          /* 0: from the capabilities */
     const char *expected; /* the host UUID its entry names, or NULL */
+    guint inbound;        /* guests arriving there now ("web1", ...) */
 } TPeer;
 
 typedef struct {
@@ -689,6 +690,7 @@ typedef struct {
     const char *refusals[4];
     gboolean needs_pin;
     guint64 pin_hz;
+    guint max_inbound; /* 0: the default */
 } PeerCase;
 
 #define NEAR "peer-2596700000-noscale.xml" /* 223.4 ppm from the source */
@@ -824,6 +826,32 @@ static const PeerCase peer_cases[] = {
      .refusals = {"peer qemu+tcp://moved/system refused: its capabilities "
                   "show host UUID 33333333-2222-4333-8444-555555555555, not "
                   "the 44444444-2222-4333-8444-555555555555 its entry names"}},
+    {.what = "a peer already receiving a guest is refused at max_inbound 1, "
+             "though its load is lower",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://busy/system", NEAR, NULL, 16384, 0, 8, NULL, 1},
+               {"qemu+tcp://calm/system", NEAR,
+                "66666666-2222-4333-8444-555555555555", 8192, 2, 8}},
+     .expect = "qemu+tcp://calm/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE,
+     .refusals = {"peer qemu+tcp://busy/system refused: it is receiving 1 "
+                  "guest by migration (web1), and max_inbound is 1"}},
+    {.what = "max_inbound 2: the same peer takes a second guest",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://busy/system", NEAR, NULL, 16384, 0, 8, NULL, 1},
+               {"qemu+tcp://calm/system", NEAR,
+                "66666666-2222-4333-8444-555555555555", 8192, 2, 8}},
+     .expect = "qemu+tcp://busy/system",
+     .verdict = TSC_VERDICT_WITHIN_TOLERANCE,
+     .max_inbound = 2},
+    {.what = "two arriving, max_inbound 2: refused",
+     .domain = "plain.xml",
+     .peers = {{"qemu+tcp://busy/system", NEAR, NULL, 16384, 0, 8, NULL, 2}},
+     .expect = NONE_EXPECTED,
+     .verdict = 0,
+     .refusals = {"it is receiving 2 guests by migration (web1, web2), and "
+                  "max_inbound is 2"},
+     .max_inbound = 2},
     {.what = "invtsc with its own frequency: nothing to pin",
      .domain = "invtsc-pinned.xml",
      .peers = {{"qemu+tcp://twin/system", SOURCE_CAPS,
@@ -854,6 +882,8 @@ static void test_peer_table(void)
 
         mig_config(&cfg, MIGRATION_EXECUTE);
         cfg.migration.allow_unknown_tsc = pc->allow_unknown;
+        if (pc->max_inbound)
+            cfg.migration.max_inbound = pc->max_inbound;
         g_ptr_array_add(guests, make_guest(&tg, trig.kind, pc->domain));
         for (i = 0; i < G_N_ELEMENTS(pc->peers) && pc->peers[i].uri; i++) {
             const TPeer *tp = &pc->peers[i];
@@ -862,6 +892,10 @@ static void test_peer_table(void)
                                        tp->free_mib, tp->vcpus, tp->ncpus);
 
             p->expected_uuid = g_strdup(tp->expected);
+            p->inbound = tp->inbound;
+            if (tp->inbound)
+                p->inbound_names =
+                    g_strdup(tp->inbound == 1 ? "web1" : "web1, web2");
             g_ptr_array_add(peers, p);
         }
         g_test_message("case: %s", pc->what);
