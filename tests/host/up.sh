@@ -134,31 +134,11 @@ start_libvirtd() {
     [ -f /etc/libvirt/qemu.conf ] ||
         echo "# Written by tests/host/up.sh (the project's test host)." \
             >/etc/libvirt/qemu.conf
-    conf_was=$(cat /etc/libvirt/qemu.conf)
     set_qemu_conf user '"root"'
     set_qemu_conf group '"root"'
     set_qemu_conf dynamic_ownership 0
     set_qemu_conf remember_owner 0
     set_qemu_conf security_driver '"none"'
-    # TLS migration (to the TLS peer, tests/host/peer.sh with AOS_PEER=tls):
-    # QEMU encrypts with these certificates when a migration asks for TLS,
-    # and checks the other side's.  libvirtd refuses to start when the
-    # directory is missing, so the certificates come first.
-    "$HERE/tls.sh" "$STATE/pki" || die "could not make the TLS certificates"
-    set_qemu_conf migrate_tls_x509_cert_dir "\"$STATE/pki/qemu\""
-    set_qemu_conf migrate_tls_x509_verify 1
-    # A libvirtd already running read the old settings: start it again
-    # (its guests keep running, and it finds them when it starts).
-    if [ "$conf_was" != "$(cat /etc/libvirt/qemu.conf)" ] && main_daemon_runs libvirtd; then
-        echo "up: qemu.conf changed; restarting libvirtd"
-        kill "$(cat /run/libvirtd.pid)"
-        n=0
-        while main_daemon_runs libvirtd && [ "$n" -lt 100 ]; do
-            sleep 0.1
-            n=$((n + 1))
-        done
-        ! main_daemon_runs libvirtd || die "libvirtd did not stop within 10 s"
-    fi
     # The daemons run as the user aos of group libvirt (conf/aos.sysusers),
     # which Debian's libvirt admits through polkit; with no polkit here the
     # read-write socket's group and mode admit that group alone.
@@ -200,6 +180,31 @@ start_libvirtd() {
     echo "up: libvirtd answers on $URI (${started:+started$started, }$(elapsed "$t0") s)"
 }
 
+# TLS migration (to the TLS peer, tests/host/peer.sh with AOS_PEER=tls):
+# QEMU encrypts with these certificates when a migration asks for TLS, and
+# checks the other side's, so they must be this tree's, whose CA the peer
+# trusts, also when libvirtd already runs.  libvirtd refuses to start when
+# the directory is missing, so the certificates come first.
+"$HERE/tls.sh" "$STATE/pki" || die "could not make the TLS certificates"
+mkdir -p /etc/libvirt
+touch /etc/libvirt/qemu.conf
+conf_was=$(cat /etc/libvirt/qemu.conf)
+set_qemu_conf migrate_tls_x509_cert_dir "\"$STATE/pki/qemu\""
+set_qemu_conf migrate_tls_x509_verify 1
+if [ "$conf_was" != "$(cat /etc/libvirt/qemu.conf)" ] && virsh_ok; then
+    # It read the old settings: start it again (its guests keep running,
+    # and it finds them when it starts).
+    main_daemon_runs libvirtd ||
+        die "qemu.conf changed, but the libvirtd that runs has no pid file here to restart it by"
+    echo "up: qemu.conf changed; restarting libvirtd"
+    kill "$(cat /run/libvirtd.pid)"
+    n=0
+    while main_daemon_runs libvirtd && [ "$n" -lt 100 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
+    ! main_daemon_runs libvirtd || die "libvirtd did not stop within 10 s"
+fi
 if ! virsh_ok; then
     start_libvirtd
 fi

@@ -164,8 +164,12 @@ static void test_probe_table(void)
                            st->at_s, pending, p->error ? p->error : "none");
             g_assert_cmpstr(p->uri, ==, t->uri);
             g_assert_cmpint(pending, ==, st->pending);
-            g_assert_cmpint(peer_probes_awaiting(pp, t->uri, fake_clock()), ==,
-                            st->pending);
+            /* The same answer, where it cannot change in between: no
+             * probe under way, or one on "hang" (a fake probe of another
+             * peer may end before the peek). */
+            if (!st->pending || g_str_has_prefix(t->uri, "hang"))
+                g_assert_cmpint(peer_probes_awaiting(pp, t->uri, fake_clock()),
+                                ==, st->pending);
             if (st->error) {
                 g_assert_nonnull(p->error);
                 g_assert_nonnull(strstr(p->error, st->error));
