@@ -237,6 +237,7 @@ void migrate_guest_free(MigrateGuest *g)
     g_free(g->skip);
     if (g->history)
         g_array_unref(g->history);
+    converge_estimate_clear(&g->estimate);
     g_free(g);
 }
 
@@ -293,6 +294,7 @@ GPtrArray *migrate_candidates(const MigrateState *st, const Snapshot *snap,
         g = g_new0(MigrateGuest, 1);
         g_strlcpy(g->uuid, d->uuid, sizeof(g->uuid));
         g->name = g_strdup(d->name);
+        g->estimate.dirty_mib_s = -1;
         g->held_kib = held_kib(d);
         g->cost_kib = cost_kib(d, g->held_kib);
         g->cpu_pct = t ? t->pct : -1;

@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "clocksync.h"
+#include "converge.h"
 #include "migration_config.h"
 #include "hostcaps.h"
 #include "migrate_history.h"
@@ -107,6 +108,10 @@ typedef struct {
      * at history_now_s (wall clock, seconds); NULL when not read. */
     GArray *history;
     gint64 history_now_s;
+    /* Whether a live migration of it would converge (filled by the
+     * caller, from its measured dirty rate; unknown until then). */
+    ConvergeEstimate estimate;
+    const char *bandwidth_from; /* static: where its bandwidth came from */
 } MigrateGuest;
 
 void migrate_guest_free(MigrateGuest *g);

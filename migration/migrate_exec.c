@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "collect.h"
+#include "dirty_rate.h"
 #include "domain_jobs.h"
 #include "json_out.h"
 #include "migrator_lock.h"
@@ -114,6 +115,8 @@ struct Migrator {
     FILE *log;
     char *log_path;             /* NULL while log is stdout */
     guint64 requests;           /* advised or started, for the metrics */
+    DirtyRates *dirty;          /* guests' dirty rates, for estimates */
+    double measured_mib_s;      /* the last job's throughput, or 0 */
     gboolean told_no_time_data; /* why time data is missing, logged once */
 };
 
@@ -148,6 +151,7 @@ Migrator *migrator_new(const char *daemon_name, MigratorActionFunc on_action,
     m->st = migrate_state_new();
     m->probes = peer_probes_new(NULL, NULL);
     m->role = migrator_lock_new(MIGRATOR_LOCK_NAME);
+    m->dirty = dirty_rates_new();
     return m;
 }
 
@@ -255,6 +259,31 @@ static void add_tsc(JsonBuilder *b, const MigrateDecision *d,
     json_add_bool(b, "needs_pin", c->needs_pin);
     json_add_u64(b, "pin_hz", c->pin_hz);
     json_add_str(b, "reason", c->reason);
+    json_builder_end_object(b);
+}
+
+/* What the job is expected to cost, for the bench to set against the
+ * result's data_processed_bytes, memory_iterations and elapsed_ms. */
+static void add_estimate(JsonBuilder *b, const MigrateGuest *g)
+{
+    const ConvergeEstimate *e = &g->estimate;
+
+    json_builder_set_member_name(b, "estimate");
+    json_builder_begin_object(b);
+    if (e->known)
+        json_add_double(b, "dirty_mib_s", e->dirty_mib_s);
+    else
+        json_add_str(b, "dirty_mib_s", NULL);
+    json_add_double(b, "bandwidth_mib_s", e->bandwidth_mib_s);
+    json_add_str(b, "bandwidth_from", g->bandwidth_from);
+    json_add_bool(b, "known", e->known);
+    json_add_bool(b, "converges", e->converges);
+    if (e->known && e->converges) {
+        json_add_u64(b, "passes", e->passes);
+        json_add_double(b, "total_mib", e->total_mib);
+        json_add_double(b, "time_s", e->time_s);
+    }
+    json_add_str(b, "reason", e->reason);
     json_builder_end_object(b);
 }
 
@@ -862,6 +891,10 @@ static void finish_job(Migrator *m, const MigrationConfig *cfg)
 
     a = (MigrateAction *)plan_add(plan, &migrate_action, j->uuid, j->name);
     a->peer_uri = g_strdup(j->peer_uri);
+    /* What the link gave this job is the next estimate's bandwidth. */
+    if (j->ok && j->have_stats && j->elapsed_ms > 0 && j->data_processed > 0)
+        m->measured_mib_s = (double)j->data_processed / (1024.0 * 1024.0) /
+                            ((double)j->elapsed_ms / 1000.0);
     if (j->ok) {
         action_set_reason(&a->base,
                           "%s; took %.2f s, downtime %" G_GUINT64_FORMAT
@@ -984,6 +1017,7 @@ static void emit_request(Migrator *m, const MigrationConfig *cfg,
         json_add_double(b, "guest_cpu_pct", d->guest->cpu_pct);
     json_add_u64(b, "peer_free_kib", d->peer->free_kib);
     json_add_double(b, "peer_load", migrate_peer_load(d->peer));
+    add_estimate(b, d->guest);
     add_tsc(b, d, source, cfg);
     add_clock(b, cs, d);
     add_time_data(b, td, td_error);
@@ -1006,9 +1040,10 @@ static void emit_no_request(Migrator *m, const MigrationConfig *cfg,
 
 typedef enum {
     ATTEMPT_REQUESTED,
-    ATTEMPT_NOTHING, /* worth a retry pause */
-    ATTEMPT_WAIT,    /* only balloons still moving: again next tick */
-    ATTEMPT_PROBING, /* no request without a peer still being probed */
+    ATTEMPT_NOTHING,   /* worth a retry pause */
+    ATTEMPT_WAIT,      /* only balloons still moving: again next tick */
+    ATTEMPT_PROBING,   /* no request without a peer still being probed */
+    ATTEMPT_MEASURING, /* guests' dirty rates are being measured */
 } AttemptOutcome;
 
 /* Whether another migration may leave this host now: libvirt's job list
@@ -1030,6 +1065,61 @@ static gboolean outbound_allows(Conn *conn, const MigrationConfig *cfg,
         jobs.outgoing, jobs.outgoing == 1 ? " is" : "s are",
         jobs.outgoing_names->str, cfg->max_outbound);
     return FALSE;
+}
+
+/* The throughput to expect for g's migration: the last job's here, else
+ * the config's, and never more than the cap set on g
+ * (virDomainMigrateSetMaxSpeed). */
+static double bandwidth_for(Migrator *m, const MigrationConfig *cfg,
+                            virDomainPtr dom, const char **from)
+{
+    double bw =
+        m->measured_mib_s > 0 ? m->measured_mib_s : cfg->bandwidth_mib_s;
+    unsigned long cap = 0;
+
+    *from = m->measured_mib_s > 0 ? "last-migration" : "config";
+    if (virDomainMigrateGetMaxSpeed(dom, &cap, 0) == 0 && cap > 0 &&
+        (double)cap < bw) {
+        bw = (double)cap;
+        *from = "guest-speed-cap";
+    }
+    return bw;
+}
+
+/* Fills g's estimate from its measured dirty rate, starting a measurement
+ * when none is fresh.  A guest that would not converge is skipped, but
+ * for an operator's request, which only records it. */
+static DirtyRateState estimate_guest(Migrator *m, Conn *conn,
+                                     const MigrationConfig *cfg,
+                                     MigrateGuest *g, gboolean manual,
+                                     gint64 now)
+{
+    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(conn->conn, g->uuid);
+    g_autofree char *why = NULL;
+    ConvergeInput in = {kib_to_mib(g->cost_kib), -1, 0, MIGRATE_MAX_S};
+    const char *from = NULL;
+    DirtyRateState state;
+
+    if (!dom)
+        return DIRTY_RATE_UNKNOWN;
+    state = dirty_rates_get(m->dirty, dom, now, &in.dirty_mib_s, &why);
+    if (state == DIRTY_RATE_MEASURING)
+        return state;
+    if (state == DIRTY_RATE_UNKNOWN)
+        g_debug("%s: no dirty rate: %s", g->name, why);
+    in.bandwidth_mib_s = bandwidth_for(m, cfg, dom, &from);
+    converge_estimate_clear(&g->estimate);
+    converge_estimate(&in, &g->estimate);
+    g->bandwidth_from = from;
+    if (g->estimate.known && !g->estimate.converges && !g->skip) {
+        if (!manual)
+            g->skip = g_strdup(g->estimate.reason);
+        else
+            g_warning("%s: %s; asked for by name, so it is not skipped (a "
+                      "job that does not converge is aborted after %d s)",
+                      g->name, g->estimate.reason, MIGRATE_MAX_S);
+    }
+    return state;
 }
 
 /* Whether every listed peer is being probed with nothing known of it yet
@@ -1080,6 +1170,7 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
     MigrateTimeData td = {0};
     gboolean any = FALSE;
     gboolean probing = FALSE;
+    gboolean measuring = FALSE;
     guint i;
 
     /* No request can come of an attempt before some peer has answered
@@ -1131,6 +1222,16 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
         !clocksync_may_migrate(have_clock ? &cs : NULL,
                                cfg->allow_unsynced_clock, NULL))
         any = FALSE;
+    /* QEMU measures a dirty rate over a second: the first attempt starts
+     * the measurements, a later tick's uses them. */
+    for (i = 0; any && i < guests->len; i++) {
+        MigrateGuest *g = g_ptr_array_index(guests, i);
+
+        if (!g->skip && estimate_guest(m, conn, cfg, g,
+                                       trig->kind == MIGRATE_TRIGGER_MANUAL,
+                                       now) == DIRTY_RATE_MEASURING)
+            measuring = TRUE;
+    }
     for (i = 0; any && cfg->peers && cfg->peers[i]; i++) {
         g_autofree char *uri = NULL;
         g_autofree char *uuid = NULL;
@@ -1149,6 +1250,12 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
         probing |= pending;
         p->expected_uuid = g_steal_pointer(&uuid);
         g_ptr_array_add(peers, p);
+    }
+    if (measuring) {
+        g_debug("no migration request yet (%s): measuring the guests' dirty "
+                "rates",
+                trig_text);
+        return ATTEMPT_MEASURING;
     }
     migrate_decide(trig, guests, peers, have_source ? &source : NULL,
                    have_clock ? &cs : NULL, cfg, &d);
@@ -1307,12 +1414,12 @@ gboolean migrator_request_named(Migrator *m, Conn *conn,
      * are in within PEER_PROBE_SILENT_S or count as none. */
     for (n = 0;; n++) {
         outcome = attempt(m, conn, cfg, snap, &trig, name, &failure);
-        if (outcome != ATTEMPT_PROBING)
+        if (outcome != ATTEMPT_PROBING && outcome != ATTEMPT_MEASURING)
             break;
         if (n == 0)
-            g_message("waiting for the migration peers to answer (at most "
-                      "%d s)",
-                      PEER_PROBE_SILENT_S);
+            g_message("waiting for the migration peers to answer and the "
+                      "guest's dirty rate (at most %d s)",
+                      MAX(PEER_PROBE_SILENT_S, DIRTY_RATE_GIVE_UP_S));
         if (stop && quit_guard_requested(stop)) {
             g_set_error(error, MIGRATE_ERROR, MIGRATE_ERROR_REFUSED,
                         "stopped while the peers were being probed");
@@ -1366,6 +1473,7 @@ void migrator_free(Migrator *m)
     }
     migrate_state_free(m->st);
     peer_probes_free(m->probes);
+    dirty_rates_free(m->dirty);
     migrator_lock_free(m->role);
     if (m->log && m->log != stdout)
         fclose(m->log);

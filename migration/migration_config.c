@@ -28,6 +28,7 @@ static const ConfigKey migration_keys[] = {
     MK("advise_log", CONFIG_STRING, advise_log, 0, 0),
     MK("max_outbound", CONFIG_UINT, max_outbound, 1, 16),
     MK("max_inbound", CONFIG_UINT, max_inbound, 1, 16),
+    MK("bandwidth_mib_s", CONFIG_DOUBLE, bandwidth_mib_s, 1, 1000000),
     {NULL},
 };
 
@@ -51,6 +52,8 @@ static void migration_defaults(gpointer part)
          * each converges more slowly, which lengthens both blackouts. */
         .max_outbound = 1,
         .max_inbound = 1,
+        /* About what a 1 Gbit/s link carries. */
+        .bandwidth_mib_s = 100,
     };
 }
 

@@ -37,6 +37,10 @@ typedef struct {
      * say how many there are (domain_jobs.h). */
     guint max_outbound;
     guint max_inbound;
+    /* The throughput a migration gets between hosts, MiB/s, until one
+     * here measures it: with a guest's dirty rate it says whether a live
+     * migration of it would converge (converge.h). */
+    double bandwidth_mib_s;
 } MigrationConfig;
 
 const char *migration_mode_name(MigrationMode m);

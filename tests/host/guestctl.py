@@ -291,10 +291,13 @@ class Guest:
                             length=length, passes=passes)
 
     def write_file(self, path=SCRATCH_FILE, size=256, rate=None, passes=None,
-                   fsync=False, tag="writer"):
-        """Start the writer (fileio write): rewrites `size` MB of `path`."""
+                   fsync=False, block=None, tag="writer"):
+        """Start the writer (fileio write): rewrites `size` MB of `path`,
+        in blocks of `block` KB (each pass changes the first byte of every
+        block: with 4, every page's content changes)."""
         return self._fileio(tag, ["write", path], size=size, rate=rate,
-                            passes=passes, flags=["--fsync"] if fsync else [])
+                            passes=passes, block=block,
+                            flags=["--fsync"] if fsync else [])
 
     def refault(self, path=DATA_FILE, length=None, offset=None, rate=None,
                 passes=None, random=False, tag="refault"):

@@ -32,6 +32,10 @@ qemu+tcp://127.0.0.1:16599/system.
       libvirt's job lists show, migrate_request for another guest is
       refused by max_outbound=1 here, and with max_outbound=2 by the
       peer's max_inbound=1; nothing else moves;
+  converge: every guest rewriting its page cache faster than the 1 MiB/s
+      its migration is capped at: the daemon measures their dirty rates,
+      refuses those it measured at 1 MiB/s or more as never converging, and
+      asks for no guest its own estimate says would not converge;
   (b) a guest with an explicit TSC frequency of the host's +150 ppm is
       migrated and keeps its frequency in the destination XML.
 
@@ -69,7 +73,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from common import MIB, ROOT, URI, Tap, guestctl  # noqa: E402
 from silent_peer import SilentPeer  # noqa: E402
 from migration_host import (GUESTS, binaries, HISTORY_NS, bring_home,  # noqa: E402
-                            clear_history, jlines,
+                            channel_ok, clear_history, jlines,
                             migrate_back, open_conn, running_names, set_512)
 
 import libvirt  # noqa: E402
@@ -93,7 +97,7 @@ MEMORY_COORDINATOR = VCPU_SCHEDULER = MIGRATE_REQUEST = None
 # and enough for three.
 BUDGET_MIB = 1100
 
-tap = Tap(33)
+tap = Tap(34)
 # The test host's TSC frequency from its capabilities; None when unknown.
 HOST_HZ = None
 tmp = tempfile.mkdtemp(prefix="aos-migration-")
@@ -318,6 +322,61 @@ def aborted_by_sigterm(host, peer, name):
                 f"{took_s}; {name} runs {'here' if here else 'not here'}"
                 f"{' and on the peer' if there else ', not on the peer'}, "
                 f"defined here: {defined_on(host, name)}")
+
+
+def none_converges(host):
+    """Every guest rewrites a file in its page cache at 8 MB/s (4 KB
+    blocks: every page changes, as QEMU's page sampling needs) with its
+    migration capped at 1 MiB/s: memory_coordinator, short of memory in
+    advise mode, must refuse as never converging each guest it measured at
+    1 MiB/s or more, and request none whose estimate says so.  Page
+    sampling can miss a guest's writes (in two runs here one guest of the
+    four measured 0 MiB/s), so which guests are refused is the
+    measurement's; what is asserted is the decision on what was measured.  Returns (ok, description)."""
+    speeds = {}
+    writers = []
+    clear_history(host)
+    try:
+        for g in GUESTS:
+            dom = host.lookupByName(g)
+            speeds[g] = dom.migrateGetMaxSpeed()
+            dom.migrateSetMaxSpeed(1)
+            gg = guestctl.Guest(g, uri=URI)
+            # A migration aborted earlier (stop, caps) takes the control
+            # socket with the destination's QEMU: boot such a guest again.
+            if not channel_ok(g):
+                note(f"converge: {g} has no control channel; restarting it")
+                gg.restart()
+            gg.connect(timeout=30)
+            gg.write_file(size=64, rate=8, block=4)
+            writers.append(gg)
+        conf, log = write_conf("converge", [PEER_ENTRY], trigger_ticks=2,
+                               mode="advise")
+        rc, ran, err, lines = run_daemon(
+            "converge", conf, log,
+            until=lambda ls: any(j["event"] in ("request", "no-request")
+                                 for j in ls))
+    finally:
+        for gg in writers:
+            gg.stop()
+            gg.close()
+            gg.conn.close()
+        for g, v in speeds.items():
+            host.lookupByName(g).migrateSetMaxSpeed(v)
+    noreq = [j for j in lines if j["event"] == "no-request"]
+    reqs = [j for j in lines if j["event"] == "request"]
+    never = [r for j in noreq + reqs for r in j["refusals"]
+             if "would never converge" in r]
+    for r in never[:2]:
+        note(f"converge: {r}")
+    asked_bad = [j["guest"] for j in reqs
+                 if not j.get("estimate", {}).get("converges")]
+    return (rc == 0 and never and not asked_bad,
+            f"converge: with every guest dirtying its memory faster than its "
+            f"1 MiB/s migration cap, memory_coordinator refused "
+            f"{len(never)} of {len(GUESTS)} as never converging and asked for "
+            f"none that would not converge ({len(reqs)} request(s)) "
+            f"({ran:.0f} s); exit {rc}")
 
 
 def refused_by_caps(host, peer, name, other):
@@ -940,7 +999,12 @@ advise_log={vlog}
     for ok, what in refused_by_caps(host, peer, moved, other):
         tap.ok(ok, what)
 
-    # 25-27 ----------------------------- (b) explicit TSC frequency +150 ppm
+    # 25 ---------------- a guest that would not converge is not asked for
+    ok, what = none_converges(host)
+    tap.ok(ok, what)
+    set_512(host, GUESTS)
+
+    # 26-28 ----------------------------- (b) explicit TSC frequency +150 ppm
     freq = hz * 1000150 // 1000000 if hz else 2000000000
     console, xml = tsc_guest_xml(host, freq)
     booted = False
