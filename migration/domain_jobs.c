@@ -42,12 +42,12 @@ static MigrationWay migration_way(virDomainPtr dom)
     if (type != VIR_DOMAIN_JOB_NONE)
         virTypedParamsGetInt(params, nparams, VIR_DOMAIN_JOB_OPERATION, &op);
     virTypedParamsFree(params, nparams);
+    /* Stats given: the operation says it all (no second call to ask for
+     * the state, which only an arriving guest's refused stats need). */
     if (op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
         return MIGRATION_LEAVING;
-    if (op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN ||
-        paused_for_migration(dom))
-        return MIGRATION_ARRIVING;
-    return MIGRATION_NONE;
+    return op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN ? MIGRATION_ARRIVING
+                                                       : MIGRATION_NONE;
 }
 
 static void add_name(GString **names, virDomainPtr dom)
@@ -59,6 +59,22 @@ static void add_name(GString **names, virDomainPtr dom)
     g_string_append(*names, virDomainGetName(dom));
 }
 
+void domain_jobs_add(DomainJobs *j, virDomainPtr dom)
+{
+    switch (migration_way(dom)) {
+    case MIGRATION_LEAVING:
+        j->outgoing++;
+        add_name(&j->outgoing_names, dom);
+        break;
+    case MIGRATION_ARRIVING:
+        j->incoming++;
+        add_name(&j->incoming_names, dom);
+        break;
+    case MIGRATION_NONE:
+        break;
+    }
+}
+
 void domain_jobs_read(virConnectPtr c, DomainJobs *out)
 {
     virDomainPtr *doms = NULL;
@@ -68,18 +84,7 @@ void domain_jobs_read(virConnectPtr c, DomainJobs *out)
     *out = (DomainJobs){0};
     n = virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
     for (i = 0; i < n; i++) {
-        switch (migration_way(doms[i])) {
-        case MIGRATION_LEAVING:
-            out->outgoing++;
-            add_name(&out->outgoing_names, doms[i]);
-            break;
-        case MIGRATION_ARRIVING:
-            out->incoming++;
-            add_name(&out->incoming_names, doms[i]);
-            break;
-        case MIGRATION_NONE:
-            break;
-        }
+        domain_jobs_add(out, doms[i]);
         virDomainFree(doms[i]);
     }
     free(doms);

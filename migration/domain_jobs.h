@@ -22,5 +22,8 @@ typedef struct {
 /* Counts c's running guests by the migration they are in.  A guest that
  * cannot be read (it left meanwhile) counts for none. */
 void domain_jobs_read(virConnectPtr c, DomainJobs *out);
+/* Counts one running guest into j (zeroed first), for a caller that lists
+ * the guests for other figures too. */
+void domain_jobs_add(DomainJobs *j, virDomainPtr dom);
 void domain_jobs_clear(DomainJobs *j);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(DomainJobs, domain_jobs_clear)

@@ -344,11 +344,16 @@ static gboolean source_facts(Conn *conn, HostFacts *out)
     return TRUE;
 }
 
+static void domain_free_or_null(gpointer dom)
+{
+    if (dom)
+        virDomainFree(dom);
+}
+
 /* Its clock from its domain XML, and its memory when the snapshot had
  * none (the vCPU scheduler does not collect it). */
-static void read_guest(virConnectPtr c, MigrateGuest *g)
+static void read_guest(virDomainPtr dom, MigrateGuest *g)
 {
-    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(c, g->uuid);
     g_autofree char *xml = NULL;
     g_autoptr(GError) err = NULL;
 
@@ -1089,12 +1094,11 @@ static double bandwidth_for(Migrator *m, const MigrationConfig *cfg,
 /* Fills g's estimate from its measured dirty rate, starting a measurement
  * when none is fresh.  A guest that would not converge is skipped, but
  * for an operator's request, which only records it. */
-static DirtyRateState estimate_guest(Migrator *m, Conn *conn,
+static DirtyRateState estimate_guest(Migrator *m, virDomainPtr dom,
                                      const MigrationConfig *cfg,
                                      MigrateGuest *g, gboolean manual,
                                      gint64 now)
 {
-    g_autoptr(virDomain) dom = virDomainLookupByUUIDString(conn->conn, g->uuid);
     g_autofree char *why = NULL;
     ConvergeInput in = {kib_to_mib(g->cost_kib), -1, 0, MIGRATE_MAX_S};
     const char *from = NULL;
@@ -1171,6 +1175,8 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
     gboolean any = FALSE;
     gboolean probing = FALSE;
     gboolean measuring = FALSE;
+    g_autoptr(GPtrArray) doms =
+        g_ptr_array_new_with_free_func(domain_free_or_null);
     guint i;
 
     /* No request can come of an attempt before some peer has answered
@@ -1203,8 +1209,12 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
             g_ptr_array_remove_index(guests, i);
             continue;
         }
+        /* Looked up once per attempt: read here, estimated below. */
+        g_ptr_array_add(
+            doms,
+            g->skip ? NULL : virDomainLookupByUUIDString(conn->conn, g->uuid));
         if (!g->skip)
-            read_guest(conn->conn, g);
+            read_guest(g_ptr_array_index(doms, i), g);
         /* An operator who names a guest decides for it; the history
          * binds the daemons' own requests. */
         if (!g->skip && trig->kind != MIGRATE_TRIGGER_MANUAL)
@@ -1227,7 +1237,7 @@ static AttemptOutcome attempt(Migrator *m, Conn *conn,
     for (i = 0; any && i < guests->len; i++) {
         MigrateGuest *g = g_ptr_array_index(guests, i);
 
-        if (!g->skip && estimate_guest(m, conn, cfg, g,
+        if (!g->skip && estimate_guest(m, g_ptr_array_index(doms, i), cfg, g,
                                        trig->kind == MIGRATE_TRIGGER_MANUAL,
                                        now) == DIRTY_RATE_MEASURING)
             measuring = TRUE;

@@ -259,8 +259,11 @@ void peer_probes_counts(PeerProbes *pp, guint *started, guint *running)
 
 /* ---- The libvirt reader ----------------------------------------------- */
 
-static void count_vcpus(virConnectPtr c, MigratePeer *p)
+/* One list of the peer's running guests for two figures: their vCPUs
+ * (its load) and those arriving by migration (the inbound cap). */
+static void read_guests(virConnectPtr c, MigratePeer *p)
 {
+    g_auto(DomainJobs) jobs = {0};
     virDomainPtr *doms = NULL;
     int n;
     int i;
@@ -271,17 +274,10 @@ static void count_vcpus(virConnectPtr c, MigratePeer *p)
 
         if (virDomainGetInfo(doms[i], &info) == 0)
             p->vcpus += info.nrVirtCpu;
+        domain_jobs_add(&jobs, doms[i]);
         virDomainFree(doms[i]);
     }
     free(doms);
-}
-
-/* Migrations arriving at the peer, from any host: the inbound cap. */
-static void read_inbound(virConnectPtr c, MigratePeer *p)
-{
-    g_auto(DomainJobs) jobs = {0};
-
-    domain_jobs_read(c, &jobs);
     p->inbound = jobs.incoming;
     if (jobs.incoming_names)
         p->inbound_names = g_strdup(jobs.incoming_names->str);
@@ -316,8 +312,7 @@ MigratePeer *peer_read_libvirt(const char *uri)
     /* A peer that cannot say keeps 0: it cannot take a guest. */
     if (!collect_node_memory(c, &probe, &p->free_kib, NULL, NULL, NULL))
         p->free_kib = 0;
-    count_vcpus(c, p);
-    read_inbound(c, p);
+    read_guests(c, p);
     p->ncpus = p->facts.ncpus;
     if (p->ncpus == 0) {
         virNodeInfo info;
