@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon_loop.h"
+#include "domain_job.h"
 #include "event_loop.h"
 #include "json_out.h"
 #include "notify.h"
@@ -146,6 +147,22 @@ virDomainPtr daemon_lookup_domain(DaemonCtx *ctx, const Action *a,
         *vanished = TRUE;
     }
     return dom;
+}
+
+gboolean daemon_guest_in_job(const Action *a, virDomainPtr dom)
+{
+    DomainJob job;
+    g_autofree char *since = NULL;
+
+    /* Unreadable: the action goes ahead and says what failed itself. */
+    if (!domain_job_read(dom, &job) || !job.running)
+        return FALSE;
+    if (job.elapsed_ms)
+        since = g_strdup_printf(" for %.0f s", job.elapsed_ms / 1000.0);
+    g_message("left %s alone this tick: libvirt runs a job on it (%s%s)",
+              a->name, domain_job_operation_name(job.operation),
+              since ? since : "");
+    return TRUE;
 }
 
 void daemon_forget_affinity(DaemonCtx *ctx, const Action *a)

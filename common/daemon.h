@@ -85,6 +85,12 @@ int daemon_main(const DaemonOps *ops, int argc, char **argv);
 virDomainPtr daemon_lookup_domain(DaemonCtx *ctx, const Action *a,
                                   gboolean *vanished);
 
+/* Whether a libvirt job (a migration, save, snapshot, ...) runs on dom,
+ * the guest of action a: then the action is left for a later tick and the
+ * log says why, because libvirt would hold it up to 30 s for the job's
+ * state-change lock and the whole apply with it.  One call per action. */
+gboolean daemon_guest_in_job(const Action *a, virDomainPtr dom);
+
 /* The action's domain had a vCPU pinned (or tried): the next snapshot
  * reads its affinity again instead of keeping the earlier one. */
 void daemon_forget_affinity(DaemonCtx *ctx, const Action *a);

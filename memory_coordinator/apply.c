@@ -43,8 +43,11 @@ static void set_stats_period(DaemonCtx *ctx, const StatsPeriodAction *a,
     g_autoptr(virDomain) dom = NULL;
     gboolean vanished;
 
-    mem_stats_periods_note_applied(periods, a);
     dom = daemon_lookup_domain(ctx, &a->base, &vanished);
+    /* Planned again next tick: tried only once its job has ended. */
+    if (dom && daemon_guest_in_job(&a->base, dom))
+        return;
+    mem_stats_periods_note_applied(periods, a);
     if (!dom)
         return;
     if (virDomainSetMemoryStatsPeriod(dom, a->period_s,
@@ -72,6 +75,8 @@ static gboolean set_balloon(DaemonCtx *ctx, const MemConfig *cfg,
         daemon_log_action(ctx, &a->base, FALSE, conn_last_error_message());
         return FALSE;
     }
+    if (daemon_guest_in_job(&a->base, dom))
+        return TRUE;
     if (a->new_kib < a->old_kib && (veto = shrink_veto(dom, a, cfg, policy))) {
         g_message("skipped shrinking %s: %s", a->base.name, veto);
         return TRUE;

@@ -1,5 +1,7 @@
 #include "domain_jobs.h"
 
+#include "domain_job.h"
+
 #include <stdlib.h>
 
 typedef enum {
@@ -17,37 +19,22 @@ static gboolean paused_for_migration(virDomainPtr dom)
            state == VIR_DOMAIN_PAUSED && reason == VIR_DOMAIN_PAUSED_MIGRATION;
 }
 
-/* Whether dom is leaving or arriving by migration.  On the destination
- * libvirt's QEMU driver refuses job stats for as long as the incoming
- * migration lasts ("migration statistics are available only on the source
- * host", VIR_ERR_OPERATION_UNSUPPORTED), from the moment the guest exists
- * there, starting up, until it has arrived: measured on libvirt 9.0, the
- * guest is first paused for starting up (0.6 s), then for migration.  A
- * guest leaving has a job whose operation says so. */
+/* Whether dom is leaving or arriving by migration.  An arriving guest's
+ * job stats are refused on the destination (domain_job_read); if they
+ * cannot be read at all, one paused for migration is arriving too: on
+ * libvirt 9.0 it is first paused for starting up (0.6 s), then for
+ * migration. */
 static MigrationWay migration_way(virDomainPtr dom)
 {
-    virTypedParameterPtr params = NULL;
-    int nparams = 0;
-    int type = VIR_DOMAIN_JOB_NONE;
-    int op = -1;
-    virErrorPtr err;
+    DomainJob job;
 
-    if (virDomainGetJobStats(dom, &type, &params, &nparams, 0) < 0) {
-        err = virGetLastError();
-        return (err && err->code == VIR_ERR_OPERATION_UNSUPPORTED) ||
-                       paused_for_migration(dom)
-                   ? MIGRATION_ARRIVING
-                   : MIGRATION_NONE;
-    }
-    if (type != VIR_DOMAIN_JOB_NONE)
-        virTypedParamsGetInt(params, nparams, VIR_DOMAIN_JOB_OPERATION, &op);
-    virTypedParamsFree(params, nparams);
-    /* Stats given: the operation says it all (no second call to ask for
-     * the state, which only an arriving guest's refused stats need). */
-    if (op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
+    if (!domain_job_read(dom, &job))
+        return paused_for_migration(dom) ? MIGRATION_ARRIVING : MIGRATION_NONE;
+    if (job.operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT)
         return MIGRATION_LEAVING;
-    return op == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN ? MIGRATION_ARRIVING
-                                                       : MIGRATION_NONE;
+    return job.operation == VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN
+               ? MIGRATION_ARRIVING
+               : MIGRATION_NONE;
 }
 
 static void add_name(GString **names, virDomainPtr dom)

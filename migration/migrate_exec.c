@@ -108,9 +108,10 @@ struct Migrator {
     MigratorActionFunc on_action;
     gpointer action_data;
     MigrateState *st;
-    PeerProbes *probes; /* the peers, read off the tick */
-    MigratorLock *role; /* this host's one migrator, when held */
-    gboolean deferring; /* another process holds the role */
+    PeerProbes *probes;    /* the peers, read off the tick */
+    MigratorLock *role;    /* this host's one migrator, when held */
+    guint role_generation; /* the connection the role was named for */
+    gboolean deferring;    /* another process holds the role */
     MigrateJob *job;
     FILE *log;
     char *log_path;             /* NULL while log is stdout */
@@ -1350,11 +1351,35 @@ static void hold_back_actions(Migrator *m, Plan *plan)
                 m->job->name);
 }
 
+/* The role belongs to the libvirt host the daemon manages, which --uri
+ * may put on another machine, and one machine may run several libvirt
+ * hosts (the test host's peers do): so its name carries the host's UUID,
+ * read once per connection.  Until that is known, the name without it
+ * stands for the whole machine. */
+static void name_role(Migrator *m, Conn *conn)
+{
+    HostFacts facts = {0};
+    g_autofree char *name = NULL;
+
+    if (!conn->conn || m->role_generation == conn->generation)
+        return;
+    if (!source_facts(conn, &facts) || !facts.host_uuid[0])
+        return;
+    m->role_generation = conn->generation;
+    name = g_strdup_printf("%s-%s", MIGRATOR_LOCK_NAME, facts.host_uuid);
+    if (g_strcmp0(migrator_lock_name(m->role), name) == 0)
+        return;
+    migrator_lock_free(m->role);
+    m->role = migrator_lock_new(name);
+}
+
 /* Whether this daemon makes the host's requests; says so when that
  * changes. */
-static gboolean holds_role(Migrator *m)
+static gboolean holds_role(Migrator *m, Conn *conn)
 {
     g_autofree char *holder = NULL;
+
+    name_role(m, conn);
 
     if (migrator_lock_take(m->role, &holder)) {
         if (m->deferring)
@@ -1391,7 +1416,7 @@ void migrator_tick(Migrator *m, Conn *conn, const MigrationConfig *cfg,
     }
     /* A job of ours still runs even if the role went elsewhere (it was
      * switched off and on): it is followed above, and no new one starts. */
-    if (cfg->migration_mode != MIGRATION_OFF && !holds_role(m)) {
+    if (cfg->migration_mode != MIGRATION_OFF && !holds_role(m, conn)) {
         hold_back_actions(m, plan);
         return;
     }

@@ -123,3 +123,8 @@ gboolean migrator_lock_take(MigratorLock *l, char **holder)
         *holder = describe_holder(l);
     return FALSE;
 }
+
+const char *migrator_lock_name(const MigratorLock *l)
+{
+    return l->name;
+}

@@ -13,7 +13,8 @@
 
 #include <glib.h>
 
-/* The name both daemons use. */
+/* The name both daemons use, followed by "-" and the host's UUID once
+ * known. */
 #define MIGRATOR_LOCK_NAME "aos-migrator"
 
 typedef struct MigratorLock MigratorLock;
@@ -30,3 +31,4 @@ gboolean migrator_lock_take(MigratorLock *l, char **holder);
 /* Gives the role up (a daemon whose migration was switched off). */
 void migrator_lock_release(MigratorLock *l);
 gboolean migrator_lock_held(const MigratorLock *l);
+const char *migrator_lock_name(const MigratorLock *l);

@@ -50,6 +50,10 @@ guint vcpu_apply(DaemonCtx *ctx, const Snapshot *snap, const Plan *plan,
             vcpu_policy_note_applied(st, a, FALSE);
             continue;
         }
+        if (daemon_guest_in_job(&a->base, dom)) {
+            vcpu_policy_note_applied(st, a, FALSE);
+            continue;
+        }
         ok = pin_one(dom, a, maplen, &error_text);
         /* Failed too: a call whose reply was lost may still have pinned. */
         daemon_forget_affinity(ctx, &a->base);

@@ -5,7 +5,9 @@
 #   tests/host/peer.sh down     destroy its guests and stop it (idempotent)
 #   tests/host/peer.sh status   say whether it answers; exit 0 when it does
 #
-# It listens on qemu+tcp://127.0.0.1:16599/system (auth none, loopback only).
+# It listens on qemu+tcp://127.0.0.1:16599/system (auth none, loopback only)
+# and, for a third host's encrypted migrations, on
+#   qemu+tls://127.0.0.1:16615/system?pkipath=tests/host/state/pki/libvirt
 # With AOS_PEER=tls it is another peer, with its own state, host UUID and
 # daemons, that listens only on
 #   qemu+tls://127.0.0.1:16614/system?pkipath=tests/host/state/pki/libvirt
@@ -33,6 +35,7 @@
 # Environment:
 #   AOS_PEER        empty: the TCP peer; tls: the TLS peer
 #   AOS_PEER_PORT   its port (default 16599; 16614 for tls)
+#   AOS_PEER_TLS_PORT  the TCP peer's TLS port (default 16615)
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -42,6 +45,7 @@ case "${AOS_PEER:-}" in
     "")
         STATE=$HERE/state/peer
         PORT=${AOS_PEER_PORT:-16599}
+        TLS_PORT=${AOS_PEER_TLS_PORT:-16615}
         URI=qemu+tcp://$ADDR:$PORT/system
         ;;
     tls)
@@ -80,18 +84,23 @@ write_config() {
     if [ ! -s "$STATE/host_uuid" ]; then
         cat /proc/sys/kernel/random/uuid >"$STATE/host_uuid"
     fi
+    "$HERE/tls.sh" "$PKI" || die "could not make the TLS certificates"
     if [ -z "${AOS_PEER:-}" ]; then
         cat >"$STATE/etc/libvirtd.conf" <<EOF
 # Written by tests/host/peer.sh: the migration peer of the test host.
 host_uuid = "$(cat "$STATE/host_uuid")"
-listen_tls = 0
+listen_tls = 1
 listen_tcp = 1
 tcp_port = "$PORT"
+tls_port = "$TLS_PORT"
 listen_addr = "$ADDR"
 auth_tcp = "none"
+auth_tls = "none"
+key_file = "$PKI/libvirt/private/serverkey.pem"
+cert_file = "$PKI/libvirt/servercert.pem"
+ca_file = "$PKI/libvirt/cacert.pem"
 EOF
     else
-        "$HERE/tls.sh" "$PKI" || die "could not make the TLS certificates"
         cat >"$STATE/etc/libvirtd.conf" <<EOF
 # Written by tests/host/peer.sh: the TLS migration peer of the test host.
 host_uuid = "$(cat "$STATE/host_uuid")"
@@ -105,6 +114,9 @@ cert_file = "$PKI/libvirt/servercert.pem"
 ca_file = "$PKI/libvirt/cacert.pem"
 EOF
     fi
+    # Both peers hold QEMU's TLS certificates, as sources and as
+    # destinations of encrypted migrations; only the TLS peer refuses the
+    # rest.
     cat >"$STATE/etc/qemu.conf" <<EOF
 # Written by tests/host/peer.sh: the main test host's settings.
 user = "root"
@@ -112,13 +124,11 @@ group = "root"
 dynamic_ownership = 0
 remember_owner = 0
 security_driver = "none"
-EOF
-    if [ -n "${AOS_PEER:-}" ]; then
-        cat >>"$STATE/etc/qemu.conf" <<EOF
 migrate_tls_x509_cert_dir = "$PKI/qemu"
 migrate_tls_x509_verify = 1
-migrate_tls_force = 1
 EOF
+    if [ -n "${AOS_PEER:-}" ]; then
+        echo "migrate_tls_force = 1" >>"$STATE/etc/qemu.conf"
     fi
 }
 

@@ -73,7 +73,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from common import MIB, ROOT, URI, Tap, guestctl  # noqa: E402
 from silent_peer import SilentPeer  # noqa: E402
 from migration_host import (GUESTS, binaries, HISTORY_NS, bring_home,  # noqa: E402
-                            channel_ok, clear_history, jlines,
+                            channel_ok, clear_history, history_hops, jlines,
                             migrate_back, open_conn, running_names, set_512)
 
 import libvirt  # noqa: E402
@@ -97,7 +97,7 @@ MEMORY_COORDINATOR = VCPU_SCHEDULER = MIGRATE_REQUEST = None
 # and enough for three.
 BUDGET_MIB = 1100
 
-tap = Tap(34)
+tap = Tap(35)
 # The test host's TSC frequency from its capabilities; None when unknown.
 HOST_HZ = None
 tmp = tempfile.mkdtemp(prefix="aos-migration-")
@@ -232,18 +232,6 @@ def all_home(host, peer):
     home = running_names(host)
     away = running_names(peer)
     return all(g in home for g in GUESTS) and not any(g in away for g in GUESTS)
-
-
-def history_hops(conn, name):
-    """The hops of name's migration history in its live metadata, as
-    dicts of their attributes; [] when it has none."""
-    try:
-        text = conn.lookupByName(name).metadata(
-            libvirt.VIR_DOMAIN_METADATA_ELEMENT, HISTORY_NS)
-    except libvirt.libvirtError:
-        return []
-    return [dict(e.attrib) for e in ET.fromstring(text)
-            if e.tag.endswith("migration")]
 
 
 def defined_on(conn, name):
@@ -429,6 +417,7 @@ def refused_by_caps(host, peer, name, other):
                         f"list, and arriving on the peer), migrate_request {other} at {what} is "
                         f"refused (exit {rc}) saying \"{want}\"; {other} "
                         f"stays here"))
+        out.append(left_alone(dom, running))
     finally:
         try:
             if dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE:
@@ -445,6 +434,34 @@ def refused_by_caps(host, peer, name, other):
     note(f"caps: {name} runs here: {name in running_names(host)}, on the "
          f"peer: {name in running_names(peer)}")
     return out
+
+
+def left_alone(dom, running):
+    """memory_coordinator --once under a budget deficit, while dom leaves
+    by someone else's migration: the tick leaves dom alone, saying why,
+    and ends at once.  A balloon change would wait 30 s for the job's
+    state-change lock and then fail."""
+    name = dom.name()
+    conf = os.path.join(tmp, "in-job.conf")
+    with open(conf, "w") as f:
+        f.write(f"[daemon]\nuri={URI}\n[memory]\nguest_budget_mib={BUDGET_MIB}\n")
+    before = dom.info()[2]
+    t0 = time.monotonic()
+    r = subprocess.run([MEMORY_COORDINATOR, "--config", conf, "--once", "-v"],
+                       capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - t0
+    text = r.stdout + r.stderr
+    want = f"left {name} alone this tick: libvirt runs a job on it (outgoing migration"
+    said = [ln.strip() for ln in text.splitlines() if want in ln]
+    lock = [ln.strip() for ln in text.splitlines() if "state change lock" in ln]
+    note(f"in a job: exit {r.returncode} after {took:.1f} s: "
+         f"{said[0] if said else (lock[:1] or text.strip()[-300:])}")
+    return (running and r.returncode == 0 and bool(said) and not lock
+            and took < 20 and dom.info()[2] == before,
+            f"in a job: while {name} leaves by `virsh migrate`, "
+            f"memory_coordinator --once under a budget deficit leaves it "
+            f"alone, saying so, and ends in {took:.1f} s (a balloon change "
+            f"would wait 30 s for the job's lock): exit {r.returncode}")
 
 
 def completed_downtime(conns, name):

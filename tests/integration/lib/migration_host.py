@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import time
+import xml.etree.ElementTree as ET
 
 import libvirt
 
@@ -83,22 +84,39 @@ def set_512(conn, names):
             time.sleep(0.2)
 
 
-def migrate_back(name, host, peer, tls=False):
-    """From the peer to the test host.  The test host's libvirtd is not
-    reachable from the peer's namespace, so this client drives it (not
-    peer-to-peer).  A guest defined on the peer (our execute path moves
-    the definition) brings its definition home.  tls: the peer refuses
-    anything else.  Returns the seconds it took."""
+def move(name, src, dst, tls=False):
+    """name from src to dst, driven by this client (not peer-to-peer: the
+    test host's libvirtd is not reachable from a peer's namespace).  A
+    persistent guest takes its definition along.  tls: with
+    VIR_MIGRATE_TLS (the TLS peer refuses anything else).  Returns the
+    seconds it took."""
     t0 = time.monotonic()
-    dom = peer.lookupByName(name)
+    dom = src.lookupByName(name)
     flags = libvirt.VIR_MIGRATE_LIVE
     if tls:
         flags |= libvirt.VIR_MIGRATE_TLS
     if dom.isPersistent():
         flags |= (libvirt.VIR_MIGRATE_PERSIST_DEST
                   | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
-    dom.migrate(host, flags, None, "tcp://127.0.0.1", 0)
+    dom.migrate(dst, flags, None, "tcp://127.0.0.1", 0)
     return time.monotonic() - t0
+
+
+def migrate_back(name, host, peer, tls=False):
+    """From the peer to the test host (move)."""
+    return move(name, peer, host, tls)
+
+
+def history_hops(conn, name):
+    """The hops of name's migration history in its live metadata, as
+    dicts of their attributes; [] when it has none."""
+    try:
+        text = conn.lookupByName(name).metadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT, HISTORY_NS)
+    except libvirt.libvirtError:
+        return []
+    return [dict(e.attrib) for e in ET.fromstring(text)
+            if e.tag.endswith("migration")]
 
 
 def clear_history(conn):
