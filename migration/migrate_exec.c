@@ -1363,10 +1363,13 @@ static void name_role(Migrator *m, Conn *conn)
 
     if (!conn->conn || m->role_generation == conn->generation)
         return;
-    if (!source_facts(conn, &facts) || !facts.host_uuid[0])
-        return;
+    /* Asked once per connection.  Capabilities that cannot be read keep
+     * the name the role has: at first the machine-wide one, which errs on
+     * the side of deferring. */
     m->role_generation = conn->generation;
-    name = g_strdup_printf("%s-%s", MIGRATOR_LOCK_NAME, facts.host_uuid);
+    if (!source_facts(conn, &facts))
+        return;
+    name = migrator_role_name(facts.host_uuid);
     if (g_strcmp0(migrator_lock_name(m->role), name) == 0)
         return;
     migrator_lock_free(m->role);

@@ -13,6 +13,13 @@ struct MigratorLock {
     int fd; /* the bound, listening socket while held; else -1 */
 };
 
+char *migrator_role_name(const char *host_uuid)
+{
+    if (!host_uuid || !*host_uuid)
+        return g_strdup(MIGRATOR_LOCK_NAME);
+    return g_strdup_printf("%s-%s", MIGRATOR_LOCK_NAME, host_uuid);
+}
+
 MigratorLock *migrator_lock_new(const char *name)
 {
     MigratorLock *l = g_new0(MigratorLock, 1);
@@ -41,6 +48,11 @@ void migrator_lock_free(MigratorLock *l)
 gboolean migrator_lock_held(const MigratorLock *l)
 {
     return l->fd >= 0;
+}
+
+const char *migrator_lock_name(const MigratorLock *l)
+{
+    return l->name;
 }
 
 /* The abstract address: a NUL, then the name, not NUL-terminated. */
@@ -122,9 +134,4 @@ gboolean migrator_lock_take(MigratorLock *l, char **holder)
     if (holder)
         *holder = describe_holder(l);
     return FALSE;
-}
-
-const char *migrator_lock_name(const MigratorLock *l)
-{
-    return l->name;
 }

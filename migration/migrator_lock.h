@@ -19,6 +19,11 @@
 
 typedef struct MigratorLock MigratorLock;
 
+/* The role's name for the libvirt host with host_uuid: MIGRATOR_LOCK_NAME,
+ * "-" and the UUID; the name alone (the whole machine) while the UUID is
+ * NULL or empty. */
+char *migrator_role_name(const char *host_uuid) G_GNUC_WARN_UNUSED_RESULT;
+
 MigratorLock *migrator_lock_new(const char *name);
 /* Frees the name if held. */
 void migrator_lock_free(MigratorLock *l);

@@ -25,7 +25,12 @@
 #     migrate between two hosts with the same UUID, and listens on TCP;
 #   - it has its own virtlogd, which its QEMU processes log through;
 #   - its qemu.conf has the main host's settings (root, no dynamic
-#     ownership, no security driver).
+#     ownership, no security driver) and its own range of incoming
+#     migration ports: all three libvirtds share one network namespace,
+#     and two migrations arriving at two of them in the same instant
+#     picked the same free port (QEMU's 'migrate-incoming': "Failed to
+#     find an available port: Address already in use"), which hosts of
+#     their own never do.
 # Every other path (/work, /boot, /dev, cgroups) is shared, so a guest
 # migrated here finds its kernel, initramfs and console paths.
 #
@@ -46,11 +51,13 @@ case "${AOS_PEER:-}" in
         STATE=$HERE/state/peer
         PORT=${AOS_PEER_PORT:-16599}
         TLS_PORT=${AOS_PEER_TLS_PORT:-16615}
+        MIGRATION_PORT_MIN=49216
         URI=qemu+tcp://$ADDR:$PORT/system
         ;;
     tls)
         STATE=$HERE/state/peer-tls
         PORT=${AOS_PEER_PORT:-16614}
+        MIGRATION_PORT_MIN=49280
         URI="qemu+tls://$ADDR:$PORT/system?pkipath=$PKI/libvirt"
         ;;
     *)
@@ -126,6 +133,8 @@ remember_owner = 0
 security_driver = "none"
 migrate_tls_x509_cert_dir = "$PKI/qemu"
 migrate_tls_x509_verify = 1
+migration_port_min = $MIGRATION_PORT_MIN
+migration_port_max = $((MIGRATION_PORT_MIN + 63))
 EOF
     if [ -n "${AOS_PEER:-}" ]; then
         echo "migrate_tls_force = 1" >>"$STATE/etc/qemu.conf"

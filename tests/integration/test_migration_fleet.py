@@ -166,6 +166,11 @@ def ping_pong(a, b, entry_a, entry_b):
     moved = [[(j.get("guest"), j.get("ok")) for j in r] for r in results]
     note(f"ping-pong: {ran:.0f} s; exits {rcs}; results A {moved[0]}, "
          f"B {moved[1]}")
+    for label, r in zip("AB", results):
+        for j in r:
+            if not j.get("ok"):
+                note(f"ping-pong: {label}'s job of {j.get('guest')} failed: "
+                     f"{j.get('error')}")
     out.append((rcs == [0, 0] and all(len(r) == 1 and r[0].get("ok")
                                       for r in results),
                 f"ping-pong: each peer's memory_coordinator, under a "

@@ -80,9 +80,45 @@ static void test_lock_table(void)
     }
 }
 
+static const struct {
+    const char *host_uuid;
+    const char *want;
+} name_cases[] = {
+    {NULL, MIGRATOR_LOCK_NAME},
+    {"", MIGRATOR_LOCK_NAME},
+    {"c8b97231-9332-4965-a7f9-7e064279ef0a",
+     MIGRATOR_LOCK_NAME "-c8b97231-9332-4965-a7f9-7e064279ef0a"},
+};
+
+/* One role per libvirt host: the daemons of two hosts on one machine
+ * (a management box, or the test host's peers) each hold their own,
+ * while two of one host still meet. */
+static void test_role_per_host(void)
+{
+    g_autofree char *x = g_strdup_printf("test-x-%d", (int)getpid());
+    g_autofree char *y = g_strdup_printf("test-y-%d", (int)getpid());
+    g_autofree char *name_x = migrator_role_name(x);
+    g_autofree char *name_y = migrator_role_name(y);
+    g_autoptr(MigratorLock) on_x = migrator_lock_new(name_x);
+    g_autoptr(MigratorLock) on_y = migrator_lock_new(name_y);
+    g_autoptr(MigratorLock) also_x = migrator_lock_new(name_x);
+    guint i;
+
+    for (i = 0; i < G_N_ELEMENTS(name_cases); i++) {
+        g_autofree char *got = migrator_role_name(name_cases[i].host_uuid);
+
+        g_assert_cmpstr(got, ==, name_cases[i].want);
+    }
+    g_assert_true(migrator_lock_take(on_x, NULL));
+    g_assert_true(migrator_lock_take(on_y, NULL));
+    g_assert_false(migrator_lock_take(also_x, NULL));
+    g_assert_cmpstr(migrator_lock_name(on_x), ==, name_x);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/migrator-lock/table", test_lock_table);
+    g_test_add_func("/migrator-lock/role-per-host", test_role_per_host);
     return g_test_run();
 }
